@@ -1,0 +1,36 @@
+# The README's two commands: `make demo` and `make test`. Both create .venv if
+# missing and install the project (with its test extras) into it first.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_DIR ?= demo-out
+
+.PHONY: test demo lint bench clean install
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=23"
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# Full suite with compiled kernels, then the jitted bodies again as plain
+# Python (NUMBA_DISABLE_JIT=1) on a smaller hypothesis profile so the pass
+# stays fast.
+test: $(STAMP) lint
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(BIN)/python -m pytest
+	NUMBA_DISABLE_JIT=1 HYPOTHESIS_PROFILE=nojit $(BIN)/python -m pytest -m "not jit" -q
+
+demo: $(STAMP)
+	$(BIN)/basketguard profile examples/tiny.toml --no-cache
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_histories.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache

@@ -1,0 +1,79 @@
+"""Python API: the same jobs as the CLI, returning data instead of printing.
+
+>>> from basketguard.engine.api import load_histories, profile
+>>> hist = load_histories("examples/online_retail.toml")      # doctest: +SKIP
+>>> profile("examples/online_retail.toml")["lines"]            # doctest: +SKIP
+397924
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from basketguard.engine import cache
+from basketguard.engine.histories import Histories, histories_from_project
+from basketguard.engine.profile import profile_histories
+from basketguard.engine.project import Project, load_project
+from basketguard.engine.sources import open_source
+
+
+def _project(project: Project | str | Path) -> Project:
+    return project if isinstance(project, Project) else load_project(project)
+
+
+def load_histories(project: Project | str | Path, *, strict: bool = False,
+                   use_cache: bool = True, cache_dir: str | Path | None = None,
+                   progress: Callable[[int, int | None], None] | None = None) -> Histories:
+    """Histories of a project's basket lines, from the cache when valid.
+
+    Parameters
+    ----------
+    project : Project, str or Path
+        A loaded project or the path of a project file.
+    strict : bool
+        Every row that fails validation is an error instead of being dropped.
+    use_cache : bool
+        Reuse and store histories in the cache (``--no-cache`` turns it off).
+    cache_dir : str or Path, optional
+        Cache folder; :func:`~basketguard.engine.cache.default_cache_dir` if omitted.
+    progress : callable, optional
+        Called as ``progress(rows_read, total_or_None)`` while reading.
+
+    Returns
+    -------
+    Histories
+        ``info["cache"]`` says ``"hit"``, ``"stored"`` or ``"off"``.
+    """
+    proj = _project(project)
+    policy = proj.validation.strict() if strict else proj.validation
+    if not use_cache:
+        hist = histories_from_project(proj, strict=strict, progress=progress)
+        hist.info["cache"] = "off"
+        return hist
+    folder = Path(cache_dir).expanduser() if cache_dir else cache.default_cache_dir()
+    key = cache.fingerprint(proj.lines, open_source(proj.lines), policy)
+    hit = cache.load(folder, key)
+    if hit is not None:
+        hit.info["cache"] = "hit"
+        return hit
+    hist = histories_from_project(proj, strict=strict, progress=progress)
+    try:
+        cache.save(hist, folder, key)
+        hist.info["cache"] = "stored"
+    except OSError as exc:  # a read-only or full cache folder must not fail the run
+        hist.info["cache"] = f"not stored: {exc.strerror or exc}"
+    return hist
+
+
+def profile(project: Project | str | Path, **kwargs: Any) -> dict[str, Any]:
+    """Profile of a project's basket lines (see :func:`load_histories` for options).
+
+    Returns
+    -------
+    dict
+        Aggregates only: counts, time span, percentiles, dropped rows by reason.
+    """
+    proj = _project(project)
+    return profile_histories(load_histories(proj, **kwargs), project_name=proj.name)

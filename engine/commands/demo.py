@@ -1,0 +1,42 @@
+"""``basketguard demo``: the main job on the embedded default data."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from basketguard.engine.api import load_histories
+from basketguard.engine.commands.common import dump_json, write_atomic
+from basketguard.engine.errors import ExitCode
+from basketguard.engine.profile import format_profile, profile_histories
+from basketguard.engine.project import load_project
+
+NAME = "demo"
+HELP = "Generate a synthetic shopper population and profile it (the embedded default)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="demo-out", metavar="DIR",
+                        help="folder for the generated data and reports (default: demo-out)")
+    parser.add_argument("--customers", type=int, default=20_000,
+                        help="customers to simulate (default: 20000)")
+    parser.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    from basketguard.models.simulator import SimConfig, simulate
+
+    data = out / "data"
+    err = sys.stderr
+    if err.isatty():
+        err.write(f"simulating {args.customers:,} customers (seed {args.seed}) into {data}\n")
+    result = simulate(SimConfig(customers=args.customers, seed=args.seed), data)
+    project = load_project(Path(result.project_path))
+    hist = load_histories(project, use_cache=False)
+    prof = profile_histories(hist, project_name=project.name)
+    write_atomic(out / "profile.json", dump_json(prof))
+    sys.stdout.write(format_profile(prof) + "\n")
+    sys.stdout.write(f"\nwrote {out / 'profile.json'}\n")
+    return ExitCode.OK

@@ -1,0 +1,41 @@
+"""``basketguard profile PROJECT``: what the basket lines hold, in aggregates."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from basketguard.engine.api import load_histories
+from basketguard.engine.commands.common import (
+    Progress,
+    add_data_options,
+    dump_json,
+    write_atomic,
+)
+from basketguard.engine.errors import ExitCode
+from basketguard.engine.profile import format_profile, profile_histories
+from basketguard.engine.project import load_project
+
+NAME = "profile"
+HELP = "Profile the basket lines of a project: counts, time span, distributions, dropped rows."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_data_options(parser)
+    parser.add_argument("--json", action="store_true", help="print the profile as JSON")
+    parser.add_argument("--out", metavar="FILE", help="also write the JSON profile to FILE")
+
+
+def run(args: argparse.Namespace) -> int:
+    project = load_project(args.project)
+    progress = Progress("reading lines")
+    try:
+        hist = load_histories(project, strict=args.strict, use_cache=not args.no_cache,
+                              cache_dir=args.cache_dir, progress=progress)
+    finally:
+        progress.close()
+    prof = profile_histories(hist, project_name=project.name)
+    if args.out:
+        write_atomic(args.out, dump_json(prof))
+    sys.stdout.write(dump_json(prof) if args.json else format_profile(prof) + "\n")
+    return ExitCode.OK

@@ -1,0 +1,343 @@
+"""Row filters written in the project file, as a small Python-like expression.
+
+Grammar (a safe subset of Python expressions, parsed with :mod:`ast`, never
+evaluated)::
+
+    expr    := expr "and" expr | expr "or" expr | "not" expr | "(" expr ")"
+             | operand CMP operand [CMP operand ...]    # CMP: == != < <= > >=
+             | column "in" "[" literal, ... "]" | column "not in" [...]
+             | column "is None" | column "is not None"
+             | starts_with(column, "text") | ends_with(column, "text")
+             | contains(column, "text") | is_null(column) | is_not_null(column)
+    column  := NAME | col("name with spaces")
+    literal := "text" | 123 | 1.5 | True | False | date("2011-01-31")
+             | timestamp("2011-01-31T08:00:00")
+
+Examples::
+
+    Quantity > 0 and not starts_with(InvoiceNo, "C")
+    Country in ["United Kingdom", "France"] or col("Unit Price") >= 10
+
+A :class:`Filter` renders to a ``pyarrow.compute.Expression`` (pushed down into
+``pyarrow.dataset`` scans, which prune Parquet row groups by statistics) and to
+a SQL ``WHERE`` clause (pushed down into DuckDB). Comparisons with null are
+null, so such rows are filtered out, as in SQL.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from basketguard.engine.errors import ConfigError
+
+_CMP = {
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+}
+_FLIP = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_STRING_FUNCS = ("starts_with", "ends_with", "contains")
+_NULL_FUNCS = ("is_null", "is_not_null")
+
+
+@dataclass(frozen=True)
+class Col:
+    name: str
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node of a parsed filter: ``op`` and its arguments."""
+
+    op: str  # and, or, not, cmp, in, not_in, is_null, is_not_null, starts_with, ...
+    args: tuple
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A parsed row filter.
+
+    Attributes
+    ----------
+    text : str
+        The expression as written.
+    root : Node
+        The parsed tree.
+    """
+
+    text: str
+    root: Node
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Source columns the filter reads, sorted."""
+        found: set[str] = set()
+
+        def walk(x):
+            if isinstance(x, Col):
+                found.add(x.name)
+            elif isinstance(x, Node):
+                for a in x.args:
+                    walk(a)
+            elif isinstance(x, tuple):
+                for a in x:
+                    walk(a)
+
+        walk(self.root)
+        return tuple(sorted(found))
+
+    def to_arrow(self):
+        """The filter as a ``pyarrow.compute.Expression``."""
+        return _to_arrow(self.root)
+
+    def to_sql(self) -> str:
+        """The filter as a SQL boolean expression (DuckDB dialect)."""
+        return _to_sql(self.root)
+
+
+def parse_filter(text: str, origin: str = "filter") -> Filter:
+    """Parse a filter expression.
+
+    Parameters
+    ----------
+    text : str
+        The expression (see the module docstring for the grammar).
+    origin : str
+        Where the expression came from, for error messages.
+
+    Returns
+    -------
+    Filter
+
+    Raises
+    ------
+    ConfigError
+        The expression is not valid; the message quotes the offending part.
+    """
+    if not text or not text.strip():
+        raise ConfigError(f"{origin}: the filter is empty; remove the key or write an expression.")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ConfigError(
+            f"{origin}: cannot parse filter {text!r}: {exc.msg} at column {exc.offset}. "
+            "Write e.g. `Quantity > 0 and not starts_with(InvoiceNo, \"C\")`."
+        ) from None
+    return Filter(text=text, root=_Parser(text, origin).expr(tree.body))
+
+
+class _Parser:
+    def __init__(self, text: str, origin: str) -> None:
+        self.text = text
+        self.origin = origin
+
+    def fail(self, node: ast.AST, why: str):
+        part = ast.get_source_segment(self.text.strip(), node) or ast.dump(node)
+        raise ConfigError(f"{self.origin}: {why} in {part!r} (filter {self.text!r}).")
+
+    def expr(self, node: ast.AST) -> Node:
+        if isinstance(node, ast.BoolOp):
+            op = "and" if isinstance(node.op, ast.And) else "or"
+            return Node(op, tuple(self.expr(v) for v in node.values))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return Node("not", (self.expr(node.operand),))
+        if isinstance(node, ast.Compare):
+            return self.compare(node)
+        if isinstance(node, ast.Call):
+            name = self.func_name(node)
+            if name in _STRING_FUNCS:
+                if len(node.args) != 2 or node.keywords:
+                    self.fail(node, f"{name}() takes a column and a text")
+                pattern = self.literal(node.args[1])
+                if not isinstance(pattern, str):
+                    self.fail(node, f"the second argument of {name}() must be a text")
+                return Node(name, (self.column(node.args[0]), pattern))
+            if name in _NULL_FUNCS:
+                if len(node.args) != 1 or node.keywords:
+                    self.fail(node, f"{name}() takes one column")
+                return Node(name, (self.column(node.args[0]),))
+            self.fail(node, f"unknown function {name!r} (known: "
+                            f"{', '.join(_STRING_FUNCS + _NULL_FUNCS)})")
+        self.fail(node, "expected a comparison, a test or and/or/not")
+        raise AssertionError  # unreachable
+
+    def func_name(self, node: ast.Call) -> str:
+        if not isinstance(node.func, ast.Name):
+            self.fail(node, "only plain function calls are allowed")
+        return node.func.id
+
+    def compare(self, node: ast.Compare) -> Node:
+        parts = []
+        left = node.left
+        for op, right in zip(node.ops, node.comparators, strict=True):
+            if isinstance(op, (ast.In, ast.NotIn)):
+                values = self.literal_list(right)
+                parts.append(Node("in" if isinstance(op, ast.In) else "not_in",
+                                  (self.column(left), values)))
+            elif isinstance(op, (ast.Is, ast.IsNot)):
+                if not (isinstance(right, ast.Constant) and right.value is None):
+                    self.fail(node, "`is` / `is not` only compare with None")
+                parts.append(Node("is_null" if isinstance(op, ast.Is) else "is_not_null",
+                                  (self.column(left),)))
+            elif type(op) in _CMP:
+                sym = _CMP[type(op)]
+                lcol, rcol = self.is_column(left), self.is_column(right)
+                if lcol and not rcol:
+                    parts.append(Node("cmp", (sym, self.column(left), self.literal(right))))
+                elif rcol and not lcol:
+                    parts.append(Node("cmp", (_FLIP[sym], self.column(right), self.literal(left))))
+                elif lcol and rcol:
+                    parts.append(Node("cmp", (sym, self.column(left), self.column(right))))
+                else:
+                    self.fail(node, "a comparison needs a column on one side")
+            else:
+                self.fail(node, "unsupported comparison operator")
+            left = right
+        return parts[0] if len(parts) == 1 else Node("and", tuple(parts))
+
+    @staticmethod
+    def is_column(node: ast.AST) -> bool:
+        if isinstance(node, ast.Name) and node.id not in ("True", "False", "None"):
+            return True
+        return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "col")
+
+    def column(self, node: ast.AST) -> Col:
+        if isinstance(node, ast.Name):
+            return Col(node.id)
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == "col" and len(node.args) == 1
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)):
+            return Col(node.args[0].value)
+        self.fail(node, "expected a column name (or col(\"name with spaces\"))")
+        raise AssertionError  # unreachable
+
+    def literal(self, node: ast.AST) -> Any:
+        if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float, bool)):
+            return node.value
+        if (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
+                and isinstance(node.operand, ast.Constant)
+                and isinstance(node.operand.value, (int, float))):
+            return -node.operand.value
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id in ("date", "timestamp") and len(node.args) == 1
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)):
+            raw = node.args[0].value
+            try:
+                if node.func.id == "date":
+                    return dt.date.fromisoformat(raw)
+                value = dt.datetime.fromisoformat(raw)
+                if value.tzinfo is None:
+                    value = value.replace(tzinfo=dt.UTC)
+                return value.astimezone(dt.UTC)
+            except ValueError:
+                self.fail(node, f"{raw!r} is not an ISO {node.func.id}")
+        self.fail(node, "expected a literal (text, number, True/False, date(...), timestamp(...))")
+        raise AssertionError  # unreachable
+
+    def literal_list(self, node: ast.AST) -> tuple:
+        if not isinstance(node, (ast.List, ast.Tuple, ast.Set)) or not node.elts:
+            self.fail(node, "`in` needs a non-empty list of literals")
+        return tuple(self.literal(e) for e in node.elts)
+
+
+def _arrow_literal(value: Any):
+    import pyarrow as pa
+
+    if isinstance(value, dt.datetime):
+        return pa.scalar(value, type=pa.timestamp("us", tz="UTC"))
+    return pa.scalar(value)
+
+
+def _to_arrow(node: Node):
+    import pyarrow.compute as pc
+
+    op, args = node.op, node.args
+    if op == "and" or op == "or":
+        out = _to_arrow(args[0])
+        for a in args[1:]:
+            out = (out & _to_arrow(a)) if op == "and" else (out | _to_arrow(a))
+        return out
+    if op == "not":
+        return ~_to_arrow(args[0])
+    if op == "cmp":
+        sym, col, rhs = args
+        left = pc.field(col.name)
+        right = pc.field(rhs.name) if isinstance(rhs, Col) else _arrow_literal(rhs)
+        return {
+            "==": left == right,
+            "!=": left != right,
+            "<": left < right,
+            "<=": left <= right,
+            ">": left > right,
+            ">=": left >= right,
+        }[sym]
+    if op in ("in", "not_in"):
+        col, values = args
+        import pyarrow as pa
+
+        expr = pc.field(col.name).isin(pa.array([_arrow_literal(v).as_py() for v in values]))
+        return expr if op == "in" else ~expr
+    if op == "is_null":
+        return pc.field(args[0].name).is_null()
+    if op == "is_not_null":
+        return pc.field(args[0].name).is_valid()
+    if op == "starts_with":
+        return pc.starts_with(pc.field(args[0].name), pattern=args[1])
+    if op == "ends_with":
+        return pc.ends_with(pc.field(args[0].name), pattern=args[1])
+    if op == "contains":
+        return pc.match_substring(pc.field(args[0].name), pattern=args[1])
+    raise AssertionError(f"unknown filter node {op}")
+
+
+def quote_ident(name: str) -> str:
+    """Quote a SQL identifier (DuckDB / ANSI double quotes)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        return f"TIMESTAMPTZ '{value.isoformat()}'"
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _to_sql(node: Node) -> str:
+    op, args = node.op, node.args
+    if op in ("and", "or"):
+        return "(" + f" {op.upper()} ".join(_to_sql(a) for a in args) + ")"
+    if op == "not":
+        return f"(NOT {_to_sql(args[0])})"
+    if op == "cmp":
+        sym, col, rhs = args
+        right = quote_ident(rhs.name) if isinstance(rhs, Col) else _sql_literal(rhs)
+        sql_sym = "=" if sym == "==" else ("<>" if sym == "!=" else sym)
+        return f"({quote_ident(col.name)} {sql_sym} {right})"
+    if op in ("in", "not_in"):
+        col, values = args
+        neg = "NOT " if op == "not_in" else ""
+        return f"({quote_ident(col.name)} {neg}IN ({', '.join(_sql_literal(v) for v in values)}))"
+    if op == "is_null":
+        return f"({quote_ident(args[0].name)} IS NULL)"
+    if op == "is_not_null":
+        return f"({quote_ident(args[0].name)} IS NOT NULL)"
+    if op in ("starts_with", "ends_with", "contains"):
+        col = quote_ident(args[0].name)
+        lit = _sql_literal(args[1])
+        fn = {"starts_with": "starts_with", "ends_with": "ends_with", "contains": "contains"}[op]
+        return f"{fn}({col}, {lit})"
+    raise AssertionError(f"unknown filter node {op}")

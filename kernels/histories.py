@@ -1,0 +1,363 @@
+"""Build customer histories: CSR of basket lines grouped by customer, time-sorted.
+
+The build is a counting sort by customer (count, prefix sum, scatter) over a
+list of chunks, followed by a per-customer sort on the line key
+
+    (time, basket, item, quantity, price, store)
+
+which orders each customer's lines by time and puts exact duplicates next to
+each other. Input that is already sorted by (customer, time) scatters
+sequentially and its per-customer pass only checks order (the fast path).
+
+Input contract (per chunk, all 1-D, same length):
+
+- ``cust`` int32 codes in ``[0, len(cust_remap))``; ``cust_remap`` int32 maps
+  them to final customer codes (ranks of the sorted original ids).
+- ``item`` int32 codes with ``item_remap`` the same way.
+- ``t`` int64 UTC seconds since the epoch.
+- optional columns are passed as arrays of length 0 when absent:
+  ``qty`` float32, ``basket`` int32, ``price`` float32, ``store`` int32.
+
+Outputs are caller-allocated; ``offsets`` is int64 with one more entry than
+customers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+SECONDS_PER_DAY = 86400
+
+#: Duplicate policy codes passed to :func:`finalize_lines`.
+DUP_KEEP, DUP_DROP = 0, 1
+
+
+@njit(cache=True, nogil=True)
+def _count(cust, cust_remap, t, counts, state):
+    """Histogram of final customer codes; ``state`` = [prev cust, prev t, sorted]."""
+    prev_c = state[0]
+    prev_t = state[1]
+    ok = state[2]
+    for i in range(cust.shape[0]):
+        c = cust_remap[cust[i]]
+        counts[c] += 1
+        ti = t[i]
+        if c < prev_c or (c == prev_c and ti < prev_t):
+            ok = 0
+        prev_c = c
+        prev_t = ti
+    state[0] = prev_c
+    state[1] = prev_t
+    state[2] = ok
+
+
+def count_lines(cust: np.ndarray, cust_remap: np.ndarray, t: np.ndarray, counts: np.ndarray,
+                state: np.ndarray) -> None:
+    """Add a chunk's lines to the per-customer counts (in place).
+
+    Parameters
+    ----------
+    cust : int32 array
+        Chunk customer codes.
+    cust_remap : int32 array
+        Code -> final customer code.
+    t : int64 array
+        Times, for the sortedness check.
+    counts : int64 array
+        Per final customer, updated in place.
+    state : int64 array of 3
+        ``[previous customer, previous time, still sorted (1/0)]`` carried across
+        chunks; start with ``[-1, INT64_MIN, 1]``.
+    """
+    if not (cust.shape == t.shape and cust.ndim == 1):
+        raise ValueError("cust and t must be 1-D arrays of equal length")
+    _count(cust, cust_remap, t, counts, state)
+
+
+def new_count_state() -> np.ndarray:
+    """Initial ``state`` for :func:`count_lines`."""
+    return np.array([-1, np.iinfo(np.int64).min, 1], np.int64)
+
+
+@njit(cache=True, nogil=True)
+def _scatter(cust, cust_remap, item, item_remap, t, qty, basket, basket_remap, price, store,
+             store_remap, cursor, o_item, o_t, o_qty, o_basket, o_price, o_store):
+    """Counting-sort scatter of one chunk; stable within a customer."""
+    has_q = qty.shape[0] > 0
+    has_b = basket.shape[0] > 0
+    has_p = price.shape[0] > 0
+    has_s = store.shape[0] > 0
+    for i in range(cust.shape[0]):
+        c = cust_remap[cust[i]]
+        d = cursor[c]
+        cursor[c] = d + 1
+        o_item[d] = item_remap[item[i]]
+        o_t[d] = t[i]
+        if has_q:
+            o_qty[d] = qty[i]
+        if has_b:
+            o_basket[d] = basket_remap[basket[i]]
+        if has_p:
+            o_price[d] = price[i]
+        if has_s:
+            o_store[d] = store_remap[store[i]]
+
+
+def scatter_lines(cust, cust_remap, item, item_remap, t, qty, basket, basket_remap, price,
+                  store, store_remap, cursor, out_item, out_t, out_qty, out_basket, out_price,
+                  out_store) -> None:
+    """Scatter one chunk into the CSR outputs at each customer's cursor.
+
+    ``cursor`` (int64, per final customer) starts as ``offsets[:-1]`` and is
+    advanced in place, so chunks scattered in order keep their order within a
+    customer. Codes of customers, items, baskets and stores go through their
+    ``*_remap`` arrays (int32). Optional columns and their outputs are
+    length-0 when absent.
+    """
+    n = cust.shape[0]
+    for a in (item, t):
+        if a.shape[0] != n:
+            raise ValueError("chunk columns differ in length")
+    for a in (qty, basket, price, store):
+        if a.shape[0] not in (0, n):
+            raise ValueError("optional chunk columns must be empty or match the chunk length")
+    _scatter(cust, cust_remap, item, item_remap, t, qty, basket, basket_remap, price, store,
+             store_remap, cursor, out_item, out_t, out_qty, out_basket, out_price, out_store)
+
+
+@njit(cache=True, nogil=True)
+def _less(a, b, t, basket, item, qty, price, store):
+    """Line-key order: (t, basket, item, qty, price, store)."""
+    if t[a] != t[b]:
+        return t[a] < t[b]
+    if basket.shape[0] > 0 and basket[a] != basket[b]:
+        return basket[a] < basket[b]
+    if item[a] != item[b]:
+        return item[a] < item[b]
+    if qty.shape[0] > 0 and qty[a] != qty[b]:
+        return qty[a] < qty[b]
+    if price.shape[0] > 0 and price[a] != price[b]:
+        return price[a] < price[b]
+    if store.shape[0] > 0 and store[a] != store[b]:
+        return store[a] < store[b]
+    return False
+
+
+@njit(cache=True, nogil=True)
+def _segment_sorted(lo, hi, t, basket, item, qty, price, store):
+    for i in range(lo + 1, hi):
+        if _less(i, i - 1, t, basket, item, qty, price, store):
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _permute(lo, order, a):
+    tmp = a[lo:lo + order.shape[0]].copy()
+    for k in range(order.shape[0]):
+        a[lo + k] = tmp[order[k]]
+
+
+@njit(cache=True, nogil=True)
+def _sort_segment(lo, hi, t, basket, item, qty, price, store):
+    """Sort one customer's lines in place: merge sort on t, insertion on ties."""
+    m = hi - lo
+    order = np.argsort(t[lo:hi], kind="mergesort")
+    _permute(lo, order, t)
+    _permute(lo, order, item)
+    if basket.shape[0] > 0:
+        _permute(lo, order, basket)
+    if qty.shape[0] > 0:
+        _permute(lo, order, qty)
+    if price.shape[0] > 0:
+        _permute(lo, order, price)
+    if store.shape[0] > 0:
+        _permute(lo, order, store)
+    # Ties on t: insertion sort by the remaining key columns (runs are short).
+    i = 0
+    while i < m:
+        j = i + 1
+        while j < m and t[lo + j] == t[lo + i]:
+            j += 1
+        for k in range(lo + i + 1, lo + j):
+            p = k
+            while p > lo + i and _less(p, p - 1, t, basket, item, qty, price, store):
+                _swap(p, p - 1, t, basket, item, qty, price, store)
+                p -= 1
+        i = j
+
+
+@njit(cache=True, nogil=True)
+def _swap(a, b, t, basket, item, qty, price, store):
+    t[a], t[b] = t[b], t[a]
+    item[a], item[b] = item[b], item[a]
+    if basket.shape[0] > 0:
+        basket[a], basket[b] = basket[b], basket[a]
+    if qty.shape[0] > 0:
+        qty[a], qty[b] = qty[b], qty[a]
+    if price.shape[0] > 0:
+        price[a], price[b] = price[b], price[a]
+    if store.shape[0] > 0:
+        store[a], store[b] = store[b], store[a]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _sort_all(offsets, t, basket, item, qty, price, store, resorted):
+    n = offsets.shape[0] - 1
+    for c in prange(n):
+        lo = offsets[c]
+        hi = offsets[c + 1]
+        if hi - lo > 1 and not _segment_sorted(lo, hi, t, basket, item, qty, price, store):
+            _sort_segment(lo, hi, t, basket, item, qty, price, store)
+            resorted[c] = 1
+
+
+def sort_segments(offsets, t, basket, item, qty, price, store) -> int:
+    """Sort each customer's lines by the line key, in place.
+
+    Customers whose lines are already in order are only checked.
+
+    Returns
+    -------
+    int
+        Number of customers whose lines had to be reordered.
+    """
+    resorted = np.zeros(max(offsets.shape[0] - 1, 0), np.uint8)
+    if resorted.shape[0]:
+        _sort_all(offsets, t, basket, item, qty, price, store, resorted)
+    return int(resorted.sum())
+
+
+@njit(cache=True, nogil=True)
+def _same_line(a, b, t, basket, item, qty, price, store):
+    if t[a] != t[b] or item[a] != item[b]:
+        return False
+    if basket.shape[0] > 0 and basket[a] != basket[b]:
+        return False
+    if qty.shape[0] > 0 and qty[a] != qty[b]:
+        return False
+    if price.shape[0] > 0 and price[a] != price[b]:
+        return False
+    if store.shape[0] > 0 and store[a] != store[b]:
+        return False
+    return True
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _scan_customers(offsets, t, basket, item, qty, price, store, n_baskets, n_dups):
+    """Per customer: distinct times (derived baskets) and adjacent duplicates."""
+    n = offsets.shape[0] - 1
+    for c in prange(n):
+        lo = offsets[c]
+        hi = offsets[c + 1]
+        nb = 0
+        nd = 0
+        for i in range(lo, hi):
+            if i == lo or t[i] != t[i - 1]:
+                nb += 1
+            elif _same_line(i, i - 1, t, basket, item, qty, price, store):
+                nd += 1
+        n_baskets[c] = nb
+        n_dups[c] = nd
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _finalize(offsets, new_offsets, basket_start, t, basket, item, qty, price, store,
+              derive_basket, drop_dups, o_day, o_basket, o_item, o_qty, o_price, o_store):
+    n = offsets.shape[0] - 1
+    for c in prange(n):
+        lo = offsets[c]
+        hi = offsets[c + 1]
+        w = new_offsets[c]
+        b = basket_start[c] - 1
+        for i in range(lo, hi):
+            first_t = i == lo or t[i] != t[i - 1]
+            if first_t:
+                b += 1
+            elif drop_dups and _same_line(i, i - 1, t, basket, item, qty, price, store):
+                continue
+            o_day[w] = np.int32(t[i] // 86400)  # floor division, as in Python
+            o_item[w] = item[i]
+            if derive_basket:
+                o_basket[w] = b
+            else:
+                o_basket[w] = basket[i]
+            if qty.shape[0] > 0:
+                o_qty[w] = qty[i]
+            if price.shape[0] > 0:
+                o_price[w] = price[i]
+            if store.shape[0] > 0:
+                o_store[w] = store[i]
+            w += 1
+
+
+def scan_customers(offsets, t, basket, item, qty, price, store):
+    """Count each customer's distinct purchase times and exact duplicate lines.
+
+    Lines must be sorted per customer by the line key (:func:`sort_segments`).
+
+    Returns
+    -------
+    n_times : int64 array
+        Distinct timestamps per customer (the derived baskets).
+    n_dups : int64 array
+        Lines equal in every column to the previous line of the customer.
+    """
+    n = max(offsets.shape[0] - 1, 0)
+    n_times = np.zeros(n, np.int64)
+    n_dups = np.zeros(n, np.int64)
+    if n:
+        _scan_customers(offsets, t, basket, item, qty, price, store, n_times, n_dups)
+    return n_times, n_dups
+
+
+def finalize_lines(offsets, t, basket, item, qty, price, store, n_times, n_dups,
+                   derive_basket: bool, drop_duplicates: bool):
+    """Compute day numbers and basket codes, dropping duplicates if asked.
+
+    Parameters
+    ----------
+    offsets : int64 array
+        CSR offsets of the sorted lines.
+    t, basket, item, qty, price, store : arrays
+        Sorted line columns (optional ones length 0 when absent; ``basket``
+        length 0 when it is to be derived).
+    n_times, n_dups : int64 arrays
+        From :func:`scan_customers`.
+    derive_basket : bool
+        Number baskets as the distinct (customer, time) pairs, in CSR order.
+    drop_duplicates : bool
+        Leave out lines that repeat the previous line exactly.
+
+    Returns
+    -------
+    dict
+        ``offsets`` (int64), ``day`` (int32), ``basket`` (int32), ``item`` (int32)
+        and ``quantity``, ``price``, ``store`` (length 0 when absent).
+    """
+    n = max(offsets.shape[0] - 1, 0)
+    sizes = np.diff(offsets) - (n_dups if drop_duplicates else 0)
+    new_offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(sizes, out=new_offsets[1:])
+    basket_start = np.zeros(n, np.int64)
+    if n:
+        np.cumsum(n_times[:-1], out=basket_start[1:])
+    total = int(new_offsets[-1])
+    o_day = np.empty(total, np.int32)
+    o_basket = np.empty(total, np.int32)
+    o_item = np.empty(total, np.int32)
+    o_qty = np.empty(total if qty.shape[0] else 0, np.float32)
+    o_price = np.empty(total if price.shape[0] else 0, np.float32)
+    o_store = np.empty(total if store.shape[0] else 0, np.int32)
+    if n:
+        _finalize(offsets, new_offsets, basket_start, t, basket, item, qty, price, store,
+                  bool(derive_basket), bool(drop_duplicates),
+                  o_day, o_basket, o_item, o_qty, o_price, o_store)
+    return {"offsets": new_offsets, "day": o_day, "basket": o_basket, "item": o_item,
+            "quantity": o_qty, "price": o_price, "store": o_store}
+
+
+def days_from_seconds(t: np.ndarray) -> np.ndarray:
+    """Floor of ``t / 86400`` as int32 (days since the epoch)."""
+    return np.floor_divide(t, SECONDS_PER_DAY).astype(np.int32)

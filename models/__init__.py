@@ -1,0 +1,1 @@
+"""basketguard.models: detectors and the synthetic shopper simulator."""

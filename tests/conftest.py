@@ -1,0 +1,44 @@
+"""Shared fixtures and hypothesis profiles.
+
+Profiles (``HYPOTHESIS_PROFILE``): ``dev`` (default, 50 examples), ``ci``
+(200 examples), ``nojit`` (the NUMBA_DISABLE_JIT pass: 25 examples) and a
+derandomized ``repro``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=50, **_COMMON)
+settings.register_profile("ci", max_examples=200, **_COMMON)
+settings.register_profile("nojit", max_examples=25, **_COMMON)
+settings.register_profile("repro", max_examples=200, derandomize=True, **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+DATASETS = SHARED / "datasets"
+JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT", "0") == "1"
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261129)
+
+
+@pytest.fixture
+def datasets() -> Path:
+    if not DATASETS.is_dir():
+        pytest.skip(f"real datasets not found at {DATASETS} (../shared is absent)")
+    return DATASETS
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
