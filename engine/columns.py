@@ -14,7 +14,8 @@ Contracts
   in ISO 8601 (or the source's ``time_format``). Returned as ``int64`` seconds
   since the Unix epoch, UTC (floored), with a status per row: 0 ok, 1 null,
   2 unparseable.
-- numbers: any numeric type, returned as ``float64`` with a validity mask.
+- numbers: any numeric type, returned as ``float64`` (``float32`` columns stay
+  ``float32``) with a validity mask.
 """
 
 from __future__ import annotations
@@ -139,8 +140,12 @@ def _timestamp_seconds(arr: pa.Array, time_zone: str) -> np.ndarray:
     t = arr.type
     if t.tz is None and time_zone not in ("UTC", "Etc/UTC", "Z"):
         arr = pc.assume_timezone(arr, time_zone, ambiguous="earliest", nonexistent="earliest")
-    raw = arr.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
-    return np.floor_divide(raw, _UNIT_PER_SECOND[t.unit])
+    raw = arr.cast(pa.int64())
+    if raw.null_count:
+        raw = raw.fill_null(0)
+    values = raw.to_numpy(zero_copy_only=False)
+    factor = _UNIT_PER_SECOND[t.unit]
+    return values if factor == 1 else np.floor_divide(values, factor)
 
 
 def _parse_text_slow(arr: pa.Array, time_format: str | None, time_zone: str):
@@ -242,7 +247,7 @@ def time_seconds(col: pa.Array | pa.ChunkedArray, where: str, column: str,
 
 
 def numbers(col: pa.Array | pa.ChunkedArray, where: str, column: str, role: str):
-    """Convert a numeric column (quantity, price) to float64 plus validity.
+    """Convert a numeric column (quantity, price) to float64 (or float32) plus validity.
 
     Raises
     ------
@@ -259,5 +264,8 @@ def numbers(col: pa.Array | pa.ChunkedArray, where: str, column: str, role: str)
             f"it must be numeric (for CSV, set types.{column} = \"float64\")."
         )
     valid = validity(arr)
-    values = arr.cast(pa.float64()).fill_null(0).to_numpy(zero_copy_only=False)
-    return values, valid
+    if not pa.types.is_float32(t):
+        arr = arr.cast(pa.float64())
+    if arr.null_count:
+        arr = arr.fill_null(0)
+    return arr.to_numpy(zero_copy_only=False), valid

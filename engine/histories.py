@@ -14,8 +14,10 @@ or builds and stores them (see ``engine.cache``).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,36 +133,51 @@ def build_histories(ingested: Ingested, drop_duplicates: bool,
     n_cust = len(customer_ids)
     n = ingested.lines
 
+    # Pass 0 (per chunk, threads): lines per customer partition, sortedness.
     if progress:
         progress("counting")
-    counts = np.zeros(n_cust, np.int64)
-    state = hk.new_count_state()
-    for ch in chunks:
-        hk.count_lines(ch.cust, cust_remap, ch.t, counts, state)
-    input_sorted = bool(state[2])
-    offsets = np.zeros(n_cust + 1, np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    del counts
+    shift = hk.partition_shift(n_cust, n)
+    n_part = max(1, -(-n_cust // (1 << shift)))
+    with ThreadPoolExecutor(max_workers=_workers()) as pool:
+        counted = list(pool.map(
+            lambda ch: hk.count_partitions(ch.cust, cust_remap, ch.t, shift, n_part), chunks))
+    pcounts = np.stack([c[0] for c in counted]) if counted else np.zeros((0, n_part), np.int64)
+    input_sorted = hk.chunks_sorted([c[1] for c in counted])
+    pstart = np.zeros(n_part + 1, np.int64)
+    np.cumsum(pcounts.sum(axis=0), out=pstart[1:])
+    cursors = pstart[:-1][None, :] + np.cumsum(pcounts, axis=0) - pcounts
 
+    # Pass 1 (per chunk, threads): stable scatter into customer partitions.
     if progress:
         progress("grouping by customer")
     first = chunks[0]
-    o_item = np.empty(n, np.int32)
-    o_t = np.empty(n, np.int64)
-    o_qty = _empty_like(first.qty, n)
-    o_basket = _empty_like(first.basket, n)
-    o_price = _empty_like(first.price, n)
-    o_store = _empty_like(first.store, n)
-    cursor = offsets[:-1].copy()
-    while chunks:
-        ch = chunks.pop(0)  # free each chunk once scattered: bounded peak memory
+    parts = {
+        "cust": np.empty(n, np.int32),
+        "item": np.empty(n, np.int32),
+        "t": np.empty(n, np.int64),
+        "qty": _empty_like(first.qty, n),
+        "basket": _empty_like(first.basket, n),
+        "price": _empty_like(first.price, n),
+        "store": _empty_like(first.store, n),
+    }
+
+    def scatter(i: int) -> None:
+        ch = chunks[i]
         hk.scatter_lines(ch.cust, cust_remap, ch.item, item_remap, ch.t, ch.qty, ch.basket,
-                         basket_remap, ch.price, ch.store, store_remap, cursor,
-                         o_item, o_t, o_qty, o_basket, o_price, o_store)
-        del ch
-    if not np.array_equal(cursor, offsets[1:]):
-        raise InternalError("histories: scatter did not fill every customer's range")
-    del cursor
+                         basket_remap, ch.price, ch.store, store_remap, shift,
+                         cursors[i].copy(), parts)
+        chunks[i] = None  # free each chunk once scattered: bounded peak memory
+
+    with ThreadPoolExecutor(max_workers=_workers()) as pool:
+        list(pool.map(scatter, range(len(chunks))))
+    chunks.clear()
+
+    # Pass 2 (per partition, in cache, parallel): final CSR order.
+    offsets, lines = hk.place_partitions(pstart, shift, n_cust, parts, input_sorted)
+    parts.clear()
+    o_item, o_t, o_qty = lines["item"], lines["t"], lines["qty"]
+    o_basket, o_price, o_store = lines["basket"], lines["price"], lines["store"]
+    del lines
     t_scatter = time.perf_counter()
 
     if progress:
@@ -202,6 +219,10 @@ def build_histories(ingested: Ingested, drop_duplicates: bool,
     )
     hist.validate()
     return hist
+
+
+def _workers() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
 
 
 def _mapped(ingested: Ingested) -> set[str]:

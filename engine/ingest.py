@@ -202,9 +202,9 @@ def ingest_lines(spec: SourceSpec, policy: ValidationPolicy,
             t=sel(t),
         )
         if qty is not None:
-            chunk.qty = sel(qty).astype(np.float32)
+            chunk.qty = sel(qty).astype(np.float32, copy=False)
         if price is not None:
-            chunk.price = sel(price).astype(np.float32)
+            chunk.price = sel(price).astype(np.float32, copy=False)
         if "basket" in encoders:
             chunk.basket = encoders["basket"].encode(sel_ids(ids["basket"]), where)
         if "store" in encoders:

@@ -100,7 +100,7 @@ def _check_keys(table: Mapping[str, Any], allowed, where: str, origin: str) -> N
 def infer_format(location: str) -> str | None:
     """Guess a source format from a path or glob's extension (``None`` if unknown)."""
     name = location.lower()
-    for suffix in (".gz", ".bz2", ".zst", ".lz4"):
+    for suffix in (".gz", ".bz2"):
         if name.endswith(suffix):
             name = name[: -len(suffix)]
     return _EXTENSIONS.get(Path(name).suffix)

@@ -17,10 +17,9 @@ Outputs are caller-allocated ``int32`` codes.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import config, njit
 
 _EMPTY = -1
-_FIB = np.uint64(0x9E3779B97F4A7C15)
 
 
 @njit(cache=True, nogil=True)
@@ -40,10 +39,17 @@ def _encode_direct(values, base, table, keys, n_codes, out):
     return n
 
 
-@njit(cache=True, nogil=True)
-def _hash_slot(v, mask, shift):
-    h = np.uint64(v) * np.uint64(0x9E3779B97F4A7C15)
-    return np.int64(h >> np.uint64(shift)) & mask
+if config.DISABLE_JIT:
+    # Plain-Python twin for the NUMBA_DISABLE_JIT pass: NumPy scalars warn on
+    # the (intended) wrap-around of the 64-bit multiply, Python ints do not.
+    def _hash_slot(v, mask, shift):
+        return ((int(v) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF) >> int(shift) & int(mask)
+else:
+    @njit(cache=True, nogil=True)
+    def _hash_slot(v, mask, shift):
+        """Fibonacci hashing: the top bits of v * 2^64/phi (Knuth, TAOCP 6.4)."""
+        h = np.uint64(v) * np.uint64(0x9E3779B97F4A7C15)
+        return np.int64(h >> np.uint64(shift)) & mask
 
 
 @njit(cache=True, nogil=True)

@@ -34,64 +34,92 @@ DUP_KEEP, DUP_DROP = 0, 1
 
 
 @njit(cache=True, nogil=True)
-def _count(cust, cust_remap, t, counts, state):
-    """Histogram of final customer codes; ``state`` = [prev cust, prev t, sorted]."""
-    prev_c = state[0]
-    prev_t = state[1]
-    ok = state[2]
+def _count_partitions(cust, cust_remap, t, shift, pcounts, edges):
+    """Lines per partition (``rank >> shift``) of one chunk, and its sortedness.
+
+    ``edges`` = [first rank, first t, last rank, last t, sorted (1/0)].
+    """
+    ok = 1
+    prev_c = -1
+    prev_t = 0
     for i in range(cust.shape[0]):
         c = cust_remap[cust[i]]
-        counts[c] += 1
+        pcounts[c >> shift] += 1
         ti = t[i]
-        if c < prev_c or (c == prev_c and ti < prev_t):
+        if i > 0 and (c < prev_c or (c == prev_c and ti < prev_t)):
             ok = 0
         prev_c = c
         prev_t = ti
-    state[0] = prev_c
-    state[1] = prev_t
-    state[2] = ok
+    if cust.shape[0]:
+        edges[0] = cust_remap[cust[0]]
+        edges[1] = t[0]
+    edges[2] = prev_c
+    edges[3] = prev_t
+    edges[4] = ok
 
 
-def count_lines(cust: np.ndarray, cust_remap: np.ndarray, t: np.ndarray, counts: np.ndarray,
-                state: np.ndarray) -> None:
-    """Add a chunk's lines to the per-customer counts (in place).
+def count_partitions(cust: np.ndarray, cust_remap: np.ndarray, t: np.ndarray, shift: int,
+                     n_partitions: int) -> tuple[np.ndarray, np.ndarray]:
+    """Count one chunk's lines per customer partition and check its order.
 
     Parameters
     ----------
     cust : int32 array
-        Chunk customer codes.
+        Chunk customer codes (first-seen).
     cust_remap : int32 array
-        Code -> final customer code.
+        First-seen code -> final customer code (rank).
     t : int64 array
-        Times, for the sortedness check.
-    counts : int64 array
-        Per final customer, updated in place.
-    state : int64 array of 3
-        ``[previous customer, previous time, still sorted (1/0)]`` carried across
-        chunks; start with ``[-1, INT64_MIN, 1]``.
+        Times.
+    shift : int
+        A line of final customer ``c`` goes to partition ``c >> shift``.
+    n_partitions : int
+        Number of partitions.
+
+    Returns
+    -------
+    pcounts : int64 array of n_partitions
+    edges : int64 array of 5
+        ``[first customer, first t, last customer, last t, sorted]``; chunks
+        combine into "the whole input is sorted by (customer, t)" through
+        :func:`chunks_sorted`.
     """
     if not (cust.shape == t.shape and cust.ndim == 1):
         raise ValueError("cust and t must be 1-D arrays of equal length")
-    _count(cust, cust_remap, t, counts, state)
+    pcounts = np.zeros(n_partitions, np.int64)
+    edges = np.array([-1, 0, -1, 0, 1], np.int64)
+    _count_partitions(cust, cust_remap, t, np.int64(shift), pcounts, edges)
+    return pcounts, edges
 
 
-def new_count_state() -> np.ndarray:
-    """Initial ``state`` for :func:`count_lines`."""
-    return np.array([-1, np.iinfo(np.int64).min, 1], np.int64)
+def chunks_sorted(edges: list[np.ndarray]) -> bool:
+    """Whether chunks, each sorted by (customer, t), are sorted as a sequence."""
+    prev = None
+    for e in edges:
+        if not e[4]:
+            return False
+        if e[0] < 0:  # empty chunk
+            continue
+        if prev is not None and (e[0] < prev[2] or (e[0] == prev[2] and e[1] < prev[3])):
+            return False
+        prev = e
+    return True
 
 
 @njit(cache=True, nogil=True)
 def _scatter(cust, cust_remap, item, item_remap, t, qty, basket, basket_remap, price, store,
-             store_remap, cursor, o_item, o_t, o_qty, o_basket, o_price, o_store):
-    """Counting-sort scatter of one chunk; stable within a customer."""
+             store_remap, shift, cursor, o_cust, o_item, o_t, o_qty, o_basket, o_price,
+             o_store):
+    """Stable scatter of one chunk into partitions (``rank >> shift``)."""
     has_q = qty.shape[0] > 0
     has_b = basket.shape[0] > 0
     has_p = price.shape[0] > 0
     has_s = store.shape[0] > 0
     for i in range(cust.shape[0]):
         c = cust_remap[cust[i]]
-        d = cursor[c]
-        cursor[c] = d + 1
+        p = c >> shift
+        d = cursor[p]
+        cursor[p] = d + 1
+        o_cust[d] = c
         o_item[d] = item_remap[item[i]]
         o_t[d] = t[i]
         if has_q:
@@ -105,15 +133,22 @@ def _scatter(cust, cust_remap, item, item_remap, t, qty, basket, basket_remap, p
 
 
 def scatter_lines(cust, cust_remap, item, item_remap, t, qty, basket, basket_remap, price,
-                  store, store_remap, cursor, out_item, out_t, out_qty, out_basket, out_price,
-                  out_store) -> None:
-    """Scatter one chunk into the CSR outputs at each customer's cursor.
+                  store, store_remap, shift, cursor, out) -> None:
+    """Scatter one chunk into its customer partitions, stably.
 
-    ``cursor`` (int64, per final customer) starts as ``offsets[:-1]`` and is
-    advanced in place, so chunks scattered in order keep their order within a
-    customer. Codes of customers, items, baskets and stores go through their
-    ``*_remap`` arrays (int32). Optional columns and their outputs are
-    length-0 when absent.
+    Parameters
+    ----------
+    cust, item, t, qty, basket, price, store : arrays
+        One chunk (optional columns length 0 when absent).
+    cust_remap, item_remap, basket_remap, store_remap : int32 arrays
+        First-seen code -> final code for each id column.
+    shift : int
+        Partition of a line: final customer code ``>> shift``.
+    cursor : int64 array
+        Next write position of each partition for this chunk (advanced in place).
+    out : dict
+        ``cust``, ``item``, ``t``, ``qty``, ``basket``, ``price``, ``store`` output
+        arrays (optional ones length 0 when absent).
     """
     n = cust.shape[0]
     for a in (item, t):
@@ -123,7 +158,101 @@ def scatter_lines(cust, cust_remap, item, item_remap, t, qty, basket, basket_rem
         if a.shape[0] not in (0, n):
             raise ValueError("optional chunk columns must be empty or match the chunk length")
     _scatter(cust, cust_remap, item, item_remap, t, qty, basket, basket_remap, price, store,
-             store_remap, cursor, out_item, out_t, out_qty, out_basket, out_price, out_store)
+             store_remap, np.int64(shift), cursor, out["cust"], out["item"], out["t"],
+             out["qty"], out["basket"], out["price"], out["store"])
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _place(pstart, shift, n_cust, p_cust, p_item, p_t, p_qty, p_basket, p_price, p_store,
+           counts, o_item, o_t, o_qty, o_basket, o_price, o_store):
+    """Per partition (in cache): count its customers' lines, then scatter them."""
+    n_part = pstart.shape[0] - 1
+    has_q = p_qty.shape[0] > 0
+    has_b = p_basket.shape[0] > 0
+    has_p = p_price.shape[0] > 0
+    has_s = p_store.shape[0] > 0
+    for p in prange(n_part):
+        lo_c = p << shift
+        hi_c = min(n_cust, (p + 1) << shift)
+        if hi_c <= lo_c:
+            continue
+        local = np.zeros(hi_c - lo_c, np.int64)
+        for j in range(pstart[p], pstart[p + 1]):
+            local[p_cust[j] - lo_c] += 1
+        pos = pstart[p]
+        for k in range(hi_c - lo_c):
+            cnt = local[k]
+            counts[lo_c + k] = cnt
+            local[k] = pos
+            pos += cnt
+        for j in range(pstart[p], pstart[p + 1]):
+            k = p_cust[j] - lo_c
+            d = local[k]
+            local[k] = d + 1
+            o_item[d] = p_item[j]
+            o_t[d] = p_t[j]
+            if has_q:
+                o_qty[d] = p_qty[j]
+            if has_b:
+                o_basket[d] = p_basket[j]
+            if has_p:
+                o_price[d] = p_price[j]
+            if has_s:
+                o_store[d] = p_store[j]
+
+
+@njit(cache=True, nogil=True)
+def _count_sorted(p_cust, counts):
+    for j in range(p_cust.shape[0]):
+        counts[p_cust[j]] += 1
+
+
+def place_partitions(pstart: np.ndarray, shift: int, n_cust: int, parts: dict,
+                     already_sorted: bool):
+    """Turn partitioned lines into the final CSR, grouped by customer.
+
+    Parameters
+    ----------
+    pstart : int64 array
+        Start of each partition in ``parts`` (one more than partitions).
+    shift : int
+        As in :func:`scatter_lines`.
+    n_cust : int
+        Number of customers.
+    parts : dict
+        Partitioned columns from :func:`scatter_lines` (``cust`` included).
+    already_sorted : bool
+        The input was sorted by (customer, t): ``parts`` already is the final
+        order and only the per-customer counts are computed (fast path).
+
+    Returns
+    -------
+    offsets : int64 array of n_cust + 1
+    lines : dict
+        ``item``, ``t``, ``qty``, ``basket``, ``price``, ``store`` in CSR order.
+    """
+    counts = np.zeros(n_cust, np.int64)
+    if already_sorted:
+        _count_sorted(parts["cust"], counts)
+        lines = {k: v for k, v in parts.items() if k != "cust"}
+    else:
+        lines = {k: np.empty_like(v) for k, v in parts.items() if k != "cust"}
+        if n_cust:
+            _place(pstart, np.int64(shift), np.int64(n_cust), parts["cust"], parts["item"],
+                   parts["t"], parts["qty"], parts["basket"], parts["price"], parts["store"],
+                   counts, lines["item"], lines["t"], lines["qty"], lines["basket"],
+                   lines["price"], lines["store"])
+    offsets = np.zeros(n_cust + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return offsets, lines
+
+
+def partition_shift(n_cust: int, n_lines: int, target_lines: int = 1 << 15,
+                    max_partitions: int = 512) -> int:
+    """Shift so that partitions hold about ``target_lines`` lines (fit in L2)."""
+    want = min(max_partitions, max(1, n_lines // max(target_lines, 1)))
+    per = max(1, -(-max(n_cust, 1) // want))  # customers per partition, rounded up
+    return int(per - 1).bit_length()
 
 
 @njit(cache=True, nogil=True)

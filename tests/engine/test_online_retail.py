@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
+
 from basketguard.engine.api import load_histories, profile
 from basketguard.engine.cli import main
 from tests.conftest import REPO
 
 PROJECT = REPO / "examples" / "online_retail.toml"
+
+# Real-data facts, not kernel coverage: 400k lines are too slow for the
+# NUMBA_DISABLE_JIT pass.
+pytestmark = pytest.mark.jit
 
 
 def test_profile_pins_published_counts(datasets, cache_dir):
