@@ -17,6 +17,7 @@ from basketguard.engine.histories import Histories, histories_from_project
 from basketguard.engine.profile import profile_histories
 from basketguard.engine.project import Project, load_project
 from basketguard.engine.sources import open_source
+from basketguard.engine.tables import catalog_coverage, read_role
 
 
 def _project(project: Project | str | Path) -> Project:
@@ -76,4 +77,14 @@ def profile(project: Project | str | Path, **kwargs: Any) -> dict[str, Any]:
         Aggregates only: counts, time span, percentiles, dropped rows by reason.
     """
     proj = _project(project)
-    return profile_histories(load_histories(proj, **kwargs), project_name=proj.name)
+    return profile_project(proj, load_histories(proj, **kwargs))
+
+
+def profile_project(project: Project, hist: Histories) -> dict[str, Any]:
+    """Profile of already loaded histories, plus catalog coverage when mapped."""
+    prof = profile_histories(hist, project_name=project.name)
+    if project.source("catalog") is not None:
+        catalog = read_role(project, "catalog")
+        prof["catalog"] = catalog_coverage(catalog, hist.item_ids,
+                                           where=project.source("catalog").origin)
+    return prof

@@ -95,8 +95,13 @@ def save(hist: Histories, cache_dir: Path, key: str) -> Path:
         try:
             os.rename(tmp, final)
         except OSError:
-            # Another process stored the same key first: theirs is equivalent.
-            shutil.rmtree(tmp, ignore_errors=True)
+            if load(cache_dir, key) is not None:
+                # Another process stored the same key first: theirs is equivalent.
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                # A damaged entry: replace it.
+                shutil.rmtree(final, ignore_errors=True)
+                os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -23,9 +23,17 @@ COMMANDS = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit with 3 (ERROR): argparse's 2 would read as WARN."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(int(ExitCode.ERROR), f"basketguard: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with one sub-parser per verb."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="basketguard",
         description="Inference-risk detection engine for shopper data.",
     )
@@ -47,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help / --version (0) or a usage error (3)
+        return int(exc.code or 0)
     debug = getattr(args, "debug", False)
     if getattr(args, "_run", None) is None:
         parser.print_help(sys.stderr)

@@ -32,6 +32,13 @@ from basketguard.engine.errors import SchemaError
 TIME_OK, TIME_NULL, TIME_BAD = 0, 1, 2
 
 _UNIT_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_SECOND = dt.timedelta(seconds=1)
+
+#: Times are kept between 0001-01-01 and 9999-12-31 (UTC); outside that range a
+#: value is most likely a unit mistake, and its day would not fit in int32.
+MIN_SECONDS = -62_135_596_800
+MAX_SECONDS = 253_402_300_799
 
 
 def as_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -149,14 +156,18 @@ def _timestamp_seconds(arr: pa.Array, time_zone: str) -> np.ndarray:
 
 
 def _parse_text_slow(arr: pa.Array, time_format: str | None, time_zone: str):
-    """Row-by-row parse (only for batches the vectorized path rejects)."""
-    from zoneinfo import ZoneInfo
+    """Row-by-row parse (only for values the vectorized path rejects).
 
-    tz = dt.UTC if time_zone in ("UTC", "Etc/UTC", "Z") else ZoneInfo(time_zone)
-    cache: dict[str, int | None] = {}
+    Zoned values are converted exactly with integer arithmetic; naive ones go
+    through the same Arrow ``assume_timezone`` as the fast path, so a value's
+    time never depends on the other rows of its batch.
+    """
     n = len(arr)
     seconds = np.zeros(n, np.int64)
     status = np.zeros(n, np.uint8)
+    naive_rows: list[int] = []
+    naive_values: list[dt.datetime] = []
+    cache: dict[str, dt.datetime | None] = {}
     for i, value in enumerate(arr.to_pylist()):
         if value is None:
             status[i] = TIME_NULL
@@ -164,20 +175,47 @@ def _parse_text_slow(arr: pa.Array, time_format: str | None, time_zone: str):
         if value not in cache:
             try:
                 if time_format is not None:
-                    parsed = dt.datetime.strptime(value.strip(), time_format)
+                    cache[value] = dt.datetime.strptime(value.strip(), time_format)
                 else:
-                    parsed = dt.datetime.fromisoformat(value.strip())
-                if parsed.tzinfo is None:
-                    parsed = parsed.replace(tzinfo=tz)
-                cache[value] = int(parsed.timestamp() // 1)
+                    cache[value] = dt.datetime.fromisoformat(value.strip())
             except ValueError:
                 cache[value] = None
-        got = cache[value]
-        if got is None:
+        parsed = cache[value]
+        if parsed is None:
             status[i] = TIME_BAD
+        elif parsed.tzinfo is None:
+            naive_rows.append(i)
+            naive_values.append(parsed)
         else:
-            seconds[i] = got
+            seconds[i] = (parsed - _EPOCH) // _SECOND
+    if naive_rows:
+        naive = pa.array(naive_values, pa.timestamp("us"))
+        seconds[np.array(naive_rows)] = _timestamp_seconds(naive, time_zone)
     return seconds, status
+
+
+def _check_formatted(arr: pa.Array, parsed: pa.Array, status: np.ndarray, time_format: str,
+                     time_zone: str, seconds: np.ndarray) -> None:
+    """Re-check values whose parse does not print back the same (e.g. 31/02).
+
+    ``pc.strptime`` normalizes impossible dates instead of rejecting them; a
+    value that round-trips through ``strftime`` is genuine, and the others are
+    parsed again, strictly, by Python.
+    """
+    ok = status == TIME_OK
+    if not ok.any():
+        return
+    try:
+        printed = pc.strftime(parsed, format=time_format)
+        same = pc.equal(printed, pc.utf8_trim_whitespace(arr)).fill_null(False)
+        suspect = ok & ~same.to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        suspect = ok
+    if suspect.any():
+        rows = np.flatnonzero(suspect)
+        sec, st = _parse_text_slow(arr.take(pa.array(rows)), time_format, time_zone)
+        seconds[rows] = sec
+        status[rows] = st
 
 
 def time_seconds(col: pa.Array | pa.ChunkedArray, where: str, column: str,
@@ -199,13 +237,21 @@ def time_seconds(col: pa.Array | pa.ChunkedArray, where: str, column: str,
     -------
     seconds : numpy.ndarray of int64
     status : numpy.ndarray of uint8
-        0 ok, 1 null, 2 unparseable text.
+        0 ok, 1 null, 2 unparseable text or outside 0001-01-01 .. 9999-12-31.
 
     Raises
     ------
     SchemaError
         The column's type cannot serve as a time.
     """
+    seconds, status = _time_seconds(col, where, column, time_format, time_zone)
+    out_of_range = (seconds < MIN_SECONDS) | (seconds > MAX_SECONDS)
+    if out_of_range.any():
+        status = np.where(out_of_range & (status == TIME_OK), np.uint8(TIME_BAD), status)
+    return seconds, status
+
+
+def _time_seconds(col, where, column, time_format, time_zone):
     arr = as_array(col)
     t = arr.type
     n = len(arr)
@@ -232,7 +278,9 @@ def time_seconds(col: pa.Array | pa.ChunkedArray, where: str, column: str,
             status = null_status.copy()
             bad = parsed.is_null().to_numpy(zero_copy_only=False) & (status == TIME_OK)
             status[bad] = TIME_BAD
-            return _timestamp_seconds(parsed, time_zone), status
+            seconds = np.array(_timestamp_seconds(parsed, time_zone))
+            _check_formatted(arr, parsed, status, time_format, time_zone, seconds)
+            return seconds, status
         for target in (pa.timestamp("us"), pa.timestamp("us", tz="UTC")):
             try:
                 parsed = pc.cast(arr, target)

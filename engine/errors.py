@@ -47,5 +47,9 @@ class DataError(BasketguardError):
     left after filtering."""
 
 
+class OutputError(BasketguardError):
+    """A report or data file cannot be written where the user asked."""
+
+
 class InternalError(Exception):
     """A bug in basketguard (an invariant did not hold). Please report it."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,9 +93,17 @@ class Filter:
         walk(self.root)
         return tuple(sorted(found))
 
-    def to_arrow(self):
-        """The filter as a ``pyarrow.compute.Expression``."""
-        return _to_arrow(self.root)
+    def to_arrow(self, schema=None):
+        """The filter as a ``pyarrow.compute.Expression``.
+
+        Parameters
+        ----------
+        schema : pyarrow.Schema, optional
+            The source's schema; timestamp literals then follow each column's
+            zone (naive literals are UTC against zoned columns, zoned literals
+            are converted to UTC against naive ones).
+        """
+        return _to_arrow(self.root, schema)
 
     def to_sql(self) -> str:
         """The filter as a SQL boolean expression (DuckDB dialect)."""
@@ -220,12 +229,15 @@ class _Parser:
         raise AssertionError  # unreachable
 
     def literal(self, node: ast.AST) -> Any:
-        if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float, bool)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (str, bool)):
             return node.value
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            return self.number(node, node.value)
         if (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
                 and isinstance(node.operand, ast.Constant)
-                and isinstance(node.operand.value, (int, float))):
-            return -node.operand.value
+                and isinstance(node.operand.value, (int, float))
+                and not isinstance(node.operand.value, bool)):
+            return self.number(node, -node.operand.value)
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                 and node.func.id in ("date", "timestamp") and len(node.args) == 1
                 and isinstance(node.args[0], ast.Constant)
@@ -235,43 +247,81 @@ class _Parser:
                 if node.func.id == "date":
                     return dt.date.fromisoformat(raw)
                 value = dt.datetime.fromisoformat(raw)
-                if value.tzinfo is None:
-                    value = value.replace(tzinfo=dt.UTC)
-                return value.astimezone(dt.UTC)
+                # Naive stays naive (compared as written with naive columns, as
+                # UTC with zoned ones); zoned is normalized to UTC.
+                return value if value.tzinfo is None else value.astimezone(dt.UTC)
             except ValueError:
                 self.fail(node, f"{raw!r} is not an ISO {node.func.id}")
         self.fail(node, "expected a literal (text, number, True/False, date(...), timestamp(...))")
         raise AssertionError  # unreachable
 
+    def number(self, node: ast.AST, value: int | float) -> int | float:
+        if isinstance(value, int) and not isinstance(value, bool) and not (
+                -(2**63) <= value < 2**63):
+            self.fail(node, "integer literal outside the 64-bit range")
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(node, "number literal must be finite")
+        return value
+
     def literal_list(self, node: ast.AST) -> tuple:
         if not isinstance(node, (ast.List, ast.Tuple, ast.Set)) or not node.elts:
             self.fail(node, "`in` needs a non-empty list of literals")
-        return tuple(self.literal(e) for e in node.elts)
+        values = tuple(self.literal(e) for e in node.elts)
+
+        def kind(v: Any) -> str:
+            if isinstance(v, bool):
+                return "bool"
+            if isinstance(v, (int, float)):
+                return "number"
+            return type(v).__name__
+
+        if len({kind(v) for v in values}) > 1:
+            self.fail(node, "the values of an `in` list must all be of one kind")
+        return values
 
 
-def _arrow_literal(value: Any):
+def _arrow_literal(value: Any, column_type=None):
     import pyarrow as pa
 
     if isinstance(value, dt.datetime):
-        return pa.scalar(value, type=pa.timestamp("us", tz="UTC"))
+        zoned_column = (column_type is not None and pa.types.is_timestamp(column_type)
+                        and column_type.tz is not None)
+        naive_column = (column_type is not None and pa.types.is_timestamp(column_type)
+                        and column_type.tz is None)
+        if naive_column:
+            if value.tzinfo is not None:
+                value = value.astimezone(dt.UTC).replace(tzinfo=None)
+            return pa.scalar(value, type=pa.timestamp("us"))
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        tz = column_type.tz if zoned_column else "UTC"
+        return pa.scalar(value.astimezone(dt.UTC), type=pa.timestamp("us", tz=tz))
     return pa.scalar(value)
 
 
-def _to_arrow(node: Node):
+def _column_type(schema, name: str):
+    if schema is None or name not in schema.names:
+        return None
+    return schema.field(name).type
+
+
+def _to_arrow(node: Node, schema=None):
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     op, args = node.op, node.args
     if op == "and" or op == "or":
-        out = _to_arrow(args[0])
+        out = _to_arrow(args[0], schema)
         for a in args[1:]:
-            out = (out & _to_arrow(a)) if op == "and" else (out | _to_arrow(a))
+            out = (out & _to_arrow(a, schema)) if op == "and" else (out | _to_arrow(a, schema))
         return out
     if op == "not":
-        return ~_to_arrow(args[0])
+        return ~_to_arrow(args[0], schema)
     if op == "cmp":
         sym, col, rhs = args
         left = pc.field(col.name)
-        right = pc.field(rhs.name) if isinstance(rhs, Col) else _arrow_literal(rhs)
+        right = (pc.field(rhs.name) if isinstance(rhs, Col)
+                 else _arrow_literal(rhs, _column_type(schema, col.name)))
         return {
             "==": left == right,
             "!=": left != right,
@@ -282,9 +332,14 @@ def _to_arrow(node: Node):
         }[sym]
     if op in ("in", "not_in"):
         col, values = args
-        import pyarrow as pa
-
-        expr = pc.field(col.name).isin(pa.array([_arrow_literal(v).as_py() for v in values]))
+        ctype = _column_type(schema, col.name)
+        scalars = [_arrow_literal(v, ctype) for v in values]
+        field = pc.field(col.name)
+        # isin() is false for null; make it null, as SQL's IN, so that negating
+        # it still filters the row out.
+        expr = pc.if_else(field.is_valid(),
+                          field.isin(pa.array([x.as_py() for x in scalars], scalars[0].type)),
+                          pa.scalar(None, pa.bool_()))
         return expr if op == "in" else ~expr
     if op == "is_null":
         return pc.field(args[0].name).is_null()
@@ -310,7 +365,8 @@ def _sql_literal(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, dt.datetime):
-        return f"TIMESTAMPTZ '{value.isoformat()}'"
+        kind = "TIMESTAMP" if value.tzinfo is None else "TIMESTAMPTZ"
+        return f"{kind} '{value.isoformat()}'"
     if isinstance(value, dt.date):
         return f"DATE '{value.isoformat()}'"
     return "'" + str(value).replace("'", "''") + "'"

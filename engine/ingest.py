@@ -58,6 +58,7 @@ _EXPLAIN = {
 }
 
 _EMPTY_F32 = np.empty(0, np.float32)
+_F32_MAX = float(np.finfo(np.float32).max)
 _EMPTY_I32 = np.empty(0, np.int32)
 
 
@@ -137,6 +138,7 @@ def ingest_lines(spec: SourceSpec, policy: ValidationPolicy,
     purpose = {col: f"{spec.origin} columns.{role}" for role, col in mapped.items()}
     source.check_columns(list(mapped.values()), purpose)
     read_cols = list(dict.fromkeys(mapped.values()))
+    source.check_consistent(read_cols)
     encoders = {role: IdEncoder(role, mapped[role]) for role in ID_ROLES if role in mapped}
     dropped = dict.fromkeys(REASONS, 0)
     chunks: list[Chunk] = []
@@ -164,9 +166,10 @@ def ingest_lines(spec: SourceSpec, policy: ValidationPolicy,
             "null_quantity": qvalid,
             "non_positive_quantity": (qty > 0) | ~np.isfinite(qty) if qty is not None else None,
         }
-        if qty is not None and not np.isfinite(qty).all():
-            # NaN quantities cannot be ordered or summed: count them as missing.
-            finite = np.isfinite(qty)
+        if qty is not None and not (np.isfinite(qty) & (np.abs(qty) <= _F32_MAX)).all():
+            # NaN, infinite or float32-overflowing quantities cannot be ordered or
+            # summed: count them as missing.
+            finite = np.isfinite(qty) & (np.abs(qty) <= _F32_MAX)
             ok_masks["null_quantity"] = finite if qvalid is None else (qvalid & finite)
             ok_masks["non_positive_quantity"] = (qty > 0) | ~finite
         keep = np.ones(n, bool)
@@ -204,7 +207,8 @@ def ingest_lines(spec: SourceSpec, policy: ValidationPolicy,
         if qty is not None:
             chunk.qty = sel(qty).astype(np.float32, copy=False)
         if price is not None:
-            chunk.price = sel(price).astype(np.float32, copy=False)
+            with np.errstate(over="ignore"):  # prices beyond float32 become inf
+                chunk.price = sel(price).astype(np.float32, copy=False)
         if "basket" in encoders:
             chunk.basket = encoders["basket"].encode(sel_ids(ids["basket"]), where)
         if "store" in encoders:

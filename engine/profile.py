@@ -119,6 +119,11 @@ def format_profile(p: dict[str, Any]) -> str:
     if dup["found"]:
         state = "kept" if dup["kept"] else "dropped"
         rows.append(f"  exact duplicates  {n(dup['found'])} ({state})")
+    cat = p.get("catalog")
+    if cat:
+        rows.append(f"  catalog           {n(cat['catalog_items'])} items; "
+                    f"{n(cat['items_in_catalog'])} of the {n(p['items'])} items in the lines "
+                    f"are listed ({n(cat['items_missing'])} missing)")
     b = p["build"]
     if b:
         rows.append("  build             " + ", ".join(f"{k}={v}" for k, v in b.items()))

@@ -106,6 +106,20 @@ def infer_format(location: str) -> str | None:
     return _EXTENSIONS.get(Path(name).suffix)
 
 
+def _check_time_zone(name: str, origin: str) -> None:
+    if name in ("UTC", "Etc/UTC", "Z"):
+        return
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(name)
+    except (ValueError, KeyError, OSError):
+        raise ConfigError(
+            f"{origin}: time_zone {name!r} is not a known IANA zone; use a name such as "
+            "'UTC', 'Europe/London' or 'America/New_York'."
+        ) from None
+
+
 @dataclass(frozen=True)
 class ValidationPolicy:
     """What happens to rows that fail validation, reason by reason.
@@ -216,6 +230,7 @@ class SourceSpec:
             )
         if len(self.delimiter) != 1:
             raise ConfigError(f"{self.origin}: delimiter must be one character.")
+        _check_time_zone(self.time_zone, self.origin)
 
     @property
     def path(self) -> Path:

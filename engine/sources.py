@@ -94,6 +94,36 @@ class Source:
                     f"Available columns: {', '.join(names)}. Fix the mapping in the project file."
                 )
 
+    def check_consistent(self, columns: list[str]) -> None:
+        """Raise :class:`SchemaError` if files disagree on a column's type.
+
+        A multi-file dataset takes its schema from the first file, so a
+        column that is integer in one file and text in another would fail
+        (or silently change) in the middle of a scan; this names both files.
+        """
+        if self._dataset is None or len(self.files) < 2 or self.spec.format == "csv":
+            return
+        seen: dict[str, tuple[pa.DataType, str]] = {}
+        for frag in self._dataset.get_fragments():
+            schema = frag.physical_schema
+            for col in columns:
+                if col not in schema.names:
+                    if self.spec.partitioning == "hive":
+                        continue  # partition keys live in the path, not the file
+                    raise SchemaError(
+                        f"{self.spec.origin}: column {col!r} is missing from {frag.path} "
+                        f"(it has: {', '.join(schema.names)}). Every file must have the "
+                        "mapped columns."
+                    )
+                typ = schema.field(col).type
+                if col in seen and not _compatible(seen[col][0], typ):
+                    raise SchemaError(
+                        f"{self.spec.origin}: column {col!r} is {seen[col][0]} in "
+                        f"{seen[col][1]} but {typ} in {frag.path}; make the files agree "
+                        "(ids must be all integers or all text)."
+                    )
+                seen.setdefault(col, (typ, frag.path))
+
     def fingerprint(self) -> list[list[Any]]:
         """(path, size, modification time) of every file the source reads."""
         out = []
@@ -136,7 +166,7 @@ class Source:
         if self.spec.format == "duckdb":
             yield from self._duckdb_batches(columns, batch_rows, filt)
             return
-        expr = filt.to_arrow() if filt is not None else None
+        expr = filt.to_arrow(self.schema) if filt is not None else None
         try:
             scanner = self._dataset.scanner(columns=columns, filter=expr,
                                             batch_size=batch_rows, use_threads=True)
@@ -180,6 +210,22 @@ class Source:
             raise SourceError(f"{self.where}: DuckDB failed: {exc}.") from None
         finally:
             con.close()
+
+
+def _kind(t: pa.DataType) -> str:
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "number"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "text"
+    if pa.types.is_dictionary(t):
+        return _kind(t.value_type)
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return "time"
+    return str(t)
+
+
+def _compatible(a: pa.DataType, b: pa.DataType) -> bool:
+    return _kind(a) == _kind(b)
 
 
 def _duckdb_connect(spec: SourceSpec, path: Path):

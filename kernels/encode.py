@@ -128,7 +128,9 @@ def encode_direct(values: np.ndarray, base: int, table: np.ndarray, keys: np.nda
     _check(values, keys, n_codes)
     if table.dtype != np.int32:
         raise TypeError("table must be int32")
-    if values.shape[0] and (values.min() < base or values.max() - base >= table.shape[0]):
+    # Python ints: the span check must not wrap around for ids near the int64 limits.
+    if values.shape[0] and (int(values.min()) < base
+                            or int(values.max()) - base >= table.shape[0]):
         raise ValueError("values outside the direct table's range")
     out = np.empty(values.shape[0], np.int32)
     n = _encode_direct(values, np.int64(base), table, keys, np.int64(n_codes), out)

@@ -28,6 +28,9 @@ import numpy as np
 from numba import njit, prange
 
 SECONDS_PER_DAY = 86400
+#: Times the kernels accept: those whose day number fits int32.
+MIN_SECONDS = -(2**31) * SECONDS_PER_DAY
+MAX_SECONDS = 2**31 * SECONDS_PER_DAY - 1
 
 #: Duplicate policy codes passed to :func:`finalize_lines`.
 DUP_KEEP, DUP_DROP = 0, 1
@@ -256,6 +259,21 @@ def partition_shift(n_cust: int, n_lines: int, target_lines: int = 1 << 15,
 
 
 @njit(cache=True, nogil=True)
+def _f_lt(x, y):
+    """Total order on floats: NaN after every number, NaN equal to NaN."""
+    if np.isnan(x):
+        return False
+    if np.isnan(y):
+        return True
+    return x < y
+
+
+@njit(cache=True, nogil=True)
+def _f_eq(x, y):
+    return x == y or (np.isnan(x) and np.isnan(y))
+
+
+@njit(cache=True, nogil=True)
 def _less(a, b, t, basket, item, qty, price, store):
     """Line-key order: (t, basket, item, qty, price, store)."""
     if t[a] != t[b]:
@@ -264,10 +282,10 @@ def _less(a, b, t, basket, item, qty, price, store):
         return basket[a] < basket[b]
     if item[a] != item[b]:
         return item[a] < item[b]
-    if qty.shape[0] > 0 and qty[a] != qty[b]:
-        return qty[a] < qty[b]
-    if price.shape[0] > 0 and price[a] != price[b]:
-        return price[a] < price[b]
+    if qty.shape[0] > 0 and not _f_eq(qty[a], qty[b]):
+        return _f_lt(qty[a], qty[b])
+    if price.shape[0] > 0 and not _f_eq(price[a], price[b]):
+        return _f_lt(price[a], price[b])
     if store.shape[0] > 0 and store[a] != store[b]:
         return store[a] < store[b]
     return False
@@ -364,9 +382,9 @@ def _same_line(a, b, t, basket, item, qty, price, store):
         return False
     if basket.shape[0] > 0 and basket[a] != basket[b]:
         return False
-    if qty.shape[0] > 0 and qty[a] != qty[b]:
+    if qty.shape[0] > 0 and not _f_eq(qty[a], qty[b]):
         return False
-    if price.shape[0] > 0 and price[a] != price[b]:
+    if price.shape[0] > 0 and not _f_eq(price[a], price[b]):
         return False
     if store.shape[0] > 0 and store[a] != store[b]:
         return False
@@ -465,6 +483,9 @@ def finalize_lines(offsets, t, basket, item, qty, price, store, n_times, n_dups,
         ``offsets`` (int64), ``day`` (int32), ``basket`` (int32), ``item`` (int32)
         and ``quantity``, ``price``, ``store`` (length 0 when absent).
     """
+    if t.shape[0] and (int(t.min()) < MIN_SECONDS or int(t.max()) > MAX_SECONDS):
+        raise ValueError("times must have day numbers within int32 (the engine keeps "
+                         "0001-01-01 .. 9999-12-31)")
     n = max(offsets.shape[0] - 1, 0)
     sizes = np.diff(offsets) - (n_dups if drop_duplicates else 0)
     new_offsets = np.zeros(n + 1, np.int64)

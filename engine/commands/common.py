@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from basketguard.engine.errors import OutputError
+
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     """Options of every verb that reads a project's data."""
@@ -49,14 +51,29 @@ class Progress:
 
 
 def write_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename."""
+    """Write ``text`` to ``path`` via a temporary file and a rename.
+
+    Raises
+    ------
+    OutputError
+        The file cannot be written (the message names it); an existing file
+        is left as it was.
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write {str(target)!r}: {exc.strerror or exc}. "
+                          "Choose another output path.") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {str(target)!r}: {exc.strerror or exc}. "
+                          "Choose another output path.") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

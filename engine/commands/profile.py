@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from basketguard.engine.api import load_histories
+from basketguard.engine.api import load_histories, profile_project
 from basketguard.engine.commands.common import (
     Progress,
     add_data_options,
@@ -13,7 +13,7 @@ from basketguard.engine.commands.common import (
     write_atomic,
 )
 from basketguard.engine.errors import ExitCode
-from basketguard.engine.profile import format_profile, profile_histories
+from basketguard.engine.profile import format_profile
 from basketguard.engine.project import load_project
 
 NAME = "profile"
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
                               cache_dir=args.cache_dir, progress=progress)
     finally:
         progress.close()
-    prof = profile_histories(hist, project_name=project.name)
+    prof = profile_project(project, hist)
     if args.out:
         write_atomic(args.out, dump_json(prof))
     sys.stdout.write(dump_json(prof) if args.json else format_profile(prof) + "\n")

@@ -1,0 +1,339 @@
+"""Id encoding (kernels.encode, engine.encoding) against tests/naive.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from basketguard.engine.columns import IdColumn
+from basketguard.engine.encoding import IdEncoder
+from basketguard.engine.errors import SchemaError
+from basketguard.kernels.encode import (
+    build_direct,
+    build_hash,
+    encode_direct,
+    encode_hash,
+    hash_shift,
+    rank_remap,
+)
+from tests import naive
+
+I64_MIN, I64_MAX = naive.INT64_MIN, naive.INT64_MAX
+
+small_ids = st.integers(-6, 6)
+wide_ids = st.one_of(st.sampled_from([I64_MIN, I64_MIN + 1, -1, 0, 1, 2**40, I64_MAX - 1,
+                                      I64_MAX]),
+                     st.integers(I64_MIN, I64_MAX))
+
+
+def batches_of(ids, max_batches=5, max_size=6):
+    return st.lists(st.lists(ids, max_size=max_size), max_size=max_batches)
+
+
+def _arr(batch) -> np.ndarray:
+    return np.array(batch, dtype=np.int64).reshape(-1)
+
+
+def _direct_run(batches):
+    flat = [v for b in batches for v in b]
+    base = min(flat, default=0)
+    span = max(flat, default=0) - base + 1
+    table = np.full(span, -1, np.int32)
+    keys = np.empty(len(flat) + 1, np.int64)
+    n = 0
+    got = []
+    for b in batches:
+        codes, n = encode_direct(_arr(b), base, table, keys, n)
+        assert codes.dtype == np.int32
+        got.append(codes.tolist())
+    return got, keys[:n].tolist()
+
+
+def _hash_run(batches):
+    flat = [v for b in batches for v in b]
+    keys = np.empty(len(flat) + 1, np.int64)
+    cap = 1 << (2 * len(flat) + 1).bit_length()
+    hkeys, hcodes = build_hash(keys, 0, cap)
+    n = 0
+    got = []
+    for b in batches:
+        codes, n = encode_hash(_arr(b), hkeys, hcodes, keys, n)
+        assert codes.dtype == np.int32
+        got.append(codes.tolist())
+    return got, keys[:n].tolist()
+
+
+# ------------------------------------------------------------------ encode_direct
+
+
+@given(batches_of(small_ids))
+def test_encode_direct_matches_first_seen(batches):
+    assert _direct_run(batches) == naive.encode_first_seen(batches)
+
+
+DIRECT_CASES = {
+    "empty": [],
+    "empty_batches": [[], [], []],
+    "one_id": [[5]],
+    "all_same": [[3, 3, 3], [3], [3, 3]],
+    "negative": [[-3, -1, -3], [-2]],
+    "int64_max_only": [[I64_MAX, I64_MAX]],
+    "int64_min_only": [[I64_MIN], [I64_MIN]],
+    "int64_max_edge": [[I64_MAX - 2, I64_MAX], [I64_MAX - 1, I64_MAX - 2]],
+    "int64_min_edge": [[I64_MIN + 2, I64_MIN], [I64_MIN + 1]],
+    "batches_of_one": [[4], [2], [4], [3], [2]],
+    "many_batches": [[i % 7] for i in range(60)],
+}
+
+
+@pytest.mark.parametrize("batches", DIRECT_CASES.values(), ids=DIRECT_CASES.keys())
+def test_encode_direct_cases(batches):
+    assert _direct_run(batches) == naive.encode_first_seen(batches)
+
+
+def test_encode_direct_rejects_values_outside_table():
+    table = np.full(4, -1, np.int32)
+    keys = np.empty(8, np.int64)
+    with pytest.raises(ValueError, match="outside"):
+        encode_direct(np.array([4], np.int64), 0, table, keys, 0)
+    with pytest.raises(ValueError, match="outside"):
+        encode_direct(np.array([-1], np.int64), 0, table, keys, 0)
+
+
+def test_encode_direct_range_check_does_not_overflow():
+    table = np.full(10, -1, np.int32)
+    keys = np.empty(4, np.int64)
+    with pytest.raises(ValueError, match="outside"):
+        encode_direct(np.array([I64_MAX], np.int64), -1, table, keys, 0)
+
+
+@pytest.mark.parametrize("values, keys, err", [
+    (np.array([1], np.int32), np.empty(4, np.int64), TypeError),
+    (np.array([[1]], np.int64), np.empty(4, np.int64), TypeError),
+    (np.array([1, 2], np.int64), np.empty(1, np.int64), ValueError),
+    (np.array([1], np.int64), np.empty(4, np.int32), ValueError),
+], ids=["int32_values", "2d_values", "keys_too_short", "keys_wrong_dtype"])
+def test_encode_direct_checks_arguments(values, keys, err):
+    with pytest.raises(err):
+        encode_direct(values, 0, np.full(4, -1, np.int32), keys, 0)
+
+
+# -------------------------------------------------------------------- encode_hash
+
+
+@given(batches_of(wide_ids))
+def test_encode_hash_matches_first_seen(batches):
+    assert _hash_run(batches) == naive.encode_first_seen(batches)
+
+
+HASH_CASES = {
+    "empty": [],
+    "empty_batches": [[], []],
+    "one_id": [[7]],
+    "extremes": [[I64_MIN, I64_MAX, 0, -1], [I64_MAX, I64_MIN]],
+    "span_over_2_40": [[0, 2**40 + 1, 2**41], [2**40 + 1, -(2**45)]],
+    "same_slot_multiples": [[i << 58 for i in range(8)], [3 << 58]],  # high bits only
+    "all_same": [[9] * 5, [9]],
+    "batches_of_one": [[1], [2**50], [1], [-(2**50)]],
+}
+
+
+@pytest.mark.parametrize("batches", HASH_CASES.values(), ids=HASH_CASES.keys())
+def test_encode_hash_cases(batches):
+    assert _hash_run(batches) == naive.encode_first_seen(batches)
+
+
+def test_encode_hash_rejects_bad_tables():
+    keys = np.empty(8, np.int64)
+    with pytest.raises(ValueError, match="power-of-two"):
+        encode_hash(np.array([1], np.int64), np.zeros(6, np.int64), np.full(6, -1, np.int32),
+                    keys, 0)
+    with pytest.raises(ValueError, match="too small"):
+        encode_hash(np.array([1, 2, 3, 4], np.int64), np.zeros(4, np.int64),
+                    np.full(4, -1, np.int32), keys, 0)
+
+
+# ---------------------------------------------------------- build_direct / _hash
+
+
+@given(st.lists(small_ids, max_size=10), st.lists(small_ids, max_size=10))
+def test_build_direct_continues_encoding(first, second):
+    _, keys = naive.encode_first_seen([first])
+    base = min(first + second, default=0)
+    span = max(first + second, default=0) - base + 1
+    karr = np.empty(len(first) + len(second) + 1, np.int64)
+    karr[: len(keys)] = keys
+    table = build_direct(karr, len(keys), base, span)
+    assert [table[k - base] for k in keys] == list(range(len(keys)))
+    assert int((table >= 0).sum()) == len(keys)
+    codes, n = encode_direct(_arr(second), base, table, karr, len(keys))
+    (want,), want_keys = naive.encode_first_seen([second], list(keys))
+    assert codes.tolist() == want and karr[:n].tolist() == want_keys
+
+
+@given(st.lists(wide_ids, max_size=10), st.lists(wide_ids, max_size=10))
+def test_build_hash_continues_encoding(first, second):
+    _, keys = naive.encode_first_seen([first])
+    karr = np.empty(len(first) + len(second) + 1, np.int64)
+    karr[: len(keys)] = keys
+    cap = 1 << (2 * (len(first) + len(second)) + 1).bit_length()
+    hkeys, hcodes = build_hash(karr, len(keys), cap)
+    assert sorted(hcodes[hcodes >= 0].tolist()) == list(range(len(keys)))
+    assert {int(hkeys[s]): int(hcodes[s]) for s in np.flatnonzero(hcodes >= 0)} == {
+        k: c for c, k in enumerate(keys)}
+    codes, n = encode_hash(_arr(second), hkeys, hcodes, karr, len(keys))
+    (want,), want_keys = naive.encode_first_seen([second], list(keys))
+    assert codes.tolist() == want and karr[:n].tolist() == want_keys
+
+
+@pytest.mark.parametrize("capacity, n_codes", [(6, 2), (4, 4), (2, 3)],
+                         ids=["not_power_of_two", "full", "too_small"])
+def test_build_hash_rejects_capacity(capacity, n_codes):
+    with pytest.raises(ValueError, match="capacity"):
+        build_hash(np.arange(8, dtype=np.int64), n_codes, capacity)
+
+
+@pytest.mark.parametrize("capacity, shift", [(1, 64), (2, 63), (8, 61), (1 << 20, 44),
+                                             (1 << 31, 33)],
+                         ids=["1", "2", "8", "2^20", "2^31"])
+def test_hash_shift(capacity, shift):
+    assert hash_shift(capacity) == shift
+
+
+# ------------------------------------------------------------------- rank_remap
+
+
+@given(st.integers(0, 12).flatmap(lambda n: st.permutations(range(n))))
+def test_rank_remap_is_inverse_permutation(order):
+    remap = rank_remap(np.array(order, np.int64))
+    assert remap.dtype == np.int32
+    assert remap.tolist() == naive.inverse_permutation(order)
+
+
+@pytest.mark.parametrize("order", [[], [0], [2, 0, 1], [4, 3, 2, 1, 0]],
+                         ids=["empty", "one", "rotation", "reversed"])
+def test_rank_remap_cases(order):
+    assert rank_remap(np.array(order, np.int64)).tolist() == naive.inverse_permutation(order)
+
+
+# -------------------------------------------------------------------- IdEncoder
+
+
+def _int_col(batch) -> IdColumn:
+    return IdColumn(_arr(batch), None, None)
+
+
+def _str_col(batch) -> IdColumn:
+    return IdColumn(None, pa.array(batch, pa.string()), None)
+
+
+def _run_encoder(batches, make):
+    enc = IdEncoder("customer", "c")
+    got = [enc.encode(make(b), "src").tolist() for b in batches]
+    dictionary, remap = enc.finish()
+    return enc, got, dictionary.to_pylist(), remap.tolist()
+
+
+def _check_encoder(batches, make):
+    enc, got, dictionary, remap = _run_encoder(batches, make)
+    want, keys = naive.encode_first_seen(batches)
+    assert got == want
+    assert enc.n_codes == len(keys)
+    assert (dictionary, remap) == naive.sorted_dictionary(keys)
+    return enc
+
+
+@given(batches_of(small_ids))
+def test_id_encoder_ints_direct(batches):
+    _check_encoder(batches, _int_col)
+
+
+@given(batches_of(wide_ids))
+def test_id_encoder_ints_any_span(batches):
+    _check_encoder(batches, _int_col)
+
+
+@given(batches_of(st.text("ab\u00e9\u20ac\U0001f600", max_size=3)))
+def test_id_encoder_text(batches):
+    _check_encoder(batches, _str_col)
+
+
+ENCODER_INT_CASES = {
+    "no_batches": [],
+    "empty_batches": [[], []],
+    "one_id": [[42]],
+    "negative": [[-5, -1, -5], [-3]],
+    "int64_extremes_direct": [[I64_MAX], [I64_MAX - 3, I64_MAX]],
+    "int64_min_direct": [[I64_MIN + 1, I64_MIN], [I64_MIN + 5]],
+    "batches_of_one": [[3], [1], [3], [2]],
+    "many_batches": [[(7 * i) % 11 - 5] for i in range(40)],
+    "grow_range_both_sides": [[10], [5, 11], [0], [20, 10]],
+}
+ENCODER_HASH_CASES = {
+    "int64_min_and_max": [[I64_MIN, I64_MAX], [0, I64_MIN]],
+    "span_over_2_40": [[1, 2**40 + 7], [1, 2**41]],
+    "switch_mid_stream": [[1, 2, 3], [2, 2**41], [3, 4, 2**41, -(2**42)]],
+    "hash_then_grow": [[0, 2**50]] + [[2**40 + i, i] for i in range(30)],
+    "switch_after_empty": [[], [5], [], [5 + 2**23]],
+}
+
+
+@pytest.mark.parametrize("batches", ENCODER_INT_CASES.values(), ids=ENCODER_INT_CASES.keys())
+def test_id_encoder_int_cases(batches):
+    _check_encoder(batches, _int_col)
+
+
+@pytest.mark.parametrize("batches", ENCODER_HASH_CASES.values(), ids=ENCODER_HASH_CASES.keys())
+def test_id_encoder_hash_cases(batches):
+    enc = _check_encoder(batches, _int_col)
+    # White box: these spans are too sparse for a direct table.
+    assert enc._table.mode == "hash"
+
+
+ENCODER_TEXT_CASES = {
+    "empty_batches": [[], []],
+    "empty_string": [["", "a", ""]],
+    "unicode_order": [["\u00e9", "z", "\U0001f600", "e"], ["\u20ac"]],
+    "batches_of_one": [["b"], ["a"], ["b"]],
+    "many_batches": [[str(i % 13)] for i in range(40)],
+}
+
+
+@pytest.mark.parametrize("batches", ENCODER_TEXT_CASES.values(), ids=ENCODER_TEXT_CASES.keys())
+def test_id_encoder_text_cases(batches):
+    _check_encoder(batches, _str_col)
+
+
+def test_id_encoder_text_accepts_sliced_and_large_strings():
+    enc = IdEncoder("item", "i")
+    sliced = pa.array(["x", "b", "a", "b", "y"]).slice(1, 3)
+    assert enc.encode(IdColumn(None, sliced, None), "src").tolist() == [0, 1, 0]
+    big = pa.array(["c", "a"], pa.large_string())
+    assert enc.encode(IdColumn(None, big, None), "src").tolist() == [2, 1]
+    dictionary, remap = enc.finish()
+    assert dictionary.to_pylist() == ["a", "b", "c"] and remap.tolist() == [1, 0, 2]
+
+
+def test_id_encoder_finish_without_batches_is_empty():
+    dictionary, remap = IdEncoder("store", "s").finish()
+    assert len(dictionary) == 0 and remap.shape == (0,) and remap.dtype == np.int32
+
+
+def test_id_encoder_rejects_kind_change():
+    enc = IdEncoder("customer", "cust")
+    enc.encode(_int_col([1, 2]), "file.parquet")
+    with pytest.raises(SchemaError, match=r"file\.parquet.*'cust'.*str.*int"):
+        enc.encode(_str_col(["a"]), "file.parquet")
+
+
+@pytest.mark.jit
+def test_id_encoder_many_batches_against_reference(rng):
+    # Dense ids first (direct table, grown several times), then sparse ones (hash).
+    batches = [rng.integers(-50, 50 + 40 * i, size=rng.integers(0, 200)).tolist()
+               for i in range(40)]
+    batches += [rng.integers(-(2**60), 2**60, size=300).tolist() for _ in range(5)]
+    batches += [rng.choice(batches[-1], size=100).tolist()]
+    _check_encoder(batches, _int_col)
