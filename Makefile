@@ -27,7 +27,7 @@ test: $(STAMP) lint
 	NUMBA_DISABLE_JIT=1 HYPOTHESIS_PROFILE=nojit $(BIN)/python -m pytest -m "not jit" -q
 
 demo: $(STAMP)
-	$(BIN)/basketguard profile examples/tiny.toml --no-cache
+	$(BIN)/basketguard demo --out $(DEMO_DIR)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_histories.py

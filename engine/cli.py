@@ -18,8 +18,9 @@ from basketguard.engine.errors import BasketguardError, ExitCode
 
 #: Verb modules, in the order ``--help`` lists them.
 COMMANDS = (
+    "basketguard.engine.commands.demo",
     "basketguard.engine.commands.profile",
-
+    "basketguard.engine.commands.synth",
 )
 
 

@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from basketguard.engine.api import load_histories
+from basketguard.engine.api import load_histories, profile_project
 from basketguard.engine.commands.common import dump_json, write_atomic
 from basketguard.engine.errors import ExitCode
-from basketguard.engine.profile import format_profile, profile_histories
+from basketguard.engine.profile import format_profile
 from basketguard.engine.project import load_project
 
 NAME = "demo"
@@ -25,18 +25,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
     from basketguard.models.simulator import SimConfig, simulate
 
+    out = Path(args.out)
     data = out / "data"
-    err = sys.stderr
-    if err.isatty():
-        err.write(f"simulating {args.customers:,} customers (seed {args.seed}) into {data}\n")
-    result = simulate(SimConfig(customers=args.customers, seed=args.seed), data)
-    project = load_project(Path(result.project_path))
+    config = SimConfig(customers=args.customers, seed=args.seed)
+    sys.stdout.write(f"simulating {args.customers:,} customers (seed {args.seed}) "
+                     f"into {data} ...\n")
+    sys.stdout.flush()
+    result = simulate(config, data)
+    sys.stdout.write(f"  {result.lines:,} lines, {result.items:,} items, "
+                     f"{result.truth_rows:,} planted events and confounders "
+                     f"in {result.seconds:.1f} s\n\n")
+    project = load_project(result.paths["project"])
     hist = load_histories(project, use_cache=False)
-    prof = profile_histories(hist, project_name=project.name)
+    prof = profile_project(project, hist)
     write_atomic(out / "profile.json", dump_json(prof))
     sys.stdout.write(format_profile(prof) + "\n")
-    sys.stdout.write(f"\nwrote {out / 'profile.json'}\n")
+    sys.stdout.write(f"\nwrote {out / 'profile.json'}; profile your own data with "
+                     f"`basketguard profile {result.paths['project']}` or see README.\n")
     return ExitCode.OK
