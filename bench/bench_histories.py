@@ -78,6 +78,25 @@ def generate(path: Path, n_lines: int, order: str, seed: int = 1) -> None:
     os.replace(tmp, path)
 
 
+def generate_synth(path: Path, n_lines: int, seed: int = 1) -> None:
+    """A simulator population of about ``n_lines`` lines (customer order)."""
+    import shutil
+    import tempfile
+
+    from basketguard.models.simulator import SimConfig, simulate
+
+    customers = max(100, int(n_lines / 92))  # ~92 lines per customer at defaults
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        result = simulate(SimConfig(customers=customers, seed=seed), tmp)
+        # Keep the four columns the peers read, under the names used here.
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(result.paths["lines"],
+                              columns=["customer_id", "item_id", "ts", "quantity"])
+        pq.write_table(table, path.with_suffix(".tmp"), row_group_size=1 << 20)
+        shutil.move(path.with_suffix(".tmp"), path)
+
+
 def project_file(data: Path) -> Path:
     path = data.with_suffix(".toml")
     path.write_text(
@@ -164,10 +183,19 @@ RUNNERS = {"basketguard": run_basketguard, "duckdb": run_duckdb, "polars": run_p
            "read-only": run_read_only}
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (VmHWM: per address space, so a
+    child does not inherit its parent's peak the way ru_maxrss does)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(name: str, data: Path, warm: Path, repeat: int) -> None:
     runner = RUNNERS[name]
     runner(warm)  # JIT / imports / first-touch warm-up on a small file
-    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base_rss = peak_rss_mb()
     best = float("inf")
     extra: dict = {}
     arrays = None
@@ -177,9 +205,8 @@ def child(name: str, data: Path, warm: Path, repeat: int) -> None:
         best = min(best, time.perf_counter() - t0)
         if _ < repeat - 1:
             arrays = None
-    out = {"name": name, "seconds": best, "peak_rss_mb": round(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "rss_before_mb": round(base_rss / 1024, 1), **extra}
+    out = {"name": name, "seconds": best, "peak_rss_mb": round(peak_rss_mb(), 1),
+           "rss_before_mb": round(base_rss, 1), **extra}
     if arrays is not None:
         out["digest"] = digest(*arrays)
     print(json.dumps(out))
@@ -211,22 +238,39 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", choices=PROFILES, default="default")
     ap.add_argument("--order", choices=("time", "customer"), default="time",
-                    help="row order of the generated file (customer = fast path)")
+                    help="row order of the generated log (customer = fast path)")
+    ap.add_argument("--source", choices=("log", "synth"), default="log",
+                    help="log: a time-ordered transaction log generated here; "
+                         "synth: the shopper simulator's lines (customer order)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", nargs="*", choices=CONTENDERS, default=list(CONTENDERS))
     ap.add_argument("--child", nargs=3, metavar=("NAME", "DATA", "WARM"), help=argparse.SUPPRESS)
+    ap.add_argument("--generate", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.generate:
+        path, size, source, order = args.generate
+        if source == "synth":
+            generate_synth(Path(path), int(size))
+        else:
+            generate(Path(path), int(size), order)
+        return
     if args.child:
         child(args.child[0], Path(args.child[1]), Path(args.child[2]), args.repeat)
         return
     OUT.mkdir(exist_ok=True)
     n = PROFILES[args.profile]
-    data = OUT / f"lines_{args.profile}_{args.order}.parquet"
-    warm = OUT / f"lines_warm_{args.order}.parquet"
+    tag = "synth" if args.source == "synth" else args.order
+    data = OUT / f"lines_{args.profile}_{tag}.parquet"
+    warm = OUT / f"lines_warm_{tag}.parquet"
     for path, size in ((data, n), (warm, 100_000)):
         if not path.exists():
             print(f"generating {path.name} ({size:,} lines)...", file=sys.stderr)
-            generate(path, size, args.order)
+            # In a subprocess, so that this process stays small for the children.
+            subprocess.run([sys.executable, __file__, "--generate", str(path), str(size),
+                            args.source, args.order], check=True)
+    import pyarrow.parquet as pq
+
+    n = pq.ParquetFile(data).metadata.num_rows
     results = []
     for name in args.only:
         proc = subprocess.run([sys.executable, __file__, "--repeat", str(args.repeat),
@@ -238,7 +282,8 @@ def main() -> None:
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     digests = {r["digest"] for r in results if "digest" in r}
     bg = next((r for r in results if r["name"] == "basketguard"), None)
-    print(json.dumps({"machine": machine(), "lines": n, "order": args.order,
+    print(json.dumps({"machine": machine(), "lines": n, "source": args.source,
+                      "order": "customer" if args.source == "synth" else args.order,
                       "file_mb": round(data.stat().st_size / 2**20, 1)}, indent=1))
     print(f"\n{'contender':<12} {'seconds':>8} {'Mlines/s':>9} {'peak MB':>8} {'vs bg':>7}")
     for r in results:

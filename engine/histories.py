@@ -174,6 +174,9 @@ def build_histories(ingested: Ingested, drop_duplicates: bool,
 
     # Pass 2 (per partition, in cache, parallel): final CSR order.
     offsets, lines = hk.place_partitions(pstart, shift, n_cust, parts, input_sorted)
+    # The partition-order customer column is no longer needed: scratch space
+    # for the day numbers (touched memory is far cheaper than fresh pages).
+    scratch = parts["cust"]
     parts.clear()
     o_item, o_t, o_qty = lines["item"], lines["t"], lines["qty"]
     o_basket, o_price, o_store = lines["basket"], lines["price"], lines["store"]
@@ -187,7 +190,9 @@ def build_histories(ingested: Ingested, drop_duplicates: bool,
     duplicates = int(n_dups.sum())
     out = hk.finalize_lines(offsets, o_t, o_basket, o_item, o_qty, o_price, o_store,
                             n_times, n_dups, derive_basket=basket_ids is None,
-                            drop_duplicates=drop_duplicates)
+                            drop_duplicates=drop_duplicates,
+                            day_out=scratch)
+    del scratch
     del o_t, o_item, o_basket, o_qty, o_price, o_store
     t_end = time.perf_counter()
 
@@ -222,6 +227,10 @@ def build_histories(ingested: Ingested, drop_duplicates: bool,
 
 
 def _workers() -> int:
+    """Threads for the per-chunk passes: ``BASKETGUARD_THREADS`` or the CPU count."""
+    env = os.environ.get("BASKETGUARD_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
     return max(1, min(8, os.cpu_count() or 1))
 
 

@@ -45,7 +45,7 @@ if config.DISABLE_JIT:
     def _hash_slot(v, mask, shift):
         return ((int(v) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF) >> int(shift) & int(mask)
 else:
-    @njit(cache=True, nogil=True)
+    @njit(cache=True, nogil=True, inline="always")
     def _hash_slot(v, mask, shift):
         """Fibonacci hashing: the top bits of v * 2^64/phi (Knuth, TAOCP 6.4)."""
         h = np.uint64(v) * np.uint64(0x9E3779B97F4A7C15)

@@ -109,30 +109,28 @@ def chunks_sorted(edges: list[np.ndarray]) -> bool:
 
 
 @njit(cache=True, nogil=True)
-def _scatter(cust, cust_remap, item, item_remap, t, qty, basket, basket_remap, price, store,
-             store_remap, shift, cursor, o_cust, o_item, o_t, o_qty, o_basket, o_price,
-             o_store):
-    """Stable scatter of one chunk into partitions (``rank >> shift``)."""
-    has_q = qty.shape[0] > 0
-    has_b = basket.shape[0] > 0
-    has_p = price.shape[0] > 0
-    has_s = store.shape[0] > 0
+def _destinations(cust, cust_remap, shift, cursor, dest, o_cust):
+    """Write position of each line in its partition (``rank >> shift``), stably."""
     for i in range(cust.shape[0]):
         c = cust_remap[cust[i]]
         p = c >> shift
         d = cursor[p]
         cursor[p] = d + 1
+        dest[i] = d
         o_cust[d] = c
-        o_item[d] = item_remap[item[i]]
-        o_t[d] = t[i]
-        if has_q:
-            o_qty[d] = qty[i]
-        if has_b:
-            o_basket[d] = basket_remap[basket[i]]
-        if has_p:
-            o_price[d] = price[i]
-        if has_s:
-            o_store[d] = store_remap[store[i]]
+
+
+@njit(cache=True, nogil=True)
+def _put(dest, src, out):
+    """``out[dest[i]] = src[i]``: one simple loop per column keeps stores independent."""
+    for i in range(dest.shape[0]):
+        out[dest[i]] = src[i]
+
+
+@njit(cache=True, nogil=True)
+def _put_remap(dest, src, remap, out):
+    for i in range(dest.shape[0]):
+        out[dest[i]] = remap[src[i]]
 
 
 def scatter_lines(cust, cust_remap, item, item_remap, t, qty, basket, basket_remap, price,
@@ -160,48 +158,66 @@ def scatter_lines(cust, cust_remap, item, item_remap, t, qty, basket, basket_rem
     for a in (qty, basket, price, store):
         if a.shape[0] not in (0, n):
             raise ValueError("optional chunk columns must be empty or match the chunk length")
-    _scatter(cust, cust_remap, item, item_remap, t, qty, basket, basket_remap, price, store,
-             store_remap, np.int64(shift), cursor, out["cust"], out["item"], out["t"],
-             out["qty"], out["basket"], out["price"], out["store"])
+    dest = np.empty(n, np.int64)
+    _destinations(cust, cust_remap, np.int64(shift), cursor, dest, out["cust"])
+    _put_remap(dest, item, item_remap, out["item"])
+    _put(dest, t, out["t"])
+    if qty.shape[0]:
+        _put(dest, qty, out["qty"])
+    if basket.shape[0]:
+        _put_remap(dest, basket, basket_remap, out["basket"])
+    if price.shape[0]:
+        _put(dest, price, out["price"])
+    if store.shape[0]:
+        _put_remap(dest, store, store_remap, out["store"])
+
+
+@njit(cache=True, nogil=True)
+def _place_inplace(lo, ldest, col):
+    """Reorder ``col[lo:lo+len(ldest)]`` so that its element j lands at ``ldest[j]``."""
+    tmp = col[lo:lo + ldest.shape[0]].copy()
+    for j in range(ldest.shape[0]):
+        col[ldest[j]] = tmp[j]
 
 
 @njit(cache=True, nogil=True, parallel=True)
 def _place(pstart, shift, n_cust, p_cust, p_item, p_t, p_qty, p_basket, p_price, p_store,
-           counts, o_item, o_t, o_qty, o_basket, o_price, o_store):
-    """Per partition (in cache): count its customers' lines, then scatter them."""
+           counts):
+    """Per partition, in place and in cache: count its customers' lines, then
+    reorder the partition's slice of every column into customer order."""
     n_part = pstart.shape[0] - 1
-    has_q = p_qty.shape[0] > 0
-    has_b = p_basket.shape[0] > 0
-    has_p = p_price.shape[0] > 0
-    has_s = p_store.shape[0] > 0
     for p in prange(n_part):
         lo_c = p << shift
         hi_c = min(n_cust, (p + 1) << shift)
         if hi_c <= lo_c:
             continue
+        lo = pstart[p]
+        hi = pstart[p + 1]
         local = np.zeros(hi_c - lo_c, np.int64)
-        for j in range(pstart[p], pstart[p + 1]):
+        for j in range(lo, hi):
             local[p_cust[j] - lo_c] += 1
-        pos = pstart[p]
+        pos = lo
         for k in range(hi_c - lo_c):
             cnt = local[k]
             counts[lo_c + k] = cnt
             local[k] = pos
             pos += cnt
-        for j in range(pstart[p], pstart[p + 1]):
+        ldest = np.empty(hi - lo, np.int64)
+        for j in range(lo, hi):
             k = p_cust[j] - lo_c
             d = local[k]
             local[k] = d + 1
-            o_item[d] = p_item[j]
-            o_t[d] = p_t[j]
-            if has_q:
-                o_qty[d] = p_qty[j]
-            if has_b:
-                o_basket[d] = p_basket[j]
-            if has_p:
-                o_price[d] = p_price[j]
-            if has_s:
-                o_store[d] = p_store[j]
+            ldest[j - lo] = d
+        _place_inplace(lo, ldest, p_item)
+        _place_inplace(lo, ldest, p_t)
+        if p_qty.shape[0] > 0:
+            _place_inplace(lo, ldest, p_qty)
+        if p_basket.shape[0] > 0:
+            _place_inplace(lo, ldest, p_basket)
+        if p_price.shape[0] > 0:
+            _place_inplace(lo, ldest, p_price)
+        if p_store.shape[0] > 0:
+            _place_inplace(lo, ldest, p_store)
 
 
 @njit(cache=True, nogil=True)
@@ -212,7 +228,7 @@ def _count_sorted(p_cust, counts):
 
 def place_partitions(pstart: np.ndarray, shift: int, n_cust: int, parts: dict,
                      already_sorted: bool):
-    """Turn partitioned lines into the final CSR, grouped by customer.
+    """Turn partitioned lines into the final CSR, grouped by customer, in place.
 
     Parameters
     ----------
@@ -223,7 +239,8 @@ def place_partitions(pstart: np.ndarray, shift: int, n_cust: int, parts: dict,
     n_cust : int
         Number of customers.
     parts : dict
-        Partitioned columns from :func:`scatter_lines` (``cust`` included).
+        Partitioned columns from :func:`scatter_lines` (``cust`` included);
+        reordered in place (``cust`` is left in partition order: scratch).
     already_sorted : bool
         The input was sorted by (customer, t): ``parts`` already is the final
         order and only the per-customer counts are computed (fast path).
@@ -232,22 +249,19 @@ def place_partitions(pstart: np.ndarray, shift: int, n_cust: int, parts: dict,
     -------
     offsets : int64 array of n_cust + 1
     lines : dict
-        ``item``, ``t``, ``qty``, ``basket``, ``price``, ``store`` in CSR order.
+        ``item``, ``t``, ``qty``, ``basket``, ``price``, ``store`` in CSR order
+        (the arrays of ``parts``).
     """
     counts = np.zeros(n_cust, np.int64)
     if already_sorted:
         _count_sorted(parts["cust"], counts)
-        lines = {k: v for k, v in parts.items() if k != "cust"}
-    else:
-        lines = {k: np.empty_like(v) for k, v in parts.items() if k != "cust"}
-        if n_cust:
-            _place(pstart, np.int64(shift), np.int64(n_cust), parts["cust"], parts["item"],
-                   parts["t"], parts["qty"], parts["basket"], parts["price"], parts["store"],
-                   counts, lines["item"], lines["t"], lines["qty"], lines["basket"],
-                   lines["price"], lines["store"])
+    elif n_cust:
+        _place(pstart, np.int64(shift), np.int64(n_cust), parts["cust"], parts["item"],
+               parts["t"], parts["qty"], parts["basket"], parts["price"], parts["store"],
+               counts)
     offsets = np.zeros(n_cust + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
-    return offsets, lines
+    return offsets, {k: v for k, v in parts.items() if k != "cust"}
 
 
 def partition_shift(n_cust: int, n_lines: int, target_lines: int = 1 << 15,
@@ -258,7 +272,7 @@ def partition_shift(n_cust: int, n_lines: int, target_lines: int = 1 << 15,
     return int(per - 1).bit_length()
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _f_lt(x, y):
     """Total order on floats: NaN after every number, NaN equal to NaN."""
     if np.isnan(x):
@@ -268,12 +282,12 @@ def _f_lt(x, y):
     return x < y
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _f_eq(x, y):
     return x == y or (np.isnan(x) and np.isnan(y))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _less(a, b, t, basket, item, qty, price, store):
     """Line-key order: (t, basket, item, qty, price, store)."""
     if t[a] != t[b]:
@@ -291,7 +305,25 @@ def _less(a, b, t, basket, item, qty, price, store):
     return False
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
+def _key_less(kt, kb, ki, kq, kp, ks, b, t, basket, item, qty, price, store):
+    """Whether the held key (kt, kb, ki, kq, kp, ks) orders before line b."""
+    if kt != t[b]:
+        return kt < t[b]
+    if basket.shape[0] > 0 and kb != basket[b]:
+        return kb < basket[b]
+    if ki != item[b]:
+        return ki < item[b]
+    if qty.shape[0] > 0 and not _f_eq(kq, qty[b]):
+        return _f_lt(kq, qty[b])
+    if price.shape[0] > 0 and not _f_eq(kp, price[b]):
+        return _f_lt(kp, price[b])
+    if store.shape[0] > 0 and ks != store[b]:
+        return ks < store[b]
+    return False
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _segment_sorted(lo, hi, t, basket, item, qty, price, store):
     for i in range(lo + 1, hi):
         if _less(i, i - 1, t, basket, item, qty, price, store):
@@ -308,45 +340,68 @@ def _permute(lo, order, a):
 
 @njit(cache=True, nogil=True)
 def _sort_segment(lo, hi, t, basket, item, qty, price, store):
-    """Sort one customer's lines in place: merge sort on t, insertion on ties."""
+    """Sort one customer's lines in place by the line key.
+
+    Short or time-ordered segments (the usual case: only lines of one basket
+    tie on time) are insertion-sorted; others are merge-sorted on t first.
+    """
     m = hi - lo
-    order = np.argsort(t[lo:hi], kind="mergesort")
-    _permute(lo, order, t)
-    _permute(lo, order, item)
-    if basket.shape[0] > 0:
-        _permute(lo, order, basket)
-    if qty.shape[0] > 0:
-        _permute(lo, order, qty)
-    if price.shape[0] > 0:
-        _permute(lo, order, price)
-    if store.shape[0] > 0:
-        _permute(lo, order, store)
-    # Ties on t: insertion sort by the remaining key columns (runs are short).
-    i = 0
-    while i < m:
-        j = i + 1
-        while j < m and t[lo + j] == t[lo + i]:
-            j += 1
-        for k in range(lo + i + 1, lo + j):
-            p = k
-            while p > lo + i and _less(p, p - 1, t, basket, item, qty, price, store):
-                _swap(p, p - 1, t, basket, item, qty, price, store)
-                p -= 1
-        i = j
-
-
-@njit(cache=True, nogil=True)
-def _swap(a, b, t, basket, item, qty, price, store):
-    t[a], t[b] = t[b], t[a]
-    item[a], item[b] = item[b], item[a]
-    if basket.shape[0] > 0:
-        basket[a], basket[b] = basket[b], basket[a]
-    if qty.shape[0] > 0:
-        qty[a], qty[b] = qty[b], qty[a]
-    if price.shape[0] > 0:
-        price[a], price[b] = price[b], price[a]
-    if store.shape[0] > 0:
-        store[a], store[b] = store[b], store[a]
+    t_sorted = True
+    for i in range(lo + 1, hi):
+        if t[i] < t[i - 1]:
+            t_sorted = False
+            break
+    if not t_sorted and m > 32:
+        order = np.argsort(t[lo:hi], kind="mergesort")
+        _permute(lo, order, t)
+        _permute(lo, order, item)
+        if basket.shape[0] > 0:
+            _permute(lo, order, basket)
+        if qty.shape[0] > 0:
+            _permute(lo, order, qty)
+        if price.shape[0] > 0:
+            _permute(lo, order, price)
+        if store.shape[0] > 0:
+            _permute(lo, order, store)
+    # Insertion sort on the full key: linear on sorted runs, cheap on short ties.
+    has_b = basket.shape[0] > 0
+    has_q = qty.shape[0] > 0
+    has_p = price.shape[0] > 0
+    has_s = store.shape[0] > 0
+    for k in range(lo + 1, hi):
+        if not _less(k, k - 1, t, basket, item, qty, price, store):
+            continue
+        # Hold line k, shift the larger lines right, drop it in place.
+        kt = t[k]
+        ki = item[k]
+        kb = basket[k] if has_b else 0
+        kq = qty[k] if has_q else 0.0
+        kp = price[k] if has_p else 0.0
+        ks = store[k] if has_s else 0
+        p = k
+        while p > lo and _key_less(kt, kb, ki, kq, kp, ks, p - 1, t, basket, item, qty,
+                                   price, store):
+            t[p] = t[p - 1]
+            item[p] = item[p - 1]
+            if has_b:
+                basket[p] = basket[p - 1]
+            if has_q:
+                qty[p] = qty[p - 1]
+            if has_p:
+                price[p] = price[p - 1]
+            if has_s:
+                store[p] = store[p - 1]
+            p -= 1
+        t[p] = kt
+        item[p] = ki
+        if has_b:
+            basket[p] = kb
+        if has_q:
+            qty[p] = kq
+        if has_p:
+            price[p] = kp
+        if has_s:
+            store[p] = ks
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -376,7 +431,7 @@ def sort_segments(offsets, t, basket, item, qty, price, store) -> int:
     return int(resorted.sum())
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _same_line(a, b, t, basket, item, qty, price, store):
     if t[a] != t[b] or item[a] != item[b]:
         return False
@@ -410,33 +465,26 @@ def _scan_customers(offsets, t, basket, item, qty, price, store, n_baskets, n_du
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _finalize(offsets, new_offsets, basket_start, t, basket, item, qty, price, store,
-              derive_basket, drop_dups, o_day, o_basket, o_item, o_qty, o_price, o_store):
+def _derive_baskets(offsets, basket_start, t, keep, o_basket):
+    """Basket code per kept line: distinct (customer, t), numbered in CSR order."""
+    n = offsets.shape[0] - 1
+    use_keep = keep.shape[0] > 0
+    for c in prange(n):
+        b = basket_start[c] - 1
+        for i in range(offsets[c], offsets[c + 1]):
+            if i == offsets[c] or t[i] != t[i - 1]:
+                b += 1
+            if not use_keep or keep[i]:
+                o_basket[i] = b
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _duplicate_mask(offsets, t, basket, item, qty, price, store, keep):
     n = offsets.shape[0] - 1
     for c in prange(n):
         lo = offsets[c]
-        hi = offsets[c + 1]
-        w = new_offsets[c]
-        b = basket_start[c] - 1
-        for i in range(lo, hi):
-            first_t = i == lo or t[i] != t[i - 1]
-            if first_t:
-                b += 1
-            elif drop_dups and _same_line(i, i - 1, t, basket, item, qty, price, store):
-                continue
-            o_day[w] = np.int32(t[i] // 86400)  # floor division, as in Python
-            o_item[w] = item[i]
-            if derive_basket:
-                o_basket[w] = b
-            else:
-                o_basket[w] = basket[i]
-            if qty.shape[0] > 0:
-                o_qty[w] = qty[i]
-            if price.shape[0] > 0:
-                o_price[w] = price[i]
-            if store.shape[0] > 0:
-                o_store[w] = store[i]
-            w += 1
+        for i in range(lo, offsets[c + 1]):
+            keep[i] = i == lo or not _same_line(i, i - 1, t, basket, item, qty, price, store)
 
 
 def scan_customers(offsets, t, basket, item, qty, price, store):
@@ -460,8 +508,11 @@ def scan_customers(offsets, t, basket, item, qty, price, store):
 
 
 def finalize_lines(offsets, t, basket, item, qty, price, store, n_times, n_dups,
-                   derive_basket: bool, drop_duplicates: bool):
+                   derive_basket: bool, drop_duplicates: bool,
+                   day_out: np.ndarray | None = None, basket_out: np.ndarray | None = None):
     """Compute day numbers and basket codes, dropping duplicates if asked.
+
+    Line columns are reused as they are when no line is dropped (no copy).
 
     Parameters
     ----------
@@ -476,6 +527,10 @@ def finalize_lines(offsets, t, basket, item, qty, price, store, n_times, n_dups,
         Number baskets as the distinct (customer, time) pairs, in CSR order.
     drop_duplicates : bool
         Leave out lines that repeat the previous line exactly.
+    day_out, basket_out : int32 arrays, optional
+        Scratch buffers of the lines' length to write days and derived
+        baskets into (already touched memory is much cheaper than fresh
+        pages for arrays of hundreds of MB).
 
     Returns
     -------
@@ -483,31 +538,48 @@ def finalize_lines(offsets, t, basket, item, qty, price, store, n_times, n_dups,
         ``offsets`` (int64), ``day`` (int32), ``basket`` (int32), ``item`` (int32)
         and ``quantity``, ``price``, ``store`` (length 0 when absent).
     """
+    for buf in (day_out, basket_out):
+        if buf is not None and (buf.dtype != np.int32 or buf.shape != t.shape):
+            raise ValueError("day_out / basket_out must be int32 arrays shaped like t")
     if t.shape[0] and (int(t.min()) < MIN_SECONDS or int(t.max()) > MAX_SECONDS):
         raise ValueError("times must have day numbers within int32 (the engine keeps "
                          "0001-01-01 .. 9999-12-31)")
     n = max(offsets.shape[0] - 1, 0)
-    sizes = np.diff(offsets) - (n_dups if drop_duplicates else 0)
-    new_offsets = np.zeros(n + 1, np.int64)
-    np.cumsum(sizes, out=new_offsets[1:])
+    total_dups = int(n_dups.sum()) if n else 0
+    drop = bool(drop_duplicates) and total_dups > 0
     basket_start = np.zeros(n, np.int64)
     if n:
         np.cumsum(n_times[:-1], out=basket_start[1:])
-    total = int(new_offsets[-1])
-    o_day = np.empty(total, np.int32)
-    o_basket = np.empty(total, np.int32)
-    o_item = np.empty(total, np.int32)
-    o_qty = np.empty(total if qty.shape[0] else 0, np.float32)
-    o_price = np.empty(total if price.shape[0] else 0, np.float32)
-    o_store = np.empty(total if store.shape[0] else 0, np.int32)
-    if n:
-        _finalize(offsets, new_offsets, basket_start, t, basket, item, qty, price, store,
-                  bool(derive_basket), bool(drop_duplicates),
-                  o_day, o_basket, o_item, o_qty, o_price, o_store)
-    return {"offsets": new_offsets, "day": o_day, "basket": o_basket, "item": o_item,
-            "quantity": o_qty, "price": o_price, "store": o_store}
+    keep = np.empty(t.shape[0] if drop else 0, np.bool_)
+    if drop:
+        _duplicate_mask(offsets, t, basket, item, qty, price, store, keep)
+    if derive_basket:
+        new_basket = basket_out if basket_out is not None else np.empty(t.shape[0], np.int32)
+        if n:
+            _derive_baskets(offsets, basket_start, t, np.empty(0, np.bool_), new_basket)
+        basket = new_basket
+    day = days_from_seconds(t, day_out)
+    cols = {"day": day, "basket": basket, "item": item, "quantity": qty, "price": price,
+            "store": store}
+    if drop:
+        cols = {k: (v[keep] if v.shape[0] else v) for k, v in cols.items()}
+        sizes = np.diff(offsets) - n_dups
+    else:
+        sizes = np.diff(offsets)
+    new_offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(sizes, out=new_offsets[1:])
+    cols["offsets"] = new_offsets
+    return cols
 
 
-def days_from_seconds(t: np.ndarray) -> np.ndarray:
-    """Floor of ``t / 86400`` as int32 (days since the epoch)."""
-    return np.floor_divide(t, SECONDS_PER_DAY).astype(np.int32)
+def days_from_seconds(t: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Floor of ``t / 86400`` as int32 (days since the epoch), into ``out`` if given."""
+    day = out if out is not None else np.empty(t.shape[0], np.int32)
+    _days(t, day)
+    return day
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _days(t, out):
+    for i in prange(t.shape[0]):
+        out[i] = t[i] // SECONDS_PER_DAY  # floor division, as in Python
