@@ -266,6 +266,7 @@ def histories_from_project(project: Project, strict: bool = False,
     policy = project.validation.strict() if strict else project.validation
     t0 = time.perf_counter()
     ingested = ingest_lines(project.lines, policy, progress=progress)
+    pa.default_memory_pool().release_unused()  # Arrow's cached read buffers
     t_read = time.perf_counter() - t0
     where = ingested.source.where
     hist = build_histories(ingested, drop_duplicates=policy.duplicate == "drop")

@@ -168,8 +168,11 @@ class Source:
             return
         expr = filt.to_arrow(self.schema) if filt is not None else None
         try:
+            # Bounded read-ahead: a few batches in flight, not dozens, so that
+            # peak memory stays near one batch beyond what the engine keeps.
             scanner = self._dataset.scanner(columns=columns, filter=expr,
-                                            batch_size=batch_rows, use_threads=True)
+                                            batch_size=batch_rows, use_threads=True,
+                                            batch_readahead=1, fragment_readahead=1)
             for batch in scanner.to_batches():
                 if batch.num_rows:
                     yield batch
