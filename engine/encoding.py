@@ -172,7 +172,13 @@ class IdEncoder:
             return pa.array([], pa.int64()), np.empty(0, np.int32)
         if self.kind == "int":
             keys = self._table.dictionary()
-            order = np.argsort(keys, kind="stable")
+            if self._table.mode == "direct" and self._table.table.shape[0]:
+                # The direct table is indexed by id: its codes, read in index
+                # order, already are the codes in ascending id order (no sort).
+                table = self._table.table
+                order = table[table >= 0].astype(np.int64)
+            else:
+                order = np.argsort(keys, kind="stable")
             return pa.array(keys[order]), rank_remap(order)
         values = self._table.dictionary()
         order = pc.sort_indices(values).to_numpy()
