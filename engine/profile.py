@@ -78,7 +78,7 @@ def profile_histories(hist: Histories, project_name: str = "") -> dict[str, Any]
         "duplicates": {"found": int(info.get("duplicates_found", 0)),
                        "kept": int(info.get("duplicates_kept", 0))},
         "baskets_derived": bool(info.get("baskets_derived", False)),
-        "build": {k: info[k] for k in ("cache", "input_sorted", "customers_resorted",
+        "build": {k: info[k] for k in ("cache", "input_sorted", "customers_reordered",
                                         "read_seconds", "build_seconds") if k in info},
     }
 
