@@ -10,7 +10,7 @@ from basketguard.engine.errors import ConfigError, ExitCode
 from basketguard.models.simulator import EVENTS, SimConfig, simulate
 
 NAME = "synth"
-HELP = "generate synthetic shoppers with planted life events (lines, catalog, customers, truth)"
+HELP = "Generate synthetic shoppers with planted life events (lines, catalog, customers, truth)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
