@@ -1,13 +1,22 @@
 """Build customer histories: CSR of basket lines grouped by customer, time-sorted.
 
-The build is a counting sort by customer (count, prefix sum, scatter) over a
-list of chunks, followed by a per-customer sort on the line key
+The build is a two-level counting sort by customer over a list of chunks:
+
+1. per chunk (any thread): lines per customer partition (a contiguous range of
+   final customer codes, sized to fit in L2), :func:`count_partitions`;
+2. per chunk: stable scatter into the partitions, first the destinations,
+   then one simple put loop per column, :func:`scatter_lines`;
+3. per partition (``prange``), in place and in cache: reorder into customer
+   order, :func:`place_partitions`;
+
+followed by a per-customer sort on the line key
 
     (time, basket, item, quantity, price, store)
 
 which orders each customer's lines by time and puts exact duplicates next to
-each other. Input that is already sorted by (customer, time) scatters
-sequentially and its per-customer pass only checks order (the fast path).
+each other (:func:`sort_segments`), and :func:`finalize_lines` (day numbers,
+derived baskets, duplicate removal). Input already sorted by (customer, time)
+skips step 3 and its per-customer pass only fixes ties (the fast path).
 
 Input contract (per chunk, all 1-D, same length):
 
