@@ -54,12 +54,13 @@ def load_histories(project: Project | str | Path, *, strict: bool = False,
         hist.info["cache"] = "off"
         return hist
     folder = Path(cache_dir).expanduser() if cache_dir else cache.default_cache_dir()
-    key = cache.fingerprint(proj.lines, open_source(proj.lines), policy)
+    source = open_source(proj.lines)
+    key = cache.fingerprint(proj.lines, source, policy)
     hit = cache.load(folder, key)
     if hit is not None:
         hit.info["cache"] = "hit"
         return hit
-    hist = histories_from_project(proj, strict=strict, progress=progress)
+    hist = histories_from_project(proj, strict=strict, progress=progress, source=source)
     try:
         cache.save(hist, folder, key)
         hist.info["cache"] = "stored"

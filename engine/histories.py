@@ -27,11 +27,11 @@ import pyarrow as pa
 from basketguard.engine.errors import DataError, InternalError
 from basketguard.engine.ingest import Ingested, ingest_lines
 from basketguard.engine.project import Project
+from basketguard.engine.sources import Source
 from basketguard.kernels import histories as hk
 
 _EMPTY_F32 = np.empty(0, np.float32)
 _EMPTY_I32 = np.empty(0, np.int32)
-_EMPTY_I64 = np.empty(0, np.int64)
 _IDENTITY = np.empty(0, np.int32)
 
 
@@ -240,8 +240,8 @@ def _mapped(ingested: Ingested) -> set[str]:
 
 
 def histories_from_project(project: Project, strict: bool = False,
-                           progress: Callable[[int, int | None], None] | None = None
-                           ) -> Histories:
+                           progress: Callable[[int, int | None], None] | None = None,
+                           source: Source | None = None) -> Histories:
     """Read the project's lines source and build histories (no cache).
 
     Parameters
@@ -252,6 +252,8 @@ def histories_from_project(project: Project, strict: bool = False,
         Turn every ``drop`` of the validation policy into ``error``.
     progress : callable, optional
         Called as ``progress(rows_read, total_or_None)``.
+    source : Source, optional
+        The lines source, if already opened.
 
     Returns
     -------
@@ -265,7 +267,7 @@ def histories_from_project(project: Project, strict: bool = False,
     """
     policy = project.validation.strict() if strict else project.validation
     t0 = time.perf_counter()
-    ingested = ingest_lines(project.lines, policy, progress=progress)
+    ingested = ingest_lines(project.lines, policy, progress=progress, source=source)
     pa.default_memory_pool().release_unused()  # Arrow's cached read buffers
     t_read = time.perf_counter() - t0
     where = ingested.source.where

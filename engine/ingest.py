@@ -108,7 +108,7 @@ def _fail(reason: str, count: int, rows: np.ndarray, batch: pa.RecordBatch, offs
 
 def ingest_lines(spec: SourceSpec, policy: ValidationPolicy,
                  progress: Callable[[int, int | None], None] | None = None,
-                 batch_rows: int = BATCH_ROWS) -> Ingested:
+                 batch_rows: int = BATCH_ROWS, source: Source | None = None) -> Ingested:
     """Read, validate and encode a basket-lines source.
 
     Parameters
@@ -121,6 +121,8 @@ def ingest_lines(spec: SourceSpec, policy: ValidationPolicy,
         Called as ``progress(rows_read, total_rows_or_None)`` after each batch.
     batch_rows : int
         Rows per record batch.
+    source : Source, optional
+        ``spec`` already opened (saves discovering the files twice).
 
     Returns
     -------
@@ -133,7 +135,7 @@ def ingest_lines(spec: SourceSpec, policy: ValidationPolicy,
     DataError
         A row fails validation under an ``error`` policy, or no line is left.
     """
-    source = open_source(spec)
+    source = source if source is not None else open_source(spec)
     mapped = {role: spec.column(role) for role in LINE_ROLES if spec.column(role)}
     purpose = {col: f"{spec.origin} columns.{role}" for role, col in mapped.items()}
     source.check_columns(list(mapped.values()), purpose)
@@ -142,7 +144,7 @@ def ingest_lines(spec: SourceSpec, policy: ValidationPolicy,
     encoders = {role: IdEncoder(role, mapped[role]) for role in ID_ROLES if role in mapped}
     dropped = dict.fromkeys(REASONS, 0)
     chunks: list[Chunk] = []
-    total_hint = source.row_count_hint()
+    total_hint = source.row_count_hint() if progress is not None else None
     rows_read = 0
     where = source.where
     for batch in source.batches(read_cols, batch_rows=batch_rows):
@@ -163,15 +165,15 @@ def ingest_lines(spec: SourceSpec, policy: ValidationPolicy,
             "null_store": ids["store"].valid if "store" in ids else None,
             "null_time": tstatus != colconv.TIME_NULL if tstatus.any() else None,
             "bad_time": tstatus != colconv.TIME_BAD if tstatus.any() else None,
-            "null_quantity": qvalid,
-            "non_positive_quantity": (qty > 0) | ~np.isfinite(qty) if qty is not None else None,
+            "null_quantity": None,
+            "non_positive_quantity": None,
         }
-        if qty is not None and not (np.isfinite(qty) & (np.abs(qty) <= _F32_MAX)).all():
+        if qty is not None:
             # NaN, infinite or float32-overflowing quantities cannot be ordered or
-            # summed: count them as missing.
-            finite = np.isfinite(qty) & (np.abs(qty) <= _F32_MAX)
-            ok_masks["null_quantity"] = finite if qvalid is None else (qvalid & finite)
-            ok_masks["non_positive_quantity"] = (qty > 0) | ~finite
+            # summed: they count as missing, not as non-positive.
+            usable = np.isfinite(qty) & (np.abs(qty) <= _F32_MAX)
+            ok_masks["null_quantity"] = usable if qvalid is None else (qvalid & usable)
+            ok_masks["non_positive_quantity"] = (qty > 0) | ~usable
         keep = np.ones(n, bool)
         for reason in REASONS:
             ok = ok_masks[reason]

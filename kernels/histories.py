@@ -41,9 +41,6 @@ SECONDS_PER_DAY = 86400
 MIN_SECONDS = -(2**31) * SECONDS_PER_DAY
 MAX_SECONDS = 2**31 * SECONDS_PER_DAY - 1
 
-#: Duplicate policy codes passed to :func:`finalize_lines`.
-DUP_KEEP, DUP_DROP = 0, 1
-
 
 @njit(cache=True, nogil=True)
 def _count_partitions(cust, cust_remap, t, shift, pcounts, edges):
