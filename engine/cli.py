@@ -20,6 +20,8 @@ from basketguard.engine.errors import BasketguardError, ExitCode
 COMMANDS = (
     "basketguard.engine.commands.demo",
     "basketguard.engine.commands.profile",
+    "basketguard.engine.commands.scan",
+    "basketguard.engine.commands.signatures",
     "basketguard.engine.commands.synth",
 )
 

@@ -1,0 +1,412 @@
+"""Resolve a signature library against a catalog into the scan kernel's tables.
+
+Each feature's criteria are evaluated once per catalog, vectorized with
+``pyarrow.compute`` (case-insensitive value sets for taxonomy levels, RE2
+regular expressions for names), giving the item codes it matches. The kernel
+then needs one lookup per basket line (``item_slot``); see
+:mod:`basketguard.kernels.windows`.
+
+Catalogs differ: a taxonomy level a feature names must exist when the catalog
+has a taxonomy (a typo is an error naming the signature file and key), but a
+catalog with item names and no taxonomy (many real ones) drops the ``levels``
+criterion of features that also give ``names``, with a note. A feature or a
+whole signature that matches no item is a warning in the report, never
+silently ignored.
+
+Quantity conditions (``larger_than_usual``) compare a line with the customer's
+usual quantity in a *baseline group*: the items sharing the feature's value of
+``baseline_level`` (default: the most specific taxonomy level; the item itself
+when the catalog has no taxonomy). Without a quantity column the condition
+cannot be evaluated and is dropped, with a warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from basketguard.engine.errors import ConfigError, SchemaError
+from basketguard.models.signatures import Feature, Signature, _closest
+
+
+@dataclass
+class FeatureMatch:
+    """How one feature resolved against the catalog."""
+
+    signature: str
+    feature: str
+    items: np.ndarray  # int32 item codes (sorted)
+    how: str  # e.g. "levels+names", "names (catalog has no taxonomy)", "items"
+    quantity_condition: bool
+
+
+@dataclass
+class CompiledLibrary:
+    """A library resolved against one catalog: kernel tables plus what was matched.
+
+    Attributes
+    ----------
+    signatures : tuple of Signature
+    tables : dict of numpy.ndarray
+        The kernel's tables (see :mod:`basketguard.kernels.windows`).
+    n_groups : int
+        Number of quantity baseline groups.
+    slot_item : int32 array
+        Item code of each slot.
+    features : list of FeatureMatch
+        One per feature, in global feature order (signatures in order).
+    warnings : list of str
+        Features or signatures that match nothing, dropped criteria.
+    """
+
+    signatures: tuple[Signature, ...]
+    tables: dict[str, np.ndarray]
+    n_groups: int
+    slot_item: np.ndarray
+    features: list[FeatureMatch]
+    warnings: list[str] = field(default_factory=list)
+
+    def feature_slice(self, s: int) -> slice:
+        off = self.tables["sig_feat_off"]
+        return slice(int(off[s]), int(off[s + 1]))
+
+
+@dataclass
+class CatalogView:
+    """The parts of a catalog that matching needs, aligned to item codes.
+
+    Parameters
+    ----------
+    codes : int32 array
+        Item code (in the histories' item dictionary) of each catalog row; -1
+        for catalog items never bought.
+    names : pyarrow.Array or None
+        Lower-cased item names (None when the catalog maps no name).
+    levels : dict of str -> pyarrow.Array
+        Lower-cased values of each taxonomy level, in the project's order.
+    raw_levels : dict of str -> pyarrow.Array
+        The same values as written (for reports).
+    raw_names : pyarrow.Array or None
+        Names as written.
+    where : str
+        The catalog's origin for messages.
+    """
+
+    codes: np.ndarray
+    names: pa.Array | None
+    levels: dict[str, pa.Array]
+    raw_levels: dict[str, pa.Array]
+    raw_names: pa.Array | None
+    where: str
+
+
+def catalog_view(catalog: pa.Table | None, item_ids: pa.Array, level_names: list[str],
+                 where: str = "catalog") -> CatalogView:
+    """Align a catalog table (from ``engine.tables.read_role``) with the item codes.
+
+    Raises
+    ------
+    SchemaError
+        Catalog and basket-line item ids are of different kinds, or a level
+        column is not text-like.
+    """
+    if catalog is None:
+        return CatalogView(np.zeros(0, np.int32), None, {}, {}, None, where)
+    cat_items = catalog.column("item").combine_chunks()
+    if pa.types.is_integer(cat_items.type) != pa.types.is_integer(item_ids.type):
+        raise SchemaError(
+            f"{where}: catalog item ids are {cat_items.type} but basket-line item ids are "
+            f"{item_ids.type}; map columns of the same kind (both integers or both text)."
+        )
+    if pa.types.is_integer(cat_items.type):
+        cat_items = cat_items.cast(pa.int64())
+        ids = item_ids.cast(pa.int64())
+    else:
+        cat_items = cat_items.cast(pa.string())
+        ids = item_ids.cast(pa.string())
+    codes = pc.fill_null(pc.index_in(cat_items, value_set=ids), -1)
+    codes = np.asarray(codes.to_numpy(zero_copy_only=False), np.int32)
+
+    def lower(col) -> pa.Array:
+        arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.dictionary_decode()
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            try:
+                arr = arr.cast(pa.string())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise SchemaError(f"{where}: column of type {arr.type} cannot be read as "
+                                  "text for matching; map a text column.") from None
+        return arr.cast(pa.string())
+
+    names = raw_names = None
+    if "name" in catalog.column_names:
+        raw_names = lower(catalog.column("name"))
+        names = pc.utf8_lower(raw_names)
+    raw_levels = {lv: lower(catalog.column(lv)) for lv in level_names}
+    levels = {lv: pc.utf8_lower(a) for lv, a in raw_levels.items()}
+    return CatalogView(codes, names, levels, raw_levels, raw_names, where)
+
+
+def _bool(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), bool)
+
+
+def _regex_mask(arr: pa.Array, patterns: tuple[str, ...], sig: Signature, feat: Feature,
+                key: str) -> np.ndarray:
+    """Rows whose text matches any pattern (RE2, case-insensitive)."""
+    joined = "|".join(f"(?:{p})" for p in patterns)
+    try:
+        return _bool(pc.match_substring_regex(arr, joined, ignore_case=True))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise ConfigError(
+            f"{sig.path or sig.name}: feature {feat.name!r} {key}: a pattern is not supported "
+            f"by the matcher (RE2 syntax: no look-arounds or back-references): {exc}"
+        ) from None
+
+
+def _explicit_items(feat: Feature, sig: Signature, item_ids: pa.Array) -> np.ndarray:
+    if not feat.items:
+        return np.zeros(0, np.int32)
+    want_int = pa.types.is_integer(item_ids.type)
+    wrong = str if want_int else int
+    if any(isinstance(v, wrong) for v in feat.items):
+        kind = "integers" if want_int else "strings"
+        raise ConfigError(f"{sig.path or sig.name}: feature {feat.name!r} items: the data's item "
+                          f"ids are {item_ids.type}; list them as {kind}.")
+    ids = item_ids.cast(pa.int64() if want_int else pa.string())
+    values = pa.array(list(feat.items), type=ids.type)
+    codes = pc.index_in(values, value_set=ids).to_numpy(zero_copy_only=False)
+    codes = np.asarray([c for c in codes if c is not None and c == c], np.int64)
+    return codes.astype(np.int32)
+
+
+def _match_feature(feat: Feature, sig: Signature, view: CatalogView, item_ids: pa.Array,
+                   notes: list[str]) -> tuple[np.ndarray, str]:
+    parts: list[str] = []
+    rows = None
+    usable_levels = []
+    for level, values in feat.levels:
+        if level in view.levels:
+            usable_levels.append((level, values))
+        elif view.levels:
+            raise ConfigError(
+                f"{sig.path or sig.name}: feature {feat.name!r} levels.{level}: the catalog "
+                f"({view.where}) has no taxonomy level {level!r}.{_closest(level, view.levels)} "
+                f"Its levels are: {', '.join(view.levels)}."
+            )
+    has_criteria = bool(feat.levels or feat.names)
+    dropped_levels = bool(feat.levels) and not usable_levels
+    dropped_names = bool(feat.names) and view.names is None
+    if has_criteria and view.codes.size:
+        if dropped_levels and not feat.names or dropped_names and not usable_levels:
+            rows = None
+        else:
+            mask = np.ones(view.codes.shape[0], bool)
+            for level, values in usable_levels:
+                vs = pa.array([v.lower() for v in values], pa.string())
+                mask &= _bool(pc.is_in(view.levels[level], value_set=vs))
+            if usable_levels:
+                parts.append("levels")
+            if feat.names and view.names is not None:
+                mask &= _regex_mask(view.names, feat.names, sig, feat, "names")
+                parts.append("names")
+            if feat.exclude and view.names is not None:
+                mask &= ~_regex_mask(view.names, feat.exclude, sig, feat, "exclude")
+            rows = mask
+        if dropped_levels and feat.names:
+            notes.append(f"{sig.name}.{feat.name}: the catalog has no taxonomy; matched on "
+                         "item names only")
+        if dropped_names and usable_levels:
+            notes.append(f"{sig.name}.{feat.name}: the catalog maps no item names; matched on "
+                         "taxonomy levels only")
+    codes = np.zeros(0, np.int32)
+    if rows is not None:
+        codes = view.codes[rows]
+        codes = codes[codes >= 0]
+    explicit = _explicit_items(feat, sig, item_ids)
+    if explicit.size:
+        parts.append("items")
+    return np.unique(np.concatenate([codes, explicit])).astype(np.int32), "+".join(parts)
+
+
+def _group_keys(view: CatalogView, level: str | None, n_items: int) -> np.ndarray:
+    """Baseline group key per item code: the code of its level value, or -1."""
+    keys = np.full(n_items, -1, np.int64)
+    if level is None or level not in view.levels or not view.codes.size:
+        return keys
+    enc = pc.dictionary_encode(view.levels[level])
+    idx = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), np.int64)
+    ok = view.codes >= 0
+    keys[view.codes[ok]] = idx[ok]
+    return keys
+
+
+def resolve(signatures: tuple[Signature, ...], view: CatalogView, item_ids: pa.Array,
+            has_quantity: bool) -> CompiledLibrary:
+    """Compile signatures against a catalog into the scan kernel's tables.
+
+    Parameters
+    ----------
+    signatures : tuple of Signature
+        The library (from :func:`basketguard.models.signatures.load_library`).
+    view : CatalogView
+        From :func:`catalog_view` (an empty view when the project has no catalog:
+        only explicit ``items`` can match then).
+    item_ids : pyarrow.Array
+        The histories' item dictionary (code -> original id).
+    has_quantity : bool
+        Whether the histories carry quantities.
+
+    Returns
+    -------
+    CompiledLibrary
+
+    Raises
+    ------
+    ConfigError
+        An unknown taxonomy level, a pattern RE2 cannot run, item ids of the
+        wrong kind, or a link whose probability reaches the threshold at score 0.
+    """
+    n_items = len(item_ids)
+    warnings: list[str] = []
+    notes: list[str] = []
+    matches: list[FeatureMatch] = []
+    groups: dict[tuple[str, int], int] = {}
+    group_members: list[np.ndarray] = []
+    pair_slot_item, pair_feat, pair_group = [], [], []
+    feat_rows: dict[str, list] = {k: [] for k in ("sig", "local", "weight", "ratio", "stage",
+                                                  "has_stage", "spread")}
+    sig_feat_off = [0]
+    key_cache: dict[str, np.ndarray] = {}
+    default_level = list(view.levels)[-1] if view.levels else None
+    sig_thr = []
+    for s, sig in enumerate(signatures):
+        thr = sig.score_threshold
+        if thr <= 0:
+            raise ConfigError(
+                f"{sig.path or sig.name}: [link] gives probability "
+                f"{float(sig.link.probability(0.0)):.3f} >= threshold {sig.threshold} at score 0, "
+                "so every customer would be flagged; lower the intercept or raise the threshold."
+            )
+        sig_thr.append(thr)
+        found_any = False
+        for local, feat in enumerate(sig.features):
+            g_feat = len(matches)
+            codes, how = _match_feature(feat, sig, view, item_ids, notes)
+            qty = feat.larger_than_usual is not None
+            if qty and not has_quantity:
+                notes.append(f"{sig.name}.{feat.name}: the lines have no quantity column; its "
+                             "larger-than-usual condition is ignored")
+                qty = False
+            if codes.size == 0:
+                warnings.append(f"signature {sig.name!r} feature {feat.name!r} matches no item "
+                                "in the data's catalog; it cannot contribute here")
+            else:
+                found_any = True
+            matches.append(FeatureMatch(sig.name, feat.name, codes, how, qty))
+            group = np.full(codes.shape[0], -1, np.int64)
+            if qty and codes.size:
+                level = feat.baseline_level or default_level
+                if level is not None and level not in view.levels:
+                    raise ConfigError(
+                        f"{sig.path or sig.name}: feature {feat.name!r} baseline_level: the "
+                        f"catalog has no taxonomy level {level!r}.{_closest(level, view.levels)}"
+                        f" Its levels are: {', '.join(view.levels) or '(none)'}."
+                    )
+                lk = level or ""
+                if lk not in key_cache:
+                    key_cache[lk] = _group_keys(view, level, n_items)
+                keys = key_cache[lk]
+                for j, code in enumerate(codes):
+                    k = int(keys[code])
+                    gkey = (lk, k) if k >= 0 else ("#item", int(code))
+                    if gkey not in groups:
+                        groups[gkey] = len(groups)
+                        members = (np.flatnonzero(keys == k).astype(np.int32) if k >= 0
+                                   else np.asarray([code], np.int32))
+                        group_members.append(members)
+                    group[j] = groups[gkey]
+            pair_slot_item.append(codes.astype(np.int64))
+            pair_feat.append(np.full(codes.shape[0], g_feat, np.int64))
+            pair_group.append(group)
+            feat_rows["sig"].append(s)
+            feat_rows["local"].append(local)
+            feat_rows["weight"].append(feat.weight)
+            feat_rows["ratio"].append(feat.larger_than_usual if qty else 0.0)
+            feat_rows["stage"].append(feat.stage_day if feat.stage_day is not None else 0)
+            feat_rows["has_stage"].append(feat.stage_day is not None)
+            feat_rows["spread"].append(feat.stage_spread)
+        if not found_any:
+            warnings.append(f"signature {sig.name!r} matches no item in the data's catalog: "
+                            "it cannot detect anything in this data")
+        sig_feat_off.append(len(matches))
+    warnings.extend(notes)
+
+    fi = np.concatenate(pair_slot_item) if pair_slot_item else np.zeros(0, np.int64)
+    ff = np.concatenate(pair_feat) if pair_feat else np.zeros(0, np.int64)
+    fg = np.concatenate(pair_group) if pair_group else np.zeros(0, np.int64)
+    gm_items = (np.concatenate(group_members).astype(np.int64) if group_members
+                else np.zeros(0, np.int64))
+    gm_group = (np.concatenate([np.full(m.shape[0], g, np.int64)
+                                for g, m in enumerate(group_members)])
+                if group_members else np.zeros(0, np.int64))
+    slot_item = np.unique(np.concatenate([fi, gm_items])).astype(np.int32)
+    item_slot = np.full(n_items, -1, np.int32)
+    item_slot[slot_item] = np.arange(slot_item.shape[0], dtype=np.int32)
+    n_slots = slot_item.shape[0]
+
+    order = np.lexsort((ff, item_slot[fi])) if fi.size else np.zeros(0, np.int64)
+    ps = item_slot[fi][order] if fi.size else np.zeros(0, np.int32)
+    slot_feat_off = np.zeros(n_slots + 1, np.int64)
+    np.cumsum(np.bincount(ps, minlength=n_slots), out=slot_feat_off[1:])
+    gs_pairs = np.unique(np.stack([item_slot[gm_items].astype(np.int64), gm_group], axis=1),
+                         axis=0) if gm_items.size else np.zeros((0, 2), np.int64)
+    slot_grp_off = np.zeros(n_slots + 1, np.int64)
+    np.cumsum(np.bincount(gs_pairs[:, 0], minlength=n_slots), out=slot_grp_off[1:])
+    tables = {
+        "item_slot": item_slot,
+        "slot_feat_off": slot_feat_off,
+        "slot_feat": ff[order].astype(np.int32),
+        "slot_feat_group": fg[order].astype(np.int32),
+        "slot_grp_off": slot_grp_off,
+        "slot_grp": gs_pairs[:, 1].astype(np.int32),
+        "feat_sig": np.asarray(feat_rows["sig"], np.int32),
+        "feat_local": np.asarray(feat_rows["local"], np.int32),
+        "feat_weight": np.asarray(feat_rows["weight"], np.float64),
+        "feat_ratio": np.asarray(feat_rows["ratio"], np.float64),
+        "feat_stage": np.asarray(feat_rows["stage"], np.int64),
+        "feat_has_stage": np.asarray(feat_rows["has_stage"], np.bool_),
+        "feat_spread": np.asarray(feat_rows["spread"], np.int64),
+        "sig_feat_off": np.asarray(sig_feat_off, np.int64),
+        "sig_window": np.asarray([s.window_days for s in signatures], np.int64),
+        "sig_min_stage": np.asarray([s.min_stage_features for s in signatures], np.int64),
+        "sig_score_thr": np.asarray(sig_thr, np.float64),
+    }
+    return CompiledLibrary(tuple(signatures), tables, len(groups), slot_item, matches, warnings)
+
+
+def describe(compiled: CompiledLibrary, view: CatalogView, examples: int = 3) -> list[dict[str, Any]]:
+    """Per-feature matching report: item counts, how matched, example names."""
+    names_by_code: dict[int, str] = {}
+    if view.raw_names is not None and view.codes.size:
+        ok = view.codes >= 0
+        want = set()
+        for m in compiled.features:
+            want.update(int(c) for c in m.items[:examples])
+        rows = np.flatnonzero(ok & np.isin(view.codes, np.fromiter(want, np.int64, len(want))))
+        if rows.size:
+            taken = view.raw_names.take(pa.array(rows))
+            for r, n in zip(rows, taken.to_pylist(), strict=True):
+                names_by_code.setdefault(int(view.codes[r]), n)
+    out = []
+    for m in compiled.features:
+        out.append({"signature": m.signature, "feature": m.feature, "items": int(m.items.size),
+                    "matched_by": m.how or "nothing", "quantity_condition": m.quantity_condition,
+                    "examples": [names_by_code[int(c)] for c in m.items[:examples]
+                                 if int(c) in names_by_code]})
+    return out

@@ -1,0 +1,415 @@
+"""Time-windowed signature scoring over customer histories (one pass, all signatures).
+
+Input contract
+--------------
+- ``offsets`` int64 (customers + 1), ``item`` int32, ``day`` int32 (days since
+  the epoch), each customer's lines sorted by day; ``quantity`` float32 of the
+  same length, or empty when no baseline groups are given.
+- The compiled library (built by ``engine.signatures.resolve``):
+  ``item_slot`` int32 (n_items): the slot of an item that matters to some
+  signature, else -1. Per slot: the features it matches (``slot_feat_off`` /
+  ``slot_feat``, with ``slot_feat_group``: the baseline group a quantity
+  condition compares against, or -1 for none) and the baseline groups its lines
+  count toward (``slot_grp_off`` / ``slot_grp``). Per feature (global ids, the
+  features of signature ``s`` are ``sig_feat_off[s] .. sig_feat_off[s+1]-1``):
+  ``feat_weight`` (> 0), ``feat_ratio`` (quantity must reach ``ratio`` times the
+  customer's usual; ignored when the group is -1), ``feat_stage`` /
+  ``feat_has_stage`` / ``feat_spread``. Per signature: ``sig_window`` (days),
+  ``sig_min_stage``, ``sig_score_thr`` (flagging score).
+
+Definitions
+-----------
+- A line *counts* for feature ``f`` when its item matches ``f`` and, if ``f`` has
+  a quantity condition, ``quantity >= ratio * usual`` where ``usual`` is the
+  mean quantity of the customer's *other* lines in the baseline group (1.0 when
+  there are none).
+- ``score_s(t)`` = sum of the weights of the distinct features of ``s`` with a
+  counting line on a day in ``(t - W, t]``. As weights are positive it changes
+  only on purchase days, so the maximum over time is taken over those days; the
+  *peak day* is the earliest day reaching it, and the *peak mask* has bit ``l``
+  set for the signature's ``l``-th feature present at the peak.
+- Event date (signatures with stage features): for each stage feature in the
+  peak mask, ``e_f = first counting day of f in the peak window - stage_day_f``;
+  the estimate is the weighted median of ``e_f`` (weights = feature weights; the
+  smallest ``e`` whose cumulative weight reaches half the total), the interval
+  ``estimate +- max(min stage_spread, ceil(1.4826 * MAD))`` with the MAD the
+  lower median of ``|e_f - estimate|``. Fewer than ``min_stage`` stage features:
+  no estimate (:data:`NO_DAY`).
+
+Only (customer, signature) pairs with a positive score are written (a sparse
+list, customer-major, signatures ascending): every other customer scores 0.
+Aggregates are per block and summed by the caller; blocks are contiguous
+customer ranges, so results do not depend on the number of threads.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+#: Day sentinel: no peak / no estimate.
+NO_DAY = np.iinfo(np.int32).min
+
+
+def block_bounds(offsets: np.ndarray, n_blocks: int) -> np.ndarray:
+    """Customer boundaries of about ``n_blocks`` blocks with similar line counts.
+
+    Parameters
+    ----------
+    offsets : int64 array
+        History offsets.
+    n_blocks : int
+        Wanted number of blocks (>= 1).
+
+    Returns
+    -------
+    int64 array
+        Increasing customer indices from 0 to n_customers (duplicates removed).
+    """
+    n_cust = offsets.shape[0] - 1
+    if n_cust <= 0:
+        return np.zeros(1, np.int64)
+    targets = np.linspace(0, offsets[-1], max(1, n_blocks) + 1)
+    cuts = np.searchsorted(offsets, targets, side="left").astype(np.int64)
+    cuts[0], cuts[-1] = 0, n_cust
+    return np.unique(np.minimum(cuts, n_cust))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _weighted_median(est, wt, n):
+    """Sort ``est[:n]`` (with ``wt``) and return the lower weighted median."""
+    for i in range(1, n):
+        e, w = est[i], wt[i]
+        j = i - 1
+        while j >= 0 and est[j] > e:
+            est[j + 1] = est[j]
+            wt[j + 1] = wt[j]
+            j -= 1
+        est[j + 1] = e
+        wt[j + 1] = w
+    total = 0.0
+    for i in range(n):
+        total += wt[i]
+    cum = 0.0
+    for i in range(n):
+        cum += wt[i]
+        if 2.0 * cum >= total:
+            return est[i]
+    return est[n - 1]
+
+
+@njit(cache=True, nogil=True)
+def _scan_block(c_lo, c_hi, offsets, item, day, quantity, item_slot, slot_feat_off, slot_feat,
+                slot_feat_group, slot_grp_off, slot_grp, n_groups, feat_sig, feat_local,
+                feat_weight, feat_ratio, feat_stage, feat_has_stage, feat_spread, sig_feat_off,
+                sig_window, sig_min_stage, sig_score_thr, base,
+                o_cust, o_sig, o_score, o_peak, o_mask, o_event, o_lo, o_hi,
+                a_feat_lines, a_feat_cust, a_feat_flag, a_sig_cust, a_sig_flag, a_slot_flag):
+    """Score customers ``c_lo .. c_hi - 1``; returns the number of entries written."""
+    n_sig = sig_window.shape[0]
+    n_feat = feat_weight.shape[0]
+    n_slots = slot_feat_off.shape[0] - 1
+    max_len = 0
+    for c in range(c_lo, c_hi):
+        ln = offsets[c + 1] - offsets[c]
+        if ln > max_len:
+            max_len = ln
+    max_sf = 1
+    for s in range(n_slots):
+        k = slot_feat_off[s + 1] - slot_feat_off[s]
+        if k > max_sf:
+            max_sf = k
+    buf = np.empty(max_len, np.int64)
+    h_day = np.empty(max_len * max_sf, np.int64)
+    h_feat = np.empty(max_len * max_sf, np.int32)
+    h_slot = np.empty(max_len * max_sf, np.int32)
+    s_day = np.empty(max_len * max_sf, np.int64)
+    s_feat = np.empty(max_len * max_sf, np.int32)
+    s_slot = np.empty(max_len * max_sf, np.int32)
+    sig_cnt = np.zeros(n_sig + 1, np.int64)
+    gsum = np.zeros(max(n_groups, 1), np.float64)
+    gcnt = np.zeros(max(n_groups, 1), np.int64)
+    last = np.empty(64, np.int64)
+    first = np.empty(64, np.int64)
+    est = np.empty(64, np.int64)
+    wt = np.empty(64, np.float64)
+    dev = np.empty(64, np.int64)
+    feat_mark = np.full(n_feat, -1, np.int64)
+    slot_mark = np.full(max(n_slots, 1), -1, np.int64)
+    out = base
+    for c in range(c_lo, c_hi):
+        lo = offsets[c]
+        hi = offsets[c + 1]
+        n = 0
+        for i in range(lo, hi):  # the hot loop: one table lookup per line
+            if item_slot[item[i]] >= 0:
+                buf[n] = i
+                n += 1
+        if n == 0:
+            continue
+        if n_groups > 0:
+            for k in range(n):
+                i = buf[k]
+                sl = item_slot[item[i]]
+                for g in range(slot_grp_off[sl], slot_grp_off[sl + 1]):
+                    gsum[slot_grp[g]] += quantity[i]
+                    gcnt[slot_grp[g]] += 1
+        nh = 0
+        for k in range(n):
+            i = buf[k]
+            sl = item_slot[item[i]]
+            for j in range(slot_feat_off[sl], slot_feat_off[sl + 1]):
+                f = slot_feat[j]
+                g = slot_feat_group[j]
+                if g >= 0:
+                    q = np.float64(quantity[i])
+                    usual = 1.0
+                    if gcnt[g] > 1:
+                        usual = (gsum[g] - q) / (gcnt[g] - 1)
+                    if q < feat_ratio[f] * usual:
+                        continue
+                h_day[nh] = day[i]
+                h_feat[nh] = f
+                h_slot[nh] = sl
+                nh += 1
+                a_feat_lines[f] += 1
+                if feat_mark[f] != c:
+                    feat_mark[f] = c
+                    a_feat_cust[f] += 1
+        if n_groups > 0:
+            for k in range(n):
+                sl = item_slot[item[buf[k]]]
+                for g in range(slot_grp_off[sl], slot_grp_off[sl + 1]):
+                    gsum[slot_grp[g]] = 0.0
+                    gcnt[slot_grp[g]] = 0
+        if nh == 0:
+            continue
+        # stable counting sort of the hits by signature (days stay ascending)
+        for s in range(n_sig + 1):
+            sig_cnt[s] = 0
+        for k in range(nh):
+            sig_cnt[feat_sig[h_feat[k]] + 1] += 1
+        for s in range(n_sig):
+            sig_cnt[s + 1] += sig_cnt[s]
+        for k in range(nh):
+            s = feat_sig[h_feat[k]]
+            p = sig_cnt[s]
+            s_day[p] = h_day[k]
+            s_feat[p] = h_feat[k]
+            s_slot[p] = h_slot[k]
+            sig_cnt[s] = p + 1
+        a = 0
+        for s in range(n_sig):
+            b = sig_cnt[s]
+            if b == a:
+                continue
+            f0 = sig_feat_off[s]
+            nf = sig_feat_off[s + 1] - f0
+            w = np.int64(sig_window[s])
+            for lf in range(nf):
+                last[lf] = NO_DAY
+            best = -1.0
+            peak = np.int64(NO_DAY)
+            best_mask = np.uint64(0)
+            k = a
+            while k < b:
+                t = s_day[k]
+                while k < b and s_day[k] == t:
+                    last[feat_local[s_feat[k]]] = t
+                    k += 1
+                sc = 0.0
+                mask = np.uint64(0)
+                for lf in range(nf):
+                    if last[lf] > t - w:
+                        sc += feat_weight[f0 + lf]
+                        mask |= np.uint64(1) << np.uint64(lf)
+                if sc > best:
+                    best = sc
+                    peak = t
+                    best_mask = mask
+            ev = np.int64(NO_DAY)
+            ev_lo = np.int64(NO_DAY)
+            ev_hi = np.int64(NO_DAY)
+            has_stage = False
+            for lf in range(nf):
+                if feat_has_stage[f0 + lf]:
+                    has_stage = True
+            if has_stage:
+                for lf in range(nf):
+                    first[lf] = NO_DAY
+                for k in range(a, b):
+                    if s_day[k] > peak - w and s_day[k] <= peak:
+                        lf = feat_local[s_feat[k]]
+                        if first[lf] == NO_DAY:
+                            first[lf] = s_day[k]
+                m = 0
+                spread = np.int64(1 << 40)
+                for lf in range(nf):
+                    f = f0 + lf
+                    if feat_has_stage[f] and first[lf] != NO_DAY:
+                        est[m] = first[lf] - feat_stage[f]
+                        wt[m] = feat_weight[f]
+                        if feat_spread[f] < spread:
+                            spread = feat_spread[f]
+                        m += 1
+                if m >= sig_min_stage[s] and m > 0:
+                    ev = _weighted_median(est, wt, m)
+                    for x in range(m):
+                        dev[x] = abs(est[x] - ev)
+                    for x in range(1, m):
+                        d = dev[x]
+                        y = x - 1
+                        while y >= 0 and dev[y] > d:
+                            dev[y + 1] = dev[y]
+                            y -= 1
+                        dev[y + 1] = d
+                    mad = dev[(m - 1) // 2]
+                    h = np.int64(np.ceil(1.4826 * mad))
+                    if h < spread:
+                        h = spread
+                    ev_lo = ev - h
+                    ev_hi = ev + h
+            o_cust[out] = c
+            o_sig[out] = s
+            o_score[out] = best
+            o_peak[out] = peak
+            o_mask[out] = best_mask
+            o_event[out] = ev
+            o_lo[out] = ev_lo
+            o_hi[out] = ev_hi
+            out += 1
+            a_sig_cust[s] += 1
+            if best >= sig_score_thr[s]:
+                a_sig_flag[s] += 1
+                for lf in range(nf):
+                    if (best_mask >> np.uint64(lf)) & np.uint64(1):
+                        a_feat_flag[f0 + lf] += 1
+                stamp = c * n_sig + s
+                for k in range(a, b):
+                    if s_day[k] > peak - w and s_day[k] <= peak:
+                        sl = s_slot[k]
+                        if slot_mark[sl] != stamp:
+                            slot_mark[sl] = stamp
+                            a_slot_flag[sl, s] += 1
+            a = b
+    return out - base
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _scan(bounds, offsets, item, day, quantity, item_slot, slot_feat_off, slot_feat,
+          slot_feat_group, slot_grp_off, slot_grp, n_groups, feat_sig, feat_local, feat_weight,
+          feat_ratio, feat_stage, feat_has_stage, feat_spread, sig_feat_off, sig_window,
+          sig_min_stage, sig_score_thr, o_cust, o_sig, o_score, o_peak, o_mask, o_event, o_lo,
+          o_hi, counts, a_feat_lines, a_feat_cust, a_feat_flag, a_sig_cust, a_sig_flag,
+          a_slot_flag):
+    """Blocks in parallel; block ``b`` writes entries from ``bounds[b] * n_sig`` on."""
+    n_sig = sig_window.shape[0]
+    for b in prange(bounds.shape[0] - 1):
+        counts[b] = _scan_block(
+            bounds[b], bounds[b + 1], offsets, item, day, quantity, item_slot, slot_feat_off,
+            slot_feat, slot_feat_group, slot_grp_off, slot_grp, n_groups, feat_sig, feat_local,
+            feat_weight, feat_ratio, feat_stage, feat_has_stage, feat_spread, sig_feat_off,
+            sig_window, sig_min_stage, sig_score_thr, bounds[b] * n_sig,
+            o_cust, o_sig, o_score, o_peak, o_mask, o_event, o_lo, o_hi,
+            a_feat_lines[b], a_feat_cust[b], a_feat_flag[b], a_sig_cust[b], a_sig_flag[b],
+            a_slot_flag[b])
+
+
+_TABLES = ("item_slot", "slot_feat_off", "slot_feat", "slot_feat_group", "slot_grp_off",
+           "slot_grp", "feat_sig", "feat_local", "feat_weight", "feat_ratio", "feat_stage",
+           "feat_has_stage", "feat_spread", "sig_feat_off", "sig_window", "sig_min_stage",
+           "sig_score_thr")
+_DTYPES = {"item_slot": np.int32, "slot_feat_off": np.int64, "slot_feat": np.int32,
+           "slot_feat_group": np.int32, "slot_grp_off": np.int64, "slot_grp": np.int32,
+           "feat_sig": np.int32, "feat_local": np.int32, "feat_weight": np.float64,
+           "feat_ratio": np.float64, "feat_stage": np.int64, "feat_has_stage": np.bool_,
+           "feat_spread": np.int64, "sig_feat_off": np.int64, "sig_window": np.int64,
+           "sig_min_stage": np.int64, "sig_score_thr": np.float64}
+
+
+def scan_histories(offsets: np.ndarray, item: np.ndarray, day: np.ndarray,
+                   quantity: np.ndarray | None, tables: dict[str, np.ndarray], n_groups: int,
+                   n_blocks: int | None = None) -> dict[str, np.ndarray]:
+    """Score every signature of a compiled library over every customer.
+
+    Parameters
+    ----------
+    offsets, item, day : numpy.ndarray
+        Histories (see the module docstring).
+    quantity : numpy.ndarray or None
+        float32 quantities; required when ``n_groups > 0``.
+    tables : dict
+        The compiled library (keys :data:`_TABLES`, see the module docstring).
+    n_groups : int
+        Number of baseline groups (0: no quantity conditions).
+    n_blocks : int, optional
+        Number of customer blocks (default: 8 per Numba thread).
+
+    Returns
+    -------
+    dict
+        Sparse entries ``customer`` (int64), ``signature`` (int32), ``score``
+        (float64), ``peak_day``, ``event_day``, ``event_low``, ``event_high``
+        (int32, :data:`NO_DAY` when absent), ``mask`` (uint64); aggregates
+        ``feature_lines``, ``feature_customers``, ``feature_flagged`` (per
+        feature), ``signature_customers`` (positive score), ``signature_flagged``
+        (per signature) and ``slot_flagged`` (slots x signatures: flagged
+        customers with the slot's item in their peak window), all int64.
+    """
+    t = {k: np.ascontiguousarray(tables[k], dtype=_DTYPES[k]) for k in _TABLES}
+    offsets = np.ascontiguousarray(offsets, np.int64)
+    item = np.ascontiguousarray(item, np.int32)
+    day = np.ascontiguousarray(day, np.int32)
+    if item.shape != day.shape or offsets.shape[0] < 1 or offsets[-1] != item.shape[0]:
+        raise ValueError("offsets, item and day do not describe one CSR")
+    if n_groups > 0:
+        if quantity is None or quantity.shape != item.shape:
+            raise ValueError("quantity conditions need a quantity per line")
+        quantity = np.ascontiguousarray(quantity, np.float32)
+    else:
+        quantity = np.empty(0, np.float32)
+    if item.size and (item.min() < 0 or item.max() >= t["item_slot"].shape[0]):
+        raise ValueError("item codes outside the slot table")
+    n_sig = t["sig_window"].shape[0]
+    n_feat = t["feat_weight"].shape[0]
+    n_slots = t["slot_feat_off"].shape[0] - 1
+    n_cust = offsets.shape[0] - 1
+    if n_blocks is None:
+        n_blocks = 8 * numba.get_num_threads()
+    bounds = block_bounds(offsets, n_blocks)
+    nb = bounds.shape[0] - 1
+    cap = n_cust * n_sig
+    o_cust = np.empty(cap, np.int64)
+    o_sig = np.empty(cap, np.int32)
+    o_score = np.empty(cap, np.float64)
+    o_peak = np.empty(cap, np.int32)
+    o_mask = np.empty(cap, np.uint64)
+    o_event = np.empty(cap, np.int32)
+    o_lo = np.empty(cap, np.int32)
+    o_hi = np.empty(cap, np.int32)
+    counts = np.zeros(max(nb, 0), np.int64)
+    a_feat_lines = np.zeros((nb, n_feat), np.int64)
+    a_feat_cust = np.zeros((nb, n_feat), np.int64)
+    a_feat_flag = np.zeros((nb, n_feat), np.int64)
+    a_sig_cust = np.zeros((nb, n_sig), np.int64)
+    a_sig_flag = np.zeros((nb, n_sig), np.int64)
+    a_slot_flag = np.zeros((nb, n_slots, n_sig), np.int64)
+    if nb > 0 and n_sig > 0:
+        _scan(bounds, offsets, item, day, quantity, t["item_slot"], t["slot_feat_off"],
+              t["slot_feat"], t["slot_feat_group"], t["slot_grp_off"], t["slot_grp"],
+              np.int64(n_groups), t["feat_sig"], t["feat_local"], t["feat_weight"],
+              t["feat_ratio"], t["feat_stage"], t["feat_has_stage"], t["feat_spread"],
+              t["sig_feat_off"], t["sig_window"], t["sig_min_stage"], t["sig_score_thr"],
+              o_cust, o_sig, o_score, o_peak, o_mask, o_event, o_lo, o_hi, counts,
+              a_feat_lines, a_feat_cust, a_feat_flag, a_sig_cust, a_sig_flag, a_slot_flag)
+    keep = np.concatenate([np.arange(bounds[b] * n_sig, bounds[b] * n_sig + counts[b])
+                           for b in range(nb)]) if nb else np.zeros(0, np.int64)
+    return {
+        "customer": o_cust[keep], "signature": o_sig[keep], "score": o_score[keep],
+        "peak_day": o_peak[keep], "mask": o_mask[keep], "event_day": o_event[keep],
+        "event_low": o_lo[keep], "event_high": o_hi[keep],
+        "feature_lines": a_feat_lines.sum(axis=0), "feature_customers": a_feat_cust.sum(axis=0),
+        "feature_flagged": a_feat_flag.sum(axis=0), "signature_customers": a_sig_cust.sum(axis=0),
+        "signature_flagged": a_sig_flag.sum(axis=0), "slot_flagged": a_slot_flag.sum(axis=0),
+    }

@@ -1,0 +1,493 @@
+"""Signatures: declarative detectors of sensitive inferences, shipped as TOML files.
+
+A signature says which products, bought together within a time window,
+reveal a sensitive life event or special category, and how strongly. Its file
+holds (``models/signatures/pregnancy.toml`` is the annotated example)::
+
+    name = "pregnancy"                  # unique in a library; [a-z0-9_]
+    title = "Pregnancy and due date"
+    sensitivity = "reproductive"        # see SENSITIVITIES
+    gdpr_art9 = "health"                # see GDPR_ART9 ("none" when Art. 9 does not apply)
+    window_days = 280                   # features count when bought within this many days
+    threshold = 0.5                     # probability from which a customer is "flagged"
+    event = "due date"                  # optional: what stage offsets estimate
+    min_stage_features = 2              # stage features needed for an event-date estimate
+    rationale = "..."                   # why these products reveal the inference
+    sources = ["Duhigg (2012) ..."]     # where the rationale comes from
+
+    [link]                              # P = 1 / (1 + exp(-(intercept + slope * score)))
+    intercept = -6.0
+    slope = 1.5
+    calibrated_on = "..."               # optional: what the link was fitted on
+
+    [[feature]]
+    name = "prenatal_vitamins"
+    weight = 2.0                        # > 0; the score sums weights of distinct features
+    levels = { type = ["Prenatal Vitamins"] }   # taxonomy level -> values (case-insensitive)
+    names = ["prenatal"]                # case-insensitive regular expressions on item names
+    exclude = ["cat food"]              # names matching any of these never match
+    items = [1234]                      # explicit item ids (always match)
+    stage_day = -238                    # optional: typical first purchase, days from the event
+    stage_spread = 14                   # optional: its typical error in days
+    larger_than_usual = 1.5             # optional: only lines with quantity >= 1.5 x the
+    baseline_level = "type"             #   customer's usual quantity in this level's value
+
+    [[stage]]                           # optional: named phases around the event date
+    name = "second trimester"
+    start = -189                        # days from the event date, [start, end)
+    end = -98
+
+An item matches a feature when it is listed in ``items``, or when it matches
+every given criterion: each taxonomy level in ``levels`` (its value is one of
+the listed values) and ``names`` (one pattern matches the name), and no
+``exclude`` pattern. Matching against a catalog happens in
+:mod:`basketguard.engine.signatures`; this module only loads and validates.
+
+Every mistake raises :class:`~basketguard.engine.errors.ConfigError` naming the
+file and the key.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from basketguard.engine.errors import ConfigError
+
+#: Sensitivity classes a signature may declare.
+SENSITIVITIES: dict[str, str] = {
+    "health": "physical or mental health condition",
+    "reproductive": "pregnancy, fertility or reproductive health",
+    "religion": "religious or philosophical belief",
+    "sex_life": "sex life or sexual orientation",
+    "addiction": "addiction or substance use",
+    "financial": "financial vulnerability",
+    "family": "family or household life event",
+}
+
+#: GDPR Article 9(1) special categories ("none" where Article 9 does not apply).
+GDPR_ART9: dict[str, str] = {
+    "health": "data concerning health",
+    "religious_beliefs": "religious or philosophical beliefs",
+    "sex_life": "data concerning a person's sex life or sexual orientation",
+    "none": "not a special category under Art. 9",
+}
+
+#: Largest number of features in one signature (the kernel keeps them in a 64-bit mask).
+MAX_FEATURES = 64
+#: Longest window the kernel accepts (ten years).
+MAX_WINDOW = 3650
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_TOP_KEYS = ("name", "title", "sensitivity", "gdpr_art9", "window_days", "threshold", "event",
+             "min_stage_features", "rationale", "sources", "link", "feature", "stage")
+_LINK_KEYS = ("intercept", "slope", "calibrated_on")
+_FEATURE_KEYS = ("name", "weight", "levels", "names", "exclude", "items", "stage_day",
+                 "stage_spread", "larger_than_usual", "baseline_level")
+_STAGE_KEYS = ("name", "start", "end")
+
+#: Folder of the built-in library.
+BUILTIN_DIR = Path(__file__).resolve().parent / "signatures"
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One product group of a signature (see the module docstring)."""
+
+    name: str
+    weight: float
+    levels: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    names: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    items: tuple[int | str, ...] = ()
+    stage_day: int | None = None
+    stage_spread: int = 14
+    larger_than_usual: float | None = None
+    baseline_level: str | None = None
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A named phase ``[start, end)`` in days relative to the event date."""
+
+    name: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Link:
+    """Logistic link from score to probability."""
+
+    intercept: float
+    slope: float
+    calibrated_on: str = ""
+
+    def probability(self, score):
+        """``1 / (1 + exp(-(intercept + slope * score)))`` (works on arrays)."""
+        import numpy as np
+
+        return 1.0 / (1.0 + np.exp(-(self.intercept + self.slope * np.asarray(score, float))))
+
+    def score_for(self, probability: float) -> float:
+        """Smallest score whose probability is at least ``probability``."""
+        logit = math.log(probability / (1.0 - probability))
+        return (logit - self.intercept) / self.slope
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A loaded, validated signature."""
+
+    name: str
+    title: str
+    sensitivity: str
+    gdpr_art9: str
+    window_days: int
+    threshold: float
+    link: Link
+    features: tuple[Feature, ...]
+    stages: tuple[Stage, ...] = ()
+    event: str | None = None
+    min_stage_features: int = 2
+    rationale: str = ""
+    sources: tuple[str, ...] = ()
+    path: Path | None = None
+
+    @property
+    def has_stages(self) -> bool:
+        """Whether the signature can estimate an event date."""
+        return any(f.stage_day is not None for f in self.features)
+
+    @property
+    def score_threshold(self) -> float:
+        """The score from which the probability reaches :attr:`threshold`."""
+        return self.link.score_for(self.threshold)
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-friendly description (for ``basketguard signatures``)."""
+        return {
+            "name": self.name, "title": self.title, "sensitivity": self.sensitivity,
+            "gdpr_art9": self.gdpr_art9, "window_days": self.window_days,
+            "threshold": self.threshold, "features": [f.name for f in self.features],
+            "event": self.event, "stages": [s.name for s in self.stages],
+            "source_file": str(self.path) if self.path else None,
+        }
+
+
+def _closest(word: str, options: Iterable[str]) -> str:
+    import difflib
+
+    match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
+    return f" Did you mean {match[0]!r}?" if match else ""
+
+
+class _Reader:
+    """Typed access to one TOML table with errors naming the file and key."""
+
+    def __init__(self, origin: str, table: Mapping[str, Any], where: str, allowed) -> None:
+        self.origin, self.table, self.where = origin, table, where
+        if not isinstance(table, Mapping):
+            self.fail("", f"must be a table, not {type(table).__name__}")
+        for key in table:
+            if key not in allowed:
+                self.fail(key, f"is not a known key.{_closest(key, allowed)} "
+                               f"Allowed here: {', '.join(allowed)}")
+
+    def fail(self, key: str, message: str):
+        raise ConfigError(f"{self.origin}: {self.where}{key} {message}.")
+
+    def has(self, key: str) -> bool:
+        return key in self.table
+
+    def text(self, key: str, default: str | None = None, required: bool = False) -> str | None:
+        if key not in self.table:
+            if required:
+                self.fail(key, "is missing; it is required")
+            return default
+        value = self.table[key]
+        if not isinstance(value, str) or not value.strip():
+            self.fail(key, f"must be a non-empty string, not {value!r}")
+        return value.strip()
+
+    def number(self, key: str, default: float | None = None, *, required: bool = False,
+               low: float | None = None, high: float | None = None, low_open: bool = False,
+               high_open: bool = False) -> float | None:
+        if key not in self.table:
+            if required:
+                self.fail(key, "is missing; it is required")
+            return default
+        value = self.table[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            self.fail(key, f"must be a finite number, not {value!r}")
+        value = float(value)
+        if low is not None and (value < low or (low_open and value == low)):
+            self.fail(key, f"must be {'>' if low_open else '>='} {low:g}, not {value:g}")
+        if high is not None and (value > high or (high_open and value == high)):
+            self.fail(key, f"must be {'<' if high_open else '<='} {high:g}, not {value:g}")
+        return value
+
+    def integer(self, key: str, default: int | None = None, *, required: bool = False,
+                low: int | None = None, high: int | None = None) -> int | None:
+        if key not in self.table:
+            if required:
+                self.fail(key, "is missing; it is required")
+            return default
+        value = self.table[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(key, f"must be a whole number of days, not {value!r}")
+        if low is not None and value < low:
+            self.fail(key, f"must be >= {low}, not {value}")
+        if high is not None and value > high:
+            self.fail(key, f"must be <= {high}, not {value}")
+        return int(value)
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        if key not in self.table:
+            return ()
+        value = self.table[key]
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.fail(key, f"must be a list of strings, not {value!r}")
+        for i, v in enumerate(value):
+            if not v.strip():
+                self.fail(f"{key}[{i}]", "is empty; remove it or give a value")
+        return tuple(value)
+
+
+def _patterns(r: _Reader, key: str) -> tuple[str, ...]:
+    """Patterns that both Python and RE2 (the engine's matcher) accept."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    pats = r.strings(key)
+    probe = pa.array([""], pa.string())
+    for i, p in enumerate(pats):
+        try:
+            re.compile(p, re.IGNORECASE)
+            pc.match_substring_regex(probe, p, ignore_case=True)
+        except (re.error, pa.ArrowInvalid) as exc:
+            r.fail(f"{key}[{i}]", f"is not a supported regular expression ({exc}); use RE2 "
+                                  f"syntax (no look-arounds or back-references): {p!r}")
+    return pats
+
+
+def _feature(origin: str, table: Any, index: int) -> Feature:
+    r = _Reader(origin, table, f"feature[{index}].", _FEATURE_KEYS)
+    name = r.text("name", required=True)
+    if not _NAME.match(name):
+        r.fail("name", f"must be lower-case letters, digits and '_', not {name!r}")
+    r.where = f"feature {name!r} "
+    weight = r.number("weight", required=True, low=0.0, low_open=True)
+    levels: list[tuple[str, tuple[str, ...]]] = []
+    if r.has("levels"):
+        lv = r.table["levels"]
+        if not isinstance(lv, Mapping) or not lv:
+            r.fail("levels", "must be a non-empty table of level = [values]")
+        sub = _Reader(origin, lv, f"feature {name!r} levels.", tuple(lv))
+        for level in lv:
+            if not level.strip():
+                sub.fail(repr(level), "is an empty level name")
+            values = sub.strings(level)
+            if not values:
+                sub.fail(level, "has no values")
+            levels.append((level, tuple(v.strip() for v in values)))
+    names = _patterns(r, "names")
+    exclude = _patterns(r, "exclude")
+    items: tuple[int | str, ...] = ()
+    if r.has("items"):
+        raw = r.table["items"]
+        if not isinstance(raw, list) or not all(
+                isinstance(v, int | str) and not isinstance(v, bool) for v in raw):
+            r.fail("items", f"must be a list of item ids (integers or strings), not {raw!r}")
+        items = tuple(raw)
+    if not (levels or names or items):
+        r.fail("", "matches nothing: give levels, names or items")
+    stage_day = r.integer("stage_day", low=-MAX_WINDOW, high=MAX_WINDOW)
+    spread = r.integer("stage_spread", 14, low=1, high=MAX_WINDOW)
+    if r.has("stage_spread") and stage_day is None:
+        r.fail("stage_spread", "needs stage_day")
+    ratio = r.number("larger_than_usual", low=1.0, low_open=True)
+    baseline = r.text("baseline_level")
+    if baseline is not None and ratio is None:
+        r.fail("baseline_level", "needs larger_than_usual")
+    return Feature(name, weight, tuple(levels), names, exclude, items, stage_day, spread,
+                   ratio, baseline)
+
+
+def _stage(origin: str, table: Any, index: int) -> Stage:
+    r = _Reader(origin, table, f"stage[{index}].", _STAGE_KEYS)
+    name = r.text("name", required=True)
+    start = r.integer("start", required=True, low=-MAX_WINDOW, high=MAX_WINDOW)
+    end = r.integer("end", required=True, low=-MAX_WINDOW, high=MAX_WINDOW)
+    if end <= start:
+        r.fail("end", f"must be after start ({start}), not {end}")
+    return Stage(name, start, end)
+
+
+def signature_from_dict(data: Mapping[str, Any], origin: str = "<signature>",
+                        path: Path | None = None) -> Signature:
+    """Validate a parsed signature table.
+
+    Parameters
+    ----------
+    data : mapping
+        The TOML document as a dict.
+    origin : str
+        Where it came from (for error messages), usually the file name.
+    path : Path, optional
+        The file, recorded on the signature.
+
+    Returns
+    -------
+    Signature
+
+    Raises
+    ------
+    ConfigError
+        A missing, unknown or invalid key; the message names ``origin`` and the key.
+    """
+    r = _Reader(origin, data, "", _TOP_KEYS)
+    name = r.text("name", required=True)
+    if not _NAME.match(name):
+        r.fail("name", f"must be lower-case letters, digits and '_', not {name!r}")
+    sensitivity = r.text("sensitivity", required=True)
+    if sensitivity not in SENSITIVITIES:
+        r.fail("sensitivity", f"is {sensitivity!r}, not one of {', '.join(SENSITIVITIES)}."
+                              f"{_closest(sensitivity, SENSITIVITIES)}")
+    art9 = r.text("gdpr_art9", "none")
+    if art9 not in GDPR_ART9:
+        r.fail("gdpr_art9", f"is {art9!r}, not one of {', '.join(GDPR_ART9)}."
+                            f"{_closest(art9, GDPR_ART9)}")
+    window = r.integer("window_days", required=True, low=1, high=MAX_WINDOW)
+    threshold = r.number("threshold", 0.5, low=0.0, high=1.0, low_open=True, high_open=True)
+    if not r.has("link"):
+        r.fail("link", "is missing; give [link] intercept and slope")
+    lr = _Reader(origin, data["link"], "link.", _LINK_KEYS)
+    link = Link(lr.number("intercept", required=True),
+                lr.number("slope", required=True, low=0.0, low_open=True),
+                lr.text("calibrated_on", "") or "")
+    raw_features = data.get("feature")
+    if not isinstance(raw_features, list) or not raw_features:
+        r.fail("feature", "is missing; give at least one [[feature]]")
+    if len(raw_features) > MAX_FEATURES:
+        r.fail("feature", f"has {len(raw_features)} entries; at most {MAX_FEATURES} are allowed")
+    features = tuple(_feature(origin, f, i) for i, f in enumerate(raw_features))
+    seen: set[str] = set()
+    for f in features:
+        if f.name in seen:
+            r.fail("feature", f"names {f.name!r} twice; feature names must be unique")
+        seen.add(f.name)
+    raw_stages = data.get("stage", [])
+    if not isinstance(raw_stages, list):
+        r.fail("stage", "must be an array of tables ([[stage]])")
+    stages = tuple(_stage(origin, s, i) for i, s in enumerate(raw_stages))
+    event = r.text("event")
+    has_stage = any(f.stage_day is not None for f in features)
+    if stages and not has_stage:
+        r.fail("stage", "needs features with stage_day to estimate the event date")
+    if has_stage and event is None:
+        event = "event date"
+    min_stage = r.integer("min_stage_features", 2, low=1, high=MAX_FEATURES)
+    sources = r.strings("sources")
+    title = r.text("title", name) or name
+    return Signature(name, title, sensitivity, art9, window, threshold, link, features,
+                     stages, event, min_stage, r.text("rationale", "") or "", sources, path)
+
+
+def load_signature(path: str | Path) -> Signature:
+    """Load and validate one signature file.
+
+    Raises
+    ------
+    ConfigError
+        Unreadable file, invalid TOML or an invalid key (the message names the file).
+    """
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read signature file: {exc.strerror or exc}.") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}. Fix the file's syntax.") from None
+    return signature_from_dict(data, str(p), p)
+
+
+def signature_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand folders to their ``*.toml`` files (sorted); files are kept as given."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if p.is_dir():
+            found = sorted(p.glob("*.toml"))
+            if not found:
+                raise ConfigError(f"{p}: folder holds no signature files (*.toml).")
+            out.extend(found)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise ConfigError(f"{p}: no such signature file or folder.")
+    return out
+
+
+def load_library(paths: Iterable[str | Path] = (), *, builtin: bool = True,
+                 only: Iterable[str] | None = None) -> tuple[Signature, ...]:
+    """Load the built-in library and/or user signature files.
+
+    Parameters
+    ----------
+    paths : iterable of str or Path
+        User signature files or folders of them. A user signature with the
+        same name as a built-in one replaces it.
+    builtin : bool
+        Include the built-in library (``models/signatures``).
+    only : iterable of str, optional
+        Keep only these signature names (an unknown name is an error).
+
+    Returns
+    -------
+    tuple of Signature
+        Sorted by name.
+
+    Raises
+    ------
+    ConfigError
+        An invalid file, two user files with the same signature name, an
+        unknown name in ``only``, or an empty library.
+    """
+    by_name: dict[str, Signature] = {}
+    wanted_names = None if only is None else set(only)
+    if builtin:
+        for p in sorted(BUILTIN_DIR.glob("*.toml")):
+            if wanted_names is not None and p.stem not in wanted_names:
+                continue  # built-in files are named after their signature
+            sig = load_signature(p)
+            if sig.name != p.stem:
+                raise ConfigError(f"{p}: built-in signature {sig.name!r} must be in a file "
+                                  f"named {sig.name}.toml.")
+            by_name[sig.name] = sig
+    user: dict[str, Path] = {}
+    for p in signature_files(paths):
+        sig = load_signature(p)
+        if sig.name in user:
+            raise ConfigError(f"{p}: signature name {sig.name!r} is also used by "
+                              f"{user[sig.name]}; names must be unique.")
+        user[sig.name] = p
+        by_name[sig.name] = sig
+    if only is not None:
+        wanted = list(dict.fromkeys(only))
+        for name in wanted:
+            if name not in by_name:
+                raise ConfigError(f"unknown signature {name!r}.{_closest(name, by_name)} "
+                                  f"Known: {', '.join(sorted(by_name))}.")
+        by_name = {n: by_name[n] for n in wanted}
+    if not by_name:
+        raise ConfigError("no signatures to scan with: give signature files or keep the "
+                          "built-in library.")
+    return tuple(by_name[n] for n in sorted(by_name))
