@@ -219,11 +219,9 @@ def _match_feature(feat: Feature, sig: Signature, view: CatalogView, item_ids: p
                 mask &= ~_regex_mask(view.names, feat.exclude, sig, feat, "exclude")
             rows = mask
         if dropped_levels and feat.names:
-            notes.append(f"{sig.name}.{feat.name}: the catalog has no taxonomy; matched on "
-                         "item names only")
+            notes.append("names-only")
         if dropped_names and usable_levels:
-            notes.append(f"{sig.name}.{feat.name}: the catalog maps no item names; matched on "
-                         "taxonomy levels only")
+            notes.append("levels-only")
     codes = np.zeros(0, np.int32)
     if rows is not None:
         codes = view.codes[rows]
@@ -345,7 +343,13 @@ def resolve(signatures: tuple[Signature, ...], view: CatalogView, item_ids: pa.A
             warnings.append(f"signature {sig.name!r} matches no item in the data's catalog: "
                             "it cannot detect anything in this data")
         sig_feat_off.append(len(matches))
-    warnings.extend(notes)
+    if "names-only" in notes:
+        warnings.append(f"the catalog has no taxonomy levels: {notes.count('names-only')} "
+                        "features were matched on item names only")
+    if "levels-only" in notes:
+        warnings.append(f"the catalog maps no item names: {notes.count('levels-only')} "
+                        "features were matched on taxonomy levels only")
+    warnings.extend(n for n in notes if n not in ("names-only", "levels-only"))
 
     fi = np.concatenate(pair_slot_item) if pair_slot_item else np.zeros(0, np.int64)
     ff = np.concatenate(pair_feat) if pair_feat else np.zeros(0, np.int64)
