@@ -18,6 +18,7 @@ from basketguard.engine.errors import BasketguardError, ExitCode
 
 #: Verb modules, in the order ``--help`` lists them.
 COMMANDS = (
+    "basketguard.engine.commands.assess",
     "basketguard.engine.commands.demo",
     "basketguard.engine.commands.profile",
     "basketguard.engine.commands.scan",

@@ -7,13 +7,16 @@ import sys
 from pathlib import Path
 
 from basketguard.engine.api import load_histories, profile_project
+from basketguard.engine.assess import AssessOptions, assess, format_report, segment_members
 from basketguard.engine.commands.common import dump_json, write_atomic
 from basketguard.engine.errors import ExitCode
 from basketguard.engine.profile import format_profile
 from basketguard.engine.project import load_project
+from basketguard.engine.scan import format_summary, scan
 
 NAME = "demo"
-HELP = "Generate a synthetic shopper population and profile it (the embedded default)."
+HELP = ("Generate a synthetic shopper population, profile it, scan it for sensitive "
+        "inferences and assess the re-identification risk of a pregnancy-targeted segment.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +45,20 @@ def run(args: argparse.Namespace) -> int:
     prof = profile_project(project, hist)
     write_atomic(out / "profile.json", dump_json(prof))
     sys.stdout.write(format_profile(prof) + "\n")
-    sys.stdout.write(f"\nwrote {out / 'profile.json'}; profile your own data with "
-                     f"`basketguard profile {result.paths['project']}` or see README.\n")
+    sys.stdout.write("\n== scan: what do these purchases reveal? ==\n")
+    scanned = scan(project, hist)
+    summary = scanned.summary()
+    write_atomic(out / "scan.json", dump_json(summary))
+    sys.stdout.write(format_summary(summary) + "\n")
+    sys.stdout.write("\n== assess: could the customers a pregnancy mailing targets be "
+                     "singled out? ==\n")
+    members, info = segment_members(project, hist, signature="pregnancy")
+    assessed = assess(project, hist, members, AssessOptions(points=("item-day", "items"),
+                                                            item_lists=True), info)
+    doc = assessed.to_dict()
+    write_atomic(out / "assess.json", dump_json(doc))
+    sys.stdout.write(format_report(doc) + "\n")
+    sys.stdout.write(f"\nwrote {out / 'profile.json'}, {out / 'scan.json'} and "
+                     f"{out / 'assess.json'}. Run the same jobs on your own data with "
+                     "`basketguard profile|scan|assess PROJECT.toml` (see README).\n")
     return ExitCode.OK

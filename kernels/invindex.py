@@ -1,0 +1,442 @@
+"""Point -> customers inverted index over customer histories (CSR plus bitmaps).
+
+A *point* is what an adversary may know about one purchase: an item alone, or
+an item (or store) together with the day, week or month it was bought. Each
+point is one int64 key::
+
+    key = hi * n_buckets + (bucket(day, unit) - bucket_min)
+
+where ``hi`` is the item (or store) code and the time bucket is
+
+- ``UNIT_NONE`` (0): no time, ``n_buckets = 1`` (items alone);
+- ``UNIT_DAY`` (1): the day number (days since 1970-01-01);
+- ``UNIT_WEEK`` (2): ``(day + 3) // 7``, weeks running Monday to Sunday (the
+  same partition of days as ISO 8601 weeks; 1970-01-05 was a Monday);
+- ``UNIT_MONTH`` (3): calendar months since 1970-01 (proleptic Gregorian).
+
+``bucket_min`` and ``n_buckets`` span the buckets present in the lines, so
+keys are dense per ``hi`` and sort by (hi, bucket).
+
+The index holds, for every distinct point of the population, the ascending
+distinct codes of the customers whose history contains it (``holders``,
+CSR by ``point_off``), the sorted point keys (``point_key``; a point's *code*
+is its rank), ``hi_off`` (first point code of each ``hi``, so a key is found
+by a short binary search) and, for *dense* points held by at least
+``n_customers / dense_ratio`` customers, a bitmap row over customers (never
+more bytes than the point's holder list). It is built with a two-pass LSD
+counting sort (by bucket, then by ``hi``) over fixed chunks of customers, so
+the result does not depend on the number of threads.
+
+Input contract: ``offsets`` int64 (customers + 1), non-decreasing from 0;
+``hi`` int32 codes in ``[0, n_hi)``; ``day`` int32 days since the epoch, both
+of length ``offsets[-1]``; a customer's lines are contiguous.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit, prange
+
+UNIT_NONE, UNIT_DAY, UNIT_WEEK, UNIT_MONTH = 0, 1, 2, 3
+_CHUNK_LINES = 1 << 18
+_MAX_CHUNKS = 32
+
+
+class PointIndex(NamedTuple):
+    """Inverted index of points (see the module docstring)."""
+
+    unit: int
+    bucket_min: int
+    n_buckets: int
+    point_key: np.ndarray  # int64, (n_points,), ascending
+    point_off: np.ndarray  # int64, (n_points + 1,)
+    holders: np.ndarray  # int32, ascending distinct customers per point
+    hi_off: np.ndarray  # int64, (n_hi + 1,)
+    dense_row: np.ndarray  # int32, (n_points,), bitmap row or -1
+    bitmaps: np.ndarray  # uint64, (n_dense, ceil(n_customers / 64))
+    n_customers: int
+
+    @property
+    def n_points(self) -> int:
+        return self.point_key.shape[0]
+
+
+# --------------------------------------------------------------------------- buckets
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bucket(day, unit):
+    """Time bucket of a day number (month: Hinnant's civil_from_days)."""
+    d = np.int64(day)
+    if unit == 0:
+        return np.int64(0)
+    if unit == 1:
+        return d
+    if unit == 2:
+        return (d + 3) // 7
+    z = d + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (1 if month <= 2 else 0)
+    return (year - 1970) * 12 + month - 1
+
+
+@njit(cache=True, nogil=True)
+def _bucket_range(day, unit, out):
+    """Smallest and largest bucket of ``day`` into ``out[0]``, ``out[1]``."""
+    lo = np.int64(0)
+    hi = np.int64(0)
+    for i in range(day.shape[0]):
+        b = _bucket(day[i], unit)
+        if i == 0 or b < lo:
+            lo = b
+        if i == 0 or b > hi:
+            hi = b
+    out[0] = lo
+    out[1] = hi
+
+
+def bucket_range(day: np.ndarray, unit: int) -> tuple[int, int]:
+    """First bucket and number of buckets spanned by ``day``.
+
+    Parameters
+    ----------
+    day : numpy.ndarray
+        int32 day numbers.
+    unit : int
+        ``UNIT_NONE``, ``UNIT_DAY``, ``UNIT_WEEK`` or ``UNIT_MONTH``.
+
+    Returns
+    -------
+    (int, int)
+        ``(bucket_min, n_buckets)``; ``(0, 1)`` when ``day`` is empty or
+        ``unit`` is ``UNIT_NONE``.
+    """
+    _check_unit(unit)
+    day = _as(day, np.int32, "day")
+    if unit == UNIT_NONE or day.shape[0] == 0:
+        return 0, 1
+    out = np.zeros(2, np.int64)
+    _bucket_range(day, unit, out)
+    return int(out[0]), int(out[1] - out[0] + 1)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _point_keys(hi, day, unit, bmin, nb, out):
+    """Key of every line (see the module docstring)."""
+    for i in prange(hi.shape[0]):
+        out[i] = np.int64(hi[i]) * nb + (_bucket(day[i], unit) - bmin)
+
+
+def point_keys(hi: np.ndarray, day: np.ndarray, unit: int, bucket_min: int,
+               n_buckets: int) -> np.ndarray:
+    """Point key of every line.
+
+    Parameters
+    ----------
+    hi, day : numpy.ndarray
+        int32 item (or store) codes and day numbers, same length.
+    unit : int
+        Time unit of the points.
+    bucket_min, n_buckets : int
+        From :func:`bucket_range`; every line's bucket must lie in the span.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 keys, one per line.
+    """
+    _check_unit(unit)
+    hi = _as(hi, np.int32, "hi")
+    day = _as(day, np.int32, "day")
+    if hi.shape != day.shape:
+        raise ValueError("hi and day must have the same length")
+    out = np.empty(hi.shape[0], np.int64)
+    _point_keys(hi, day, unit, np.int64(bucket_min), np.int64(n_buckets), out)
+    return out
+
+
+# ----------------------------------------------------------------------- the index
+
+
+def build_index(offsets: np.ndarray, hi: np.ndarray, day: np.ndarray, unit: int,
+                n_hi: int, dense_ratio: float = 32.0) -> PointIndex:
+    """Build the point -> customers index of a population.
+
+    Parameters
+    ----------
+    offsets : numpy.ndarray
+        int64 CSR offsets of the customers' lines (customers + 1).
+    hi, day : numpy.ndarray
+        int32 item (or store) codes in ``[0, n_hi)`` and day numbers per line;
+        days non-decreasing within each customer (histories are time-sorted).
+    unit : int
+        Time unit of the points (``UNIT_NONE`` for items alone).
+    n_hi : int
+        Number of item (or store) codes.
+    dense_ratio : float
+        Points held by at least ``n_customers / dense_ratio`` customers also
+        get a bitmap row; ``0`` turns bitmaps off. At 32 a bitmap is never
+        larger than the holder list it shadows.
+
+    Returns
+    -------
+    PointIndex
+    """
+    _check_unit(unit)
+    offsets = _as(offsets, np.int64, "offsets")
+    hi = _as(hi, np.int32, "hi")
+    day = _as(day, np.int32, "day")
+    n_cust = offsets.shape[0] - 1
+    if n_cust < 0 or offsets[0] != 0 or np.any(np.diff(offsets) < 0):
+        raise ValueError("offsets must be non-decreasing int64 starting at 0")
+    n = int(offsets[-1])
+    if hi.shape[0] != n or day.shape[0] != n:
+        raise ValueError(f"hi and day must have offsets[-1] = {n} elements")
+    if n_hi < 0 or (n and (hi.min() < 0 or hi.max() >= n_hi)):
+        raise ValueError(f"hi codes must lie in [0, {n_hi})")
+    if dense_ratio < 0:
+        raise ValueError("dense_ratio must be >= 0")
+    bmin, nb = bucket_range(day, unit)
+    dmin, btab = _bucket_table(day, unit, bmin)
+    n_chunks = min(_MAX_CHUNKS, max(1, n // _CHUNK_LINES))
+    # customer boundaries of chunks of about equal lines (fixed, thread-independent)
+    cb = np.searchsorted(offsets, np.arange(n_chunks + 1) * (n // n_chunks), side="left")
+    cb = np.maximum.accumulate(np.minimum(cb, n_cust)).astype(np.int64)
+    cb[0], cb[-1] = 0, n_cust
+
+    # pass 1: distinct (customer, point) pairs per hi, customers ascending
+    counts = np.zeros((n_chunks, max(n_hi, 1)), np.int64)
+    if not _count_pairs(offsets, hi, day, dmin, btab, unit, bmin, cb, counts):
+        raise ValueError("days must be non-decreasing within each customer's lines")
+    cursors, start = _cursors(counts)
+    n_pairs = int(start[-1])
+    holders = np.empty(n_pairs, np.int32)
+    bucket = np.empty(n_pairs if nb > 1 else 0, np.int32)
+    _scatter_pairs(offsets, hi, day, dmin, btab, unit, bmin, cb, cursors, holders, bucket)
+    del counts, cursors
+
+    # pass 2: per hi, order by (bucket, customer); one point per distinct bucket
+    if nb == 1:
+        present = np.flatnonzero(np.diff(start) > 0)
+        point_key = present.astype(np.int64)
+        point_off = np.append(start[present], n_pairs).astype(np.int64)
+        hi_off = np.searchsorted(point_key, np.arange(n_hi + 1, dtype=np.int64)).astype(np.int64)
+    else:
+        npts = np.zeros(max(n_hi, 1), np.int64)
+        _sort_groups(start, holders, bucket, nb, _SLICES, npts)
+        hi_off = np.zeros(max(n_hi, 1) + 1, np.int64)
+        np.cumsum(npts, out=hi_off[1:])
+        hi_off = hi_off[:n_hi + 1]
+        n_points = int(hi_off[-1]) if n_hi else 0
+        point_key = np.empty(n_points, np.int64)
+        point_off = np.empty(n_points + 1, np.int64)
+        point_off[n_points] = n_pairs
+        _write_points(start, bucket, hi_off, nb, _SLICES, point_key, point_off)
+    del bucket
+    lens = np.diff(point_off)
+    if dense_ratio > 0 and point_key.shape[0]:
+        dense = np.flatnonzero(lens * dense_ratio >= n_cust).astype(np.int64)
+    else:
+        dense = np.empty(0, np.int64)
+    dense_row = np.full(point_key.shape[0], -1, np.int32)
+    dense_row[dense] = np.arange(dense.shape[0], dtype=np.int32)
+    bitmaps = np.zeros((dense.shape[0], (n_cust + 63) // 64), np.uint64)
+    _fill_bitmaps(dense, point_off, holders, bitmaps)
+    return PointIndex(unit, bmin, nb, point_key, point_off, holders, hi_off, dense_row,
+                      bitmaps, n_cust)
+
+
+_SLICES = 64
+_MAX_TABLE = 1 << 22
+
+
+def _bucket_table(day: np.ndarray, unit: int, bmin: int) -> tuple[int, np.ndarray]:
+    """``bucket - bmin`` of every day in the span of ``day`` (empty: compute per line)."""
+    if unit == UNIT_NONE or day.shape[0] == 0:
+        return 0, np.empty(0, np.int32)
+    dmin, dmax = int(day.min()), int(day.max())
+    if dmax - dmin >= min(_MAX_TABLE, 4 * day.shape[0] + 4096):  # no larger than the lines
+        return dmin, np.empty(0, np.int32)
+    tab = np.empty(dmax - dmin + 1, np.int32)
+    _fill_table(dmin, unit, bmin, tab)
+    return dmin, tab
+
+
+@njit(cache=True, nogil=True)
+def _fill_table(dmin, unit, bmin, tab):
+    for j in range(tab.shape[0]):
+        tab[j] = _bucket(dmin + j, unit) - bmin
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _lo(d, dmin, btab, unit, bmin):
+    """Bucket of day ``d`` relative to ``bmin`` (table lookup when the span is small)."""
+    if btab.shape[0] > 0:
+        return np.int64(btab[np.int64(d) - dmin])
+    return _bucket(d, unit) - bmin
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _count_pairs(offsets, hi, day, dmin, btab, unit, bmin, cb, counts):
+    """Distinct (customer, point) pairs per (chunk, hi); False if days go backwards.
+
+    Duplicates are skipped on the fly: a customer's lines of one bucket are
+    contiguous (time-sorted), so ``last[hi] == run`` marks a repeat within the run.
+    """
+    n_chunks = cb.shape[0] - 1
+    ok = np.ones(n_chunks, np.bool_)
+    for k in prange(n_chunks):
+        last = np.full(counts.shape[1], -1, np.int64)
+        row = counts[k]
+        run = np.int64(0)
+        for c in range(cb[k], cb[k + 1]):
+            prev = np.int64(-1)
+            for i in range(offsets[c], offsets[c + 1]):
+                b = _lo(day[i], dmin, btab, unit, bmin)
+                if b != prev:
+                    if b < prev:
+                        ok[k] = False
+                    run += 1
+                    prev = b
+                h = hi[i]
+                if last[h] != run:
+                    last[h] = run
+                    row[h] += 1
+    return ok.all()
+
+
+@njit(cache=True, nogil=True)
+def _cursors(counts):
+    """Write cursors of a stable counting sort: bucket-major, chunk-minor prefix sums."""
+    n_chunks, nb = counts.shape
+    cursors = np.empty_like(counts)
+    start = np.empty(nb + 1, np.int64)
+    pos = 0
+    for b in range(nb):
+        start[b] = pos
+        for k in range(n_chunks):
+            cursors[k, b] = pos
+            pos += counts[k, b]
+    start[nb] = pos
+    return cursors, start
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _scatter_pairs(offsets, hi, day, dmin, btab, unit, bmin, cb, cursors, holders, bucket):
+    """Stable scatter of the distinct (customer, bucket) pairs by hi (same walk as counting)."""
+    with_bucket = bucket.shape[0] > 0
+    for k in prange(cb.shape[0] - 1):
+        last = np.full(cursors.shape[1], -1, np.int64)
+        cur = cursors[k]
+        run = np.int64(0)
+        for c in range(cb[k], cb[k + 1]):
+            prev = np.int64(-1)
+            for i in range(offsets[c], offsets[c + 1]):
+                b = _lo(day[i], dmin, btab, unit, bmin)
+                if b != prev:
+                    run += 1
+                    prev = b
+                h = hi[i]
+                if last[h] != run:
+                    last[h] = run
+                    pos = cur[h]
+                    cur[h] = pos + 1
+                    holders[pos] = c
+                    if with_bucket:
+                        bucket[pos] = b
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _sort_groups(start, holders, bucket, nb, n_slices, npts):
+    """Within each hi, stable-sort pairs by bucket; count distinct buckets.
+
+    Small groups: insertion sort on (bucket, customer); large ones: a counting
+    sort over the buckets. Slices take every ``n_slices``-th hi so that the
+    few very popular items spread over threads.
+    """
+    for s in prange(n_slices):
+        for h in range(s, start.shape[0] - 1, n_slices):
+            a = start[h]
+            e = start[h + 1]
+            ln = e - a
+            if ln == 0:
+                continue
+            if ln <= 32 or ln * 4 < nb:
+                for i in range(a + 1, e):
+                    bc = bucket[i]
+                    cc = holders[i]
+                    j = i - 1
+                    while j >= a and (bucket[j] > bc or (bucket[j] == bc and holders[j] > cc)):
+                        bucket[j + 1] = bucket[j]
+                        holders[j + 1] = holders[j]
+                        j -= 1
+                    bucket[j + 1] = bc
+                    holders[j + 1] = cc
+            else:
+                cnt = np.zeros(nb + 1, np.int64)
+                for i in range(a, e):
+                    cnt[bucket[i] + 1] += 1
+                for b in range(nb):
+                    cnt[b + 1] += cnt[b]
+                tb = bucket[a:e].copy()
+                tc = holders[a:e].copy()
+                for i in range(ln):
+                    pos = a + cnt[tb[i]]
+                    cnt[tb[i]] += 1
+                    bucket[pos] = tb[i]
+                    holders[pos] = tc[i]
+            n = 1
+            for i in range(a + 1, e):
+                if bucket[i] != bucket[i - 1]:
+                    n += 1
+            npts[h] = n
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _write_points(start, bucket, hi_off, nb, n_slices, point_key, point_off):
+    """Point keys and holder offsets of every hi's sorted pairs."""
+    for s in prange(n_slices):
+        for h in range(s, start.shape[0] - 1, n_slices):
+            pt = hi_off[h]
+            for i in range(start[h], start[h + 1]):
+                if i == start[h] or bucket[i] != bucket[i - 1]:
+                    point_key[pt] = np.int64(h) * nb + bucket[i]
+                    point_off[pt] = i
+                    pt += 1
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _fill_bitmaps(dense, point_off, holders, bitmaps):
+    """One bitmap row per dense point."""
+    for r in prange(dense.shape[0]):
+        q = dense[r]
+        row = bitmaps[r]
+        for j in range(point_off[q], point_off[q + 1]):
+            c = holders[j]
+            row[c >> 6] |= np.uint64(1) << np.uint64(c & 63)
+
+
+# -------------------------------------------------------------------------- helpers
+
+
+def _check_unit(unit: int) -> None:
+    if unit not in (UNIT_NONE, UNIT_DAY, UNIT_WEEK, UNIT_MONTH):
+        raise ValueError(f"unknown time unit {unit!r}")
+
+
+def _as(a: np.ndarray, dtype, name: str) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be 1-d, got shape {a.shape}")
+    if a.dtype != dtype:
+        if a.size and not np.can_cast(a.dtype, dtype, "same_kind"):
+            raise ValueError(f"{name} must be {np.dtype(dtype).name}, got {a.dtype}")
+        a = a.astype(dtype)
+    return np.ascontiguousarray(a)

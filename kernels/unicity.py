@@ -1,0 +1,390 @@
+"""Purchase unicity: is a member singled out by p of their own points?
+
+After de Montjoye et al., "Unique in the shopping mall: On the reidentifiability
+of credit card metadata", Science 347 (2015). For a member with ``n`` distinct
+points (see :mod:`basketguard.kernels.invindex`), draw ``d`` is a random
+ordering of the member's points, sorted by key first: a partial Fisher-Yates
+shuffle whose swap ``j`` takes position ``j + ((h >> 32) * (n - j)) >> 32``
+with ``h = splitmix64`` draw ``(key(seed, member), stream d, counter j)``
+(:mod:`basketguard.kernels.sampling`), so draws are a pure function of the
+seed, the member's customer code and ``d`` (never of threads or shards). The
+adversary knows the first ``p`` points; the member is *unique at p* when no
+other customer's point set contains all of them. Prefixes are nested, so
+uniqueness is monotone in ``p`` and each draw is summarised by the smallest
+``p`` (``1..min(n, p_max)``) at which the member is unique, ``0`` if not unique
+at ``min(n, p_max)``.
+
+Intersections start from the rarest known point's holders and test each other
+customer against the other points (bitmap bit for dense points, otherwise a
+galloping search with a forward-only cursor in the ascending holder list),
+stopping at the first customer other than the member who holds them all.
+
+Input contract: ``members`` int64 customer codes; member points as CSR
+``mp_off`` (int64, members + 1) over ``mp_code`` (int32 point codes, each
+member's points in ascending key order, distinct); the index arrays as built by
+:func:`basketguard.kernels.invindex.build_index`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from basketguard.kernels.invindex import PointIndex, _bucket
+from basketguard.kernels.sampling import _customer_key, _draw
+
+MAX_P = 64
+
+
+# --------------------------------------------------------------- member points
+
+
+def member_points(offsets: np.ndarray, hi: np.ndarray, day: np.ndarray, members: np.ndarray,
+                  index: PointIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct points of each member, as point codes of ``index``.
+
+    Parameters
+    ----------
+    offsets, hi, day : numpy.ndarray
+        The population's lines, as given to
+        :func:`~basketguard.kernels.invindex.build_index`.
+    members : numpy.ndarray
+        int64 customer codes (any order, repeats allowed).
+    index : PointIndex
+        Index of the same lines.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``mp_off`` (int64, members + 1) and ``mp_code`` (int32): each member's
+        distinct points in ascending key order.
+    """
+    members = np.ascontiguousarray(members, dtype=np.int64)
+    n_cust = offsets.shape[0] - 1
+    if members.ndim != 1 or (members.size and (members.min() < 0 or members.max() >= n_cust)):
+        raise ValueError(f"members must be customer codes in [0, {n_cust})")
+    lens = offsets[members + 1] - offsets[members]
+    tmp_off = np.zeros(members.shape[0] + 1, np.int64)
+    np.cumsum(lens, out=tmp_off[1:])
+    tmp = np.empty(int(tmp_off[-1]), np.int64)
+    distinct = np.zeros(members.shape[0], np.int64)
+    _sorted_member_keys(offsets, hi, day, index.unit, np.int64(index.bucket_min),
+                        np.int64(index.n_buckets), members, tmp_off, tmp, distinct)
+    mp_off = np.zeros(members.shape[0] + 1, np.int64)
+    np.cumsum(distinct, out=mp_off[1:])
+    mp_code = np.empty(int(mp_off[-1]), np.int32)
+    missing = _lookup_codes(tmp, tmp_off, mp_off, index.point_key, index.hi_off,
+                            np.int64(index.n_buckets), mp_code)
+    if missing:
+        raise ValueError(f"{missing} member point(s) are not in the index: "
+                         "the index must be built over the whole population")
+    return mp_off, mp_code
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _sorted_member_keys(offsets, hi, day, unit, bmin, nb, members, tmp_off, tmp, distinct):
+    """Each member's keys sorted in place in ``tmp``; count of distinct keys."""
+    for m in prange(members.shape[0]):
+        c = members[m]
+        a = tmp_off[m]
+        for j in range(offsets[c + 1] - offsets[c]):
+            i = offsets[c] + j
+            tmp[a + j] = np.int64(hi[i]) * nb + (_bucket(day[i], unit) - bmin)
+        seg = tmp[a:tmp_off[m + 1]]
+        seg.sort()
+        n = 0
+        for j in range(seg.shape[0]):
+            if j == 0 or seg[j] != seg[j - 1]:
+                n += 1
+        distinct[m] = n
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _lookup_codes(tmp, tmp_off, mp_off, point_key, hi_off, nb, mp_code):
+    """Point code of every distinct member key (binary search within its ``hi``)."""
+    missing = 0
+    for m in prange(tmp_off.shape[0] - 1):
+        out = mp_off[m]
+        for j in range(tmp_off[m], tmp_off[m + 1]):
+            key = tmp[j]
+            if j > tmp_off[m] and key == tmp[j - 1]:
+                continue
+            h = key // nb
+            lo = hi_off[h] if h < hi_off.shape[0] - 1 else point_key.shape[0]
+            hi = hi_off[h + 1] if h < hi_off.shape[0] - 1 else point_key.shape[0]
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if point_key[mid] < key:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo < point_key.shape[0] and point_key[lo] == key:
+                mp_code[out] = lo
+            else:
+                mp_code[out] = -1
+                missing += 1
+            out += 1
+    return missing
+
+
+# ---------------------------------------------------------------------- unicity
+
+
+def unicity_draws(members: np.ndarray, mp_off: np.ndarray, mp_code: np.ndarray,
+                  index: PointIndex, p_max: int, draws: int, seed: int) -> np.ndarray:
+    """Smallest p at which each member is unique, per draw.
+
+    Parameters
+    ----------
+    members : numpy.ndarray
+        int64 customer codes of the members (they seed the draws).
+    mp_off, mp_code : numpy.ndarray
+        The members' points, from :func:`member_points`.
+    index : PointIndex
+        Index over the whole population.
+    p_max : int
+        Largest number of known points, ``1 <= p_max <= 64``.
+    draws : int
+        Draws per member, ``0 <= draws < 2**24``.
+    seed : int
+        ``0 <= seed < 2**63``.
+
+    Returns
+    -------
+    numpy.ndarray
+        int8, shape ``(members, draws)``: the smallest ``p`` in
+        ``1..min(n_points, p_max)`` at which the member is unique in that draw,
+        ``0`` if not unique at ``min(n_points, p_max)`` (or no points).
+    """
+    members = np.ascontiguousarray(members, dtype=np.int64)
+    if not 1 <= p_max <= MAX_P:
+        raise ValueError(f"p_max must lie in [1, {MAX_P}], got {p_max}")
+    if not 0 <= draws < 2**24:
+        raise ValueError(f"draws must lie in [0, 2**24), got {draws}")
+    if not 0 <= int(seed) < 2**63:
+        raise ValueError(f"seed must lie in [0, 2**63), got {seed}")
+    if mp_off.shape[0] != members.shape[0] + 1:
+        raise ValueError("mp_off must have one more element than members")
+    out = np.zeros((members.shape[0], draws), np.int8)
+    with np.errstate(over="ignore"):  # uint64 wrap-around is the hash (plain-Python mode)
+        _unicity_draws(members, mp_off, mp_code, index.point_off, index.holders,
+                       index.dense_row, index.bitmaps, p_max, draws, np.uint64(seed), out)
+    return out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _unicity_draws(members, mp_off, mp_code, point_off, holders, dense_row, bitmaps,
+                   p_max, draws, seed, out):
+    """Per member: partial Fisher-Yates per draw, then the smallest unique prefix."""
+    for m in prange(members.shape[0]):
+        a = mp_off[m]
+        n = mp_off[m + 1] - a
+        big_p = min(n, p_max)
+        if big_p == 0:
+            continue
+        key = _customer_key(seed, members[m])
+        perm = np.empty(n, np.int64)
+        lens = np.empty(n, np.int64)  # holder counts, gathered once per member
+        for j in range(n):
+            qj = mp_code[a + j]
+            lens[j] = point_off[qj + 1] - point_off[qj]
+        q = np.empty(big_p, np.int64)
+        qlen = np.empty(big_p, np.int64)
+        cur = np.empty(big_p, np.int64)
+        for d in range(draws):
+            _draw_prefix(key, d, n, big_p, perm)
+            for j in range(big_p):
+                q[j] = mp_code[a + perm[j]]
+                qlen[j] = lens[perm[j]]
+            out[m, d] = _smallest(q, qlen, big_p, members[m], point_off, holders, dense_row,
+                                  bitmaps, cur)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _draw_prefix(key, d, n, big_p, perm):
+    """First ``big_p`` entries of draw ``d``'s random order of ``0..n-1`` (partial Fisher-Yates)."""
+    for j in range(n):
+        perm[j] = j
+    for j in range(big_p):
+        h = _draw(key, d, j)
+        r = j + np.int64(((h >> np.uint64(32)) * np.uint64(n - j)) >> np.uint64(32))
+        t = perm[j]
+        perm[j] = perm[r]
+        perm[r] = t
+
+
+def known_points(members: np.ndarray, mp_off: np.ndarray, mp_code: np.ndarray, p: int,
+                 draws: int, seed: int) -> np.ndarray:
+    """The points the adversary knows in each draw (the draws of :func:`unicity_draws`).
+
+    Parameters
+    ----------
+    members, mp_off, mp_code : numpy.ndarray
+        As for :func:`unicity_draws`.
+    p : int
+        Number of known points, ``1 <= p <= 64``.
+    draws, seed : int
+        As for :func:`unicity_draws`.
+
+    Returns
+    -------
+    numpy.ndarray
+        int32 ``(members, draws, p)`` point codes in draw order; ``-1`` beyond
+        a member's number of points.
+    """
+    members = np.ascontiguousarray(members, dtype=np.int64)
+    if not 1 <= p <= MAX_P or not 0 <= draws < 2**24 or not 0 <= int(seed) < 2**63:
+        raise ValueError("p, draws or seed out of range (see unicity_draws)")
+    out = np.full((members.shape[0], draws, p), -1, np.int32)
+    with np.errstate(over="ignore"):
+        _known_points(members, mp_off, mp_code, p, draws, np.uint64(seed), out)
+    return out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _known_points(members, mp_off, mp_code, p, draws, seed, out):
+    """Same draws as ``_unicity_draws``, written out."""
+    for m in prange(members.shape[0]):
+        a = mp_off[m]
+        n = mp_off[m + 1] - a
+        big_p = min(n, p)
+        if big_p == 0:
+            continue
+        key = _customer_key(seed, members[m])
+        perm = np.empty(n, np.int64)
+        for d in range(draws):
+            _draw_prefix(key, d, n, big_p, perm)
+            for j in range(big_p):
+                out[m, d, j] = mp_code[a + perm[j]]
+
+
+@njit(cache=True, nogil=True)
+def _smallest(q, qlen, big_p, me, point_off, holders, dense_row, bitmaps, cur):
+    """Smallest p at which ``me`` alone holds ``q[:p]``, 0 if none up to ``big_p``.
+
+    With ``L(c)`` the number of leading known points customer ``c`` holds, the
+    answer is ``1 + max L(c)`` over ``c != me``. Scanning the holders of the
+    rarest point ``q[r]`` of the prefix ``q[:k]`` gives ``min(L(c), k)`` for
+    every ``c`` holding ``q[r]``; every other customer has ``L(c) <= r``, so the
+    search continues on the prefix ``q[:r]`` while that can still raise the
+    maximum. The scan stops as soon as a customer holds the whole prefix.
+    """
+    k = big_p
+    best = 0
+    while k > best:
+        r = 0
+        for j in range(1, k):
+            if qlen[j] < qlen[r]:
+                r = j
+        if qlen[r] > 1:
+            for j in range(k):
+                cur[j] = point_off[q[j]]
+            qr = q[r]
+            for i in range(point_off[qr], point_off[qr + 1]):
+                c = holders[i]
+                if c == me:
+                    continue
+                held = k
+                for j in range(k):
+                    if j == r:
+                        continue
+                    qj = q[j]
+                    row = dense_row[qj]
+                    if row >= 0:
+                        if (bitmaps[row, c >> 6] >> np.uint64(c & 63)) & np.uint64(1) == 0:
+                            held = j
+                            break
+                    else:
+                        end = point_off[qj + 1]
+                        g = _gallop(holders, cur[j], end, c)
+                        cur[j] = g
+                        if g == end or holders[g] != c:
+                            held = j
+                            break
+                if held > best:
+                    best = held
+                    if best >= k:
+                        break
+            if best >= big_p:
+                return 0
+        k = r
+    return best + 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gallop(arr, lo, hi, x):
+    """First index in ``[lo, hi)`` with ``arr[i] >= x`` (exponential then binary search)."""
+    if lo >= hi or arr[lo] >= x:
+        return lo
+    step = 1
+    while lo + step < hi and arr[lo + step] < x:
+        lo += step
+        step *= 2
+    top = min(lo + step, hi)
+    lo += 1
+    while lo < top:
+        mid = (lo + top) // 2
+        if arr[mid] < x:
+            lo = mid + 1
+        else:
+            top = mid
+    return lo
+
+
+# ---------------------------------------------------------------------- partials
+
+
+def count_unique(n_points: np.ndarray, smallest: np.ndarray, p_max: int) -> dict[str, np.ndarray]:
+    """Additive per-p counts of a batch of members (they merge across shards by ``+``).
+
+    Parameters
+    ----------
+    n_points : numpy.ndarray
+        int64 distinct points per member.
+    smallest : numpy.ndarray
+        int8 ``(members, draws)`` from :func:`unicity_draws`.
+    p_max : int
+        As given to :func:`unicity_draws`.
+
+    Returns
+    -------
+    dict
+        int64 arrays indexed by ``p - 1``: ``eligible`` (members with at least
+        ``p`` points), ``unique`` (their unique draws, summed) and ``unique_sq``
+        (sum over members of the squared unique-draw count, for the interval),
+        plus ``p_unique`` (length ``p_max + 1``: members whose median-draw
+        smallest p is ``p``; index 0 counts members never unique in at least half
+        their draws within ``min(n, p_max)``).
+    """
+    n_points = np.ascontiguousarray(n_points, dtype=np.int64)
+    smallest = np.ascontiguousarray(smallest, dtype=np.int8)
+    if smallest.ndim != 2 or smallest.shape[0] != n_points.shape[0]:
+        raise ValueError("smallest must have shape (members, draws)")
+    out = {k: np.zeros(p_max, np.int64) for k in ("eligible", "unique", "unique_sq")}
+    out["p_unique"] = np.zeros(p_max + 1, np.int64)
+    _count_unique(n_points, smallest, p_max, out["eligible"], out["unique"], out["unique_sq"],
+                  out["p_unique"])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _count_unique(n_points, smallest, p_max, eligible, unique, unique_sq, p_unique):
+    """Serial accumulation per member (cheap next to the draws)."""
+    draws = smallest.shape[1]
+    for m in range(n_points.shape[0]):
+        big_p = min(n_points[m], p_max)
+        if big_p == 0:
+            continue
+        at = 0
+        for p in range(1, big_p + 1):
+            u = 0
+            for d in range(draws):
+                s = smallest[m, d]
+                if s != 0 and s <= p:
+                    u += 1
+            eligible[p - 1] += 1
+            unique[p - 1] += u
+            unique_sq[p - 1] += u * u
+            if at == 0 and draws > 0 and 2 * u >= draws:
+                at = p
+        p_unique[at] += 1
