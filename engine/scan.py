@@ -100,6 +100,7 @@ class ScanResult:
     entries: dict[str, np.ndarray]
     aggregates: dict[str, np.ndarray]
     seconds: dict[str, float] = field(default_factory=dict)
+    as_of_given: bool = False
 
     @property
     def signatures(self) -> tuple[Signature, ...]:
@@ -144,12 +145,18 @@ class ScanResult:
                 b = b + self.n_customers
             entries[k] = np.concatenate([self.entries[k], b])
         aggs = {k: self.aggregates[k] + other.aggregates[k] for k in _AGGREGATES}
+        spans = [(r.first_day, r.last_day) for r in (self, other) if r.n_lines]
+        first = min(f for f, _ in spans) if spans else 0
+        last = max(la for _, la in spans) if spans else 0
+        if self.as_of_given != other.as_of_given or (
+                self.as_of_given and self.as_of != other.as_of):
+            raise ConfigError("scans to merge must use the same as-of date")
+        as_of = self.as_of if self.as_of_given else last
         return ScanResult(self.library, self.view,
                           pa.concat_arrays([self.customer_ids, other.customer_ids]),
                           self.item_ids, self.n_customers + other.n_customers,
-                          self.n_lines + other.n_lines, min(self.first_day, other.first_day),
-                          max(self.last_day, other.last_day), self.as_of, entries, aggs,
-                          dict(self.seconds))
+                          self.n_lines + other.n_lines, first, last, as_of, entries, aggs,
+                          dict(self.seconds), self.as_of_given)
 
     # ------------------------------------------------------------------ reports
     def _stage_names(self, sig: Signature, event: np.ndarray) -> np.ndarray:
@@ -377,7 +384,8 @@ def scan_histories_with(hist: Histories, library: CompiledLibrary, view: Catalog
         first = last = 0
     return ScanResult(library, view, hist.customer_ids, hist.item_ids, hist.n_customers,
                       hist.n_lines, first, last, last if as_of is None else as_of,
-                      {k: raw[k] for k in _ENTRIES}, {k: raw[k] for k in _AGGREGATES}, seconds)
+                      {k: raw[k] for k in _ENTRIES}, {k: raw[k] for k in _AGGREGATES}, seconds,
+                      as_of is not None)
 
 
 def compile_for(project: Project, hist: Histories,

@@ -306,6 +306,9 @@ def _feature(origin: str, table: Any, index: int) -> Feature:
         if not isinstance(raw, list) or not all(
                 isinstance(v, int | str) and not isinstance(v, bool) for v in raw):
             r.fail("items", f"must be a list of item ids (integers or strings), not {raw!r}")
+        if len({isinstance(v, int) for v in raw}) > 1:
+            r.fail("items", f"mixes integer and text ids ({raw!r}); item ids of one data set "
+                            "are all integers or all text")
         items = tuple(raw)
     if not (levels or names or items):
         r.fail("", "matches nothing: give levels, names or items")
@@ -482,10 +485,11 @@ def load_library(paths: Iterable[str | Path] = (), *, builtin: bool = True,
         by_name[sig.name] = sig
     if only is not None:
         wanted = list(dict.fromkeys(only))
+        known = set(by_name) | ({p.stem for p in BUILTIN_DIR.glob("*.toml")} if builtin else set())
         for name in wanted:
             if name not in by_name:
-                raise ConfigError(f"unknown signature {name!r}.{_closest(name, by_name)} "
-                                  f"Known: {', '.join(sorted(by_name))}.")
+                raise ConfigError(f"unknown signature {name!r}.{_closest(name, known)} "
+                                  f"Known: {', '.join(sorted(known)) or '(none)'}.")
         by_name = {n: by_name[n] for n in wanted}
     if not by_name:
         raise ConfigError("no signatures to scan with: give signature files or keep the "

@@ -1,0 +1,396 @@
+"""Signature scan kernel (kernels.windows) against tests/naive_windows.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from basketguard.kernels import windows as kw
+from tests import naive_windows as naive
+
+NO_DAY = kw.NO_DAY
+BLOCKS = (1, 2, 7)
+ENTRY_KEYS = ("customer", "signature", "score", "peak_day", "mask", "event_day", "event_low",
+              "event_high")
+AGG_KEYS = ("feature_lines", "feature_customers", "feature_flagged", "signature_customers",
+            "signature_flagged", "slot_flagged")
+
+
+# ------------------------------------------------------------------ compact tables
+@dataclass
+class F:
+    """A feature: its items; ``ratio`` with ``level`` makes a quantity condition."""
+
+    weight: float
+    items: tuple[int, ...]
+    ratio: float | None = None
+    level: int = 0  # baseline level (index into the levels given to make_tables)
+    stage: int | None = None
+    spread: int = 14
+
+
+@dataclass
+class S:
+    window: int
+    features: list[F]
+    min_stage: int = 1
+    thr: float = 1e9
+
+
+@dataclass
+class Lib:
+    tables: dict[str, np.ndarray]
+    n_groups: int
+    slot_item: list[int] = field(default_factory=list)
+
+
+def make_tables(sigs: list[S], n_items: int, levels: tuple[dict[int, int], ...] = ({},),
+                slot_order: str = "ascending") -> Lib:
+    """The kernel's tables from a compact description (the job of engine.signatures.resolve).
+
+    ``levels[k]`` maps item -> value of baseline level ``k``; the baseline group of
+    a quantity feature's item is the items sharing its value (the item alone when
+    it has none). ``slot_order`` numbers slots by ascending or descending item.
+    """
+    groups: dict[tuple, int] = {}
+    members: list[list[int]] = []
+    pairs = []  # (item, feature, group)
+    feats = []
+    sig_feat_off = [0]
+    for s, sig in enumerate(sigs):
+        for local, f in enumerate(sig.features):
+            g_feat = len(feats)
+            feats.append((s, local, f))
+            for it in sorted(set(f.items)):
+                g = -1
+                if f.ratio is not None:
+                    lv = levels[f.level]
+                    key = (f.level, lv[it]) if it in lv else ("item", it)
+                    if key not in groups:
+                        groups[key] = len(groups)
+                        members.append([i for i in range(n_items) if lv.get(i) == key[1]]
+                                       if key[0] != "item" else [it])
+                    g = groups[key]
+                pairs.append((it, g_feat, g))
+        sig_feat_off.append(len(feats))
+    slot_item = sorted({p[0] for p in pairs} | {i for m in members for i in m},
+                       reverse=slot_order == "descending")
+    item_slot = np.full(n_items, -1, np.int32)
+    for sl, it in enumerate(slot_item):
+        item_slot[it] = sl
+    n_slots = len(slot_item)
+    by_slot = sorted((int(item_slot[it]), f, g) for it, f, g in pairs)
+    grp_pairs = sorted({(int(item_slot[i]), g) for g, m in enumerate(members) for i in m})
+    sf_off = np.zeros(n_slots + 1, np.int64)
+    np.cumsum(np.bincount([p[0] for p in by_slot], minlength=n_slots), out=sf_off[1:])
+    sg_off = np.zeros(n_slots + 1, np.int64)
+    np.cumsum(np.bincount([p[0] for p in grp_pairs], minlength=n_slots), out=sg_off[1:])
+    tables = {
+        "item_slot": item_slot,
+        "slot_feat_off": sf_off,
+        "slot_feat": np.array([p[1] for p in by_slot], np.int32),
+        "slot_feat_group": np.array([p[2] for p in by_slot], np.int32),
+        "slot_grp_off": sg_off,
+        "slot_grp": np.array([p[1] for p in grp_pairs], np.int32),
+        "feat_sig": np.array([s for s, _, _ in feats], np.int32),
+        "feat_local": np.array([loc for _, loc, _ in feats], np.int32),
+        "feat_weight": np.array([f.weight for _, _, f in feats], np.float64),
+        "feat_ratio": np.array([f.ratio or 0.0 for _, _, f in feats], np.float64),
+        "feat_stage": np.array([f.stage or 0 for _, _, f in feats], np.int64),
+        "feat_has_stage": np.array([f.stage is not None for _, _, f in feats], np.bool_),
+        "feat_spread": np.array([f.spread for _, _, f in feats], np.int64),
+        "sig_feat_off": np.array(sig_feat_off, np.int64),
+        "sig_window": np.array([s.window for s in sigs], np.int64),
+        "sig_min_stage": np.array([s.min_stage for s in sigs], np.int64),
+        "sig_score_thr": np.array([s.thr for s in sigs], np.float64),
+    }
+    return Lib(tables, len(groups), slot_item)
+
+
+def histories(customers: list[list[tuple]]):
+    """CSR from per-customer lists of ``(item, day)`` or ``(item, day, quantity)``;
+    each customer's lines are sorted by day (stable: same-day order is kept)."""
+    offsets = np.zeros(len(customers) + 1, np.int64)
+    np.cumsum([len(c) for c in customers], out=offsets[1:])
+    rows = [ln for c in customers for ln in sorted(c, key=lambda ln: ln[1])]
+    item = np.array([r[0] for r in rows], np.int32).reshape(-1)
+    day = np.array([r[1] for r in rows], np.int32).reshape(-1)
+    qty = np.array([r[2] if len(r) > 2 else 1.0 for r in rows], np.float32).reshape(-1)
+    return offsets, item, day, qty
+
+
+def run(lib: Lib, hist, n_blocks=1):
+    offsets, item, day, qty = hist
+    return kw.scan_histories(offsets, item, day, qty if lib.n_groups else None, lib.tables,
+                             lib.n_groups, n_blocks)
+
+
+def check_against_naive(lib: Lib, hist, blocks=BLOCKS) -> dict:
+    offsets, item, day, qty = hist
+    want = naive.scan(offsets, item, day, qty if lib.n_groups else None, lib.tables)
+    for nb in blocks:
+        got = run(lib, hist, nb)
+        assert set(got) == set(ENTRY_KEYS) | set(AGG_KEYS)
+        for k in ENTRY_KEYS + AGG_KEYS:
+            assert got[k].dtype == want[k].dtype, (nb, k)
+            assert got[k].shape == want[k].shape, (nb, k, got[k], want[k])
+            if k == "score":
+                np.testing.assert_allclose(got[k], want[k], rtol=0, atol=1e-9, err_msg=k)
+            else:
+                np.testing.assert_array_equal(got[k], want[k], err_msg=f"{k} n_blocks={nb}")
+    return want
+
+
+# -------------------------------------------------------------------- strategies
+WEIGHTS = st.sampled_from([0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 0.1, 0.7])
+QUANTITIES = st.sampled_from([1.0, 2.0, 0.5, 1.0, 3.0, 1.5, 4.0])
+
+
+@st.composite
+def libraries(draw):
+    n_items = draw(st.integers(1, 10))
+    item = st.integers(0, n_items - 1)
+    levels = tuple(
+        draw(st.dictionaries(item, st.integers(0, 2), max_size=n_items)) for _ in range(2))
+    sigs = []
+    for _ in range(draw(st.integers(1, 3))):
+        feats = []
+        for _ in range(draw(st.integers(1, 5))):
+            qty = draw(st.booleans())
+            stage = draw(st.none() | st.integers(-12, 12))
+            feats.append(F(
+                weight=draw(WEIGHTS),
+                items=tuple(draw(st.lists(item, min_size=draw(st.sampled_from([0, 1, 1])),
+                                          max_size=3))),
+                ratio=draw(st.sampled_from([1.5, 2.0, 1.25])) if qty else None,
+                level=draw(st.integers(0, 1)),
+                stage=stage,
+                spread=draw(st.integers(1, 3)),
+            ))
+        # thresholds equal to some subset's score hit the ">=" boundary
+        subset = draw(st.lists(st.booleans(), min_size=len(feats), max_size=len(feats)))
+        thr = 0.0
+        for f, take in zip(feats, subset, strict=True):
+            if take:
+                thr += f.weight
+        thr = draw(st.sampled_from([thr, thr + 0.25, 0.5])) if thr > 0 else 0.5
+        sigs.append(S(window=draw(st.sampled_from([1, 2, 3, 7, 30]) | st.integers(1, 30)),
+                      features=feats, min_stage=draw(st.integers(1, 3)), thr=thr))
+    order = draw(st.sampled_from(["ascending", "descending"]))
+    return make_tables(sigs, n_items, levels, order), n_items
+
+
+@st.composite
+def cases(draw):
+    lib, n_items = draw(libraries())
+    base = draw(st.sampled_from([0, 19_000, -40]))
+    span = draw(st.sampled_from([1, 5, 25, 60]))
+    line = st.tuples(st.integers(0, n_items - 1), st.integers(base, base + span), QUANTITIES)
+    customers = draw(st.lists(st.lists(line, max_size=30), max_size=6))
+    for c in customers:  # repeat some lines: the same item again, often the same day
+        if c and draw(st.booleans()):
+            c.extend(draw(st.lists(st.sampled_from(list(c)), max_size=5)))
+    return lib, histories(customers)
+
+
+@given(cases())
+def test_scan_matches_naive(case):
+    lib, hist = case
+    check_against_naive(lib, hist)
+
+
+@given(cases())
+def test_default_blocks_and_entries_invariants(case):
+    lib, hist = case
+    got = run(lib, hist, None)
+    want = naive.scan(hist[0], hist[1], hist[2], hist[3] if lib.n_groups else None, lib.tables)
+    for k in ENTRY_KEYS + AGG_KEYS:
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+    # customer-major, signatures ascending, scores positive, peaks are purchase days
+    key = got["customer"] * 1000 + got["signature"]
+    assert np.all(np.diff(key) > 0)
+    assert np.all(got["score"] > 0)
+    n_sig = lib.tables["sig_window"].shape[0]
+    assert np.array_equal(np.bincount(got["signature"], minlength=n_sig),
+                          got["signature_customers"])
+
+
+# ------------------------------------------------------------------ named edge cases
+def _lib(*sigs, n_items=8, levels=({},)):
+    return make_tables(list(sigs), n_items, levels)
+
+
+ONE_SIG = S(window=10, features=[F(1.0, (1,)), F(2.0, (2,)), F(0.5, (3,))], thr=3.0)
+STAGED = S(window=30, min_stage=2, thr=2.0, features=[
+    F(1.0, (1,), stage=-20, spread=3), F(2.0, (2,), stage=-10, spread=5),
+    F(1.0, (3,), stage=-5, spread=2), F(1.0, (4,))])
+
+EDGE = [
+    pytest.param(_lib(ONE_SIG), [], id="no-customers"),
+    pytest.param(_lib(ONE_SIG), [[], [], []], id="customers-without-lines"),
+    pytest.param(_lib(ONE_SIG), [[], [(1, 5)], []], id="empty-around-one"),
+    pytest.param(_lib(ONE_SIG), [[(1, 5)]], id="one-customer-one-line"),
+    pytest.param(_lib(ONE_SIG), [[(0, 5), (7, 6)]], id="only-unmatched-items"),
+    pytest.param(_lib(S(window=1, features=[F(1.0, (1,)), F(2.0, (2,))], thr=3.0)),
+                 [[(1, 5), (2, 6), (1, 6), (2, 8), (1, 8)]], id="window-of-one-day"),
+    pytest.param(_lib(ONE_SIG), [[(3, 9), (1, 9), (2, 9), (1, 9), (5, 9)]],
+                 id="all-lines-on-one-day"),
+    pytest.param(_lib(ONE_SIG), [[(1, d) for d in range(0, 40, 3)]], id="feature-bought-repeatedly"),
+    pytest.param(_lib(ONE_SIG), [[(1, 0), (2, 9)], [(1, 0), (2, 10)], [(2, 0), (3, 9), (1, 9)]],
+                 id="window-edges"),
+    pytest.param(_lib(ONE_SIG, S(window=3, features=[F(1.0, (2, 5)), F(1.0, (1,))], thr=2.0)),
+                 [[(1, 0), (2, 2), (5, 3)], [(2, 0)]], id="item-shared-by-two-signatures"),
+    pytest.param(_lib(STAGED), [[(1, 0), (4, 1)], [(2, 3), (4, 3)]], id="min-stage-not-reached"),
+    pytest.param(_lib(STAGED), [[(1, 0), (2, 12), (3, 16), (4, 20)]], id="event-estimate"),
+    pytest.param(_lib(STAGED), [[(1, 0), (2, 40), (3, 41), (1, 41)]], id="event-in-later-window"),
+    pytest.param(_lib(S(window=5, features=[F(1.0, (1,), ratio=1.5)], thr=1.0)),
+                 [[(1, 3, 1.0)], [(1, 3, 2.0)], [(1, 3, 1.5)]],
+                 id="quantity-single-line-usual-1"),
+    pytest.param(_lib(S(window=5, features=[F(1.0, (1,), ratio=2.0), F(1.0, (2,))], thr=2.0),
+                      levels=({1: 0, 2: 0, 3: 0},)),
+                 [[(3, 0, 1.0), (3, 1, 1.0), (1, 2, 2.0), (2, 2, 1.0)],
+                  [(3, 0, 1.0), (1, 2, 1.5)]], id="quantity-vs-group-usual"),
+]
+
+
+@pytest.mark.parametrize("lib, customers", EDGE)
+def test_edge_cases_match_naive(lib, customers):
+    check_against_naive(lib, histories(customers))
+
+
+def test_empty_histories_shapes():
+    lib = _lib(ONE_SIG, S(window=2, features=[F(1.0, (4,))]))
+    for customers in ([], [[], []]):
+        got = run(lib, histories(customers), 3)
+        for k in ENTRY_KEYS:
+            assert got[k].shape == (0,)
+        assert got["feature_lines"].shape == (4,) and not got["feature_lines"].any()
+        assert got["signature_flagged"].shape == (2,)
+        assert got["slot_flagged"].shape == (len(lib.slot_item), 2)
+
+
+def test_one_line_by_hand():
+    got = run(_lib(ONE_SIG), histories([[(2, 100)]]))
+    assert got["customer"].tolist() == [0] and got["score"].tolist() == [2.0]
+    assert got["peak_day"].tolist() == [100] and got["mask"].tolist() == [0b10]
+    assert got["event_day"].tolist() == [NO_DAY]
+    assert got["feature_lines"].tolist() == [0, 1, 0]
+    assert got["signature_flagged"].tolist() == [0]
+
+
+def test_window_of_one_day_by_hand():
+    lib = _lib(S(window=1, features=[F(1.0, (1,)), F(2.0, (2,))], thr=3.0))
+    got = run(lib, histories([[(1, 5), (2, 6)], [(1, 5), (2, 6), (1, 6)]]))
+    assert got["score"].tolist() == [2.0, 3.0]
+    assert got["peak_day"].tolist() == [6, 6]
+    assert got["signature_flagged"].tolist() == [1]
+
+
+def test_peak_is_earliest_day_reaching_max():
+    lib = _lib(S(window=3, features=[F(1.0, (1,)), F(1.0, (2,))], thr=2.0))
+    got = run(lib, histories([[(1, 0), (2, 1), (1, 10), (2, 11), (1, 12)]]))
+    assert got["score"].tolist() == [2.0] and got["peak_day"].tolist() == [1]
+
+
+def test_event_estimate_by_hand():
+    # e = first day - stage: f0 0+20 = 20, f1 12+10 = 22, f2 16+5 = 21 (weights 1, 2, 1)
+    # sorted (20:1, 21:1, 22:2), total 4: the median is 21; |e - 21| = 1, 0, 1 -> MAD 1,
+    # ceil(1.4826) = 2 < min spread 2 of the stage features -> 21 +- 2.
+    got = run(_lib(STAGED), histories([[(1, 0), (2, 12), (3, 16), (4, 20)]]))
+    assert got["score"].tolist() == [5.0] and got["peak_day"].tolist() == [20]
+    assert (got["event_day"].tolist(), got["event_low"].tolist(),
+            got["event_high"].tolist()) == ([21], [19], [23])
+    assert got["mask"].tolist() == [0b1111]
+
+
+def test_event_interval_widens_with_mad():
+    # e = 0, 10, 20 (equal weights): median 10, deviations 0, 10, 10 -> MAD 10,
+    # ceil(1.4826 * 10) = 15 > spread 1 -> 10 +- 15.
+    lib = _lib(S(window=30, features=[F(1.0, (i,), stage=0, spread=1) for i in (1, 2, 3)]))
+    got = run(lib, histories([[(1, 0), (2, 10), (3, 20)]]))
+    assert (got["event_day"].tolist(), got["event_low"].tolist(),
+            got["event_high"].tolist()) == ([10], [-5], [25])
+
+
+def test_min_stage_not_reached_gives_no_estimate():
+    got = run(_lib(STAGED), histories([[(1, 0), (4, 1)]]))
+    assert got["score"].tolist() == [2.0]
+    assert got["event_day"].tolist() == got["event_low"].tolist() == [NO_DAY]
+
+
+@pytest.mark.parametrize("qty, counts", [(1.0, False), (1.5, True), (2.0, True), (0.5, False)])
+def test_quantity_condition_single_line_in_group_usual_is_one(qty, counts):
+    lib = _lib(S(window=5, features=[F(1.0, (1,), ratio=1.5)], thr=1.0))
+    assert lib.n_groups == 1
+    got = run(lib, histories([[(1, 3, qty)]]))
+    assert got["feature_lines"].tolist() == [int(counts)]
+    assert got["customer"].shape == ((1,) if counts else (0,))
+
+
+def test_quantity_condition_leaves_the_line_out():
+    # group {1, 3}: lines 1,1 of item 3 and one of item 1 at 2.0: usual 1.0 -> counts;
+    # the same item-1 line among two item-1 lines at 2.0 (usual (1+1+2)/3) does not.
+    lib = _lib(S(window=5, features=[F(1.0, (1,), ratio=2.0)], thr=1.0),
+               levels=({1: 0, 3: 0},))
+    got = run(lib, histories([[(3, 0, 1.0), (3, 0, 1.0), (1, 1, 2.0)],
+                              [(3, 0, 1.0), (3, 0, 1.0), (1, 1, 2.0), (1, 1, 2.0)]]))
+    assert got["customer"].tolist() == [0]
+    assert got["feature_lines"].tolist() == [1]
+
+
+def test_feature_shared_by_two_signatures_counts_in_both():
+    lib = _lib(S(window=5, features=[F(1.0, (1,))], thr=1.0),
+               S(window=5, features=[F(2.0, (1,)), F(1.0, (2,))], thr=3.0))
+    got = run(lib, histories([[(1, 0), (2, 1)]]))
+    assert got["signature"].tolist() == [0, 1]
+    assert got["score"].tolist() == [1.0, 3.0]
+    assert got["feature_lines"].tolist() == [1, 1, 1]
+    assert got["signature_flagged"].tolist() == [1, 1]
+    slot1, slot2 = lib.slot_item.index(1), lib.slot_item.index(2)
+    assert got["slot_flagged"][slot1].tolist() == [1, 1]
+    assert got["slot_flagged"][slot2].tolist() == [0, 1]
+
+
+def test_sixty_four_features_use_mask_bit_63():
+    feats = [F(1.0, (i,)) for i in range(64)]
+    lib = _lib(S(window=3, features=feats, thr=2.0), n_items=64)
+    got = run(lib, histories([[(63, 0), (0, 1)], [(63, 5)], [(i, 2) for i in range(64)]]))
+    assert got["mask"].dtype == np.uint64
+    assert [int(m) for m in got["mask"]] == [(1 << 63) | 1, 1 << 63, (1 << 64) - 1]
+    assert got["score"].tolist() == [2.0, 1.0, 64.0]
+    check_against_naive(lib, histories([[(63, 0), (0, 1)], [(63, 5)],
+                                        [(i, 2) for i in range(64)]]))
+
+
+def test_results_do_not_depend_on_blocks_with_many_customers(rng):
+    lib = _lib(ONE_SIG, STAGED, S(window=4, features=[F(1.0, (5,), ratio=1.5)], thr=1.0),
+               levels=({5: 0, 6: 0},))
+    customers = [[(int(rng.integers(0, 8)), int(rng.integers(0, 50)),
+                   float(rng.choice([0.5, 1.0, 2.0]))) for _ in range(int(rng.integers(0, 25)))]
+                 for _ in range(60)]
+    check_against_naive(lib, histories(customers), blocks=(1, 2, 3, 7, 64, 1000))
+
+
+# ------------------------------------------------------------------ wrapper checks
+def test_block_bounds():
+    offsets = np.array([0, 0, 5, 5, 6, 20, 20], np.int64)
+    for nb in (1, 2, 3, 7, 50):
+        b = kw.block_bounds(offsets, nb)
+        assert b[0] == 0 and b[-1] == 6 and np.all(np.diff(b) > 0) and len(b) <= nb + 1
+    assert kw.block_bounds(np.zeros(1, np.int64), 4).tolist() == [0]
+    assert kw.block_bounds(np.zeros(4, np.int64), 4).tolist() == [0, 3]
+
+
+def test_bad_inputs_raise_value_error():
+    lib = _lib(S(window=5, features=[F(1.0, (1,), ratio=1.5)]))
+    offsets, item, day, qty = histories([[(1, 0), (2, 1)]])
+    with pytest.raises(ValueError, match="CSR"):
+        kw.scan_histories(offsets, item, day[:1], qty, lib.tables, lib.n_groups, 1)
+    with pytest.raises(ValueError, match="quantity"):
+        kw.scan_histories(offsets, item, day, None, lib.tables, lib.n_groups, 1)
+    with pytest.raises(ValueError, match="slot table"):
+        kw.scan_histories(offsets, item + 100, day, qty, lib.tables, lib.n_groups, 1)
