@@ -120,7 +120,8 @@ def _scan_block(c_lo, c_hi, offsets, item, day, quantity, item_slot, slot_feat_o
         k = slot_feat_off[s + 1] - slot_feat_off[s]
         if k > max_sf:
             max_sf = k
-    buf = np.empty(max_len, np.int64)
+    buf = np.empty(max_len + 1, np.int64)
+    bslot = np.empty(max_len + 1, np.int32)
     h_day = np.empty(max_len * max_sf, np.int64)
     h_feat = np.empty(max_len * max_sf, np.int32)
     h_slot = np.empty(max_len * max_sf, np.int32)
@@ -130,6 +131,7 @@ def _scan_block(c_lo, c_hi, offsets, item, day, quantity, item_slot, slot_feat_o
     sig_cnt = np.zeros(n_sig + 1, np.int64)
     gsum = np.zeros(max(n_groups, 1), np.float64)
     gcnt = np.zeros(max(n_groups, 1), np.int64)
+    touched = np.empty(max(n_groups, 1), np.int64)
     last = np.empty(64, np.int64)
     first = np.empty(64, np.int64)
     est = np.empty(64, np.int64)
@@ -142,23 +144,32 @@ def _scan_block(c_lo, c_hi, offsets, item, day, quantity, item_slot, slot_feat_o
         lo = offsets[c]
         hi = offsets[c + 1]
         n = 0
-        for i in range(lo, hi):  # the hot loop: one table lookup per line
-            if item_slot[item[i]] >= 0:
-                buf[n] = i
-                n += 1
+        for i in range(lo, hi):  # the hot loop: one lookup per line, branch-free compaction
+            sl = item_slot[item[i]]
+            buf[n] = i
+            bslot[n] = sl
+            n += sl >= 0
         if n == 0:
             continue
+        nt = 0
         if n_groups > 0:
             for k in range(n):
-                i = buf[k]
-                sl = item_slot[item[i]]
-                for g in range(slot_grp_off[sl], slot_grp_off[sl + 1]):
-                    gsum[slot_grp[g]] += quantity[i]
-                    gcnt[slot_grp[g]] += 1
+                sl = bslot[k]
+                g0 = slot_grp_off[sl]
+                g1 = slot_grp_off[sl + 1]
+                if g0 < g1:
+                    q = np.float64(quantity[buf[k]])
+                    for g in range(g0, g1):
+                        gg = slot_grp[g]
+                        if gcnt[gg] == 0:
+                            touched[nt] = gg
+                            nt += 1
+                        gsum[gg] += q
+                        gcnt[gg] += 1
         nh = 0
         for k in range(n):
             i = buf[k]
-            sl = item_slot[item[i]]
+            sl = bslot[k]
             for j in range(slot_feat_off[sl], slot_feat_off[sl + 1]):
                 f = slot_feat[j]
                 g = slot_feat_group[j]
@@ -177,12 +188,9 @@ def _scan_block(c_lo, c_hi, offsets, item, day, quantity, item_slot, slot_feat_o
                 if feat_mark[f] != c:
                     feat_mark[f] = c
                     a_feat_cust[f] += 1
-        if n_groups > 0:
-            for k in range(n):
-                sl = item_slot[item[buf[k]]]
-                for g in range(slot_grp_off[sl], slot_grp_off[sl + 1]):
-                    gsum[slot_grp[g]] = 0.0
-                    gcnt[slot_grp[g]] = 0
+        for x in range(nt):
+            gsum[touched[x]] = 0.0
+            gcnt[touched[x]] = 0
         if nh == 0:
             continue
         # stable counting sort of the hits by signature (days stay ascending)
@@ -212,22 +220,47 @@ def _scan_block(c_lo, c_hi, offsets, item, day, quantity, item_slot, slot_feat_o
             best = -1.0
             peak = np.int64(NO_DAY)
             best_mask = np.uint64(0)
+            # The set of features in the window changes only when a feature enters
+            # (a hit) or expires (its last day leaves the window); ``oldest`` is a
+            # lower bound of the last days present, so expiry is checked only when it
+            # can happen. The score is re-summed in feature order when the set changes,
+            # which keeps it bit-identical to a direct sum.
+            mask = np.uint64(0)
+            sc = 0.0
+            oldest = np.int64(1) << np.int64(62)
             k = a
             while k < b:
                 t = s_day[k]
+                changed = False
+                if oldest <= t - w:
+                    oldest = np.int64(1) << np.int64(62)
+                    for lf in range(nf):
+                        bit = np.uint64(1) << np.uint64(lf)
+                        if mask & bit:
+                            if last[lf] <= t - w:
+                                mask &= ~bit
+                                changed = True
+                            elif last[lf] < oldest:
+                                oldest = last[lf]
                 while k < b and s_day[k] == t:
-                    last[feat_local[s_feat[k]]] = t
+                    lf = feat_local[s_feat[k]]
+                    bit = np.uint64(1) << np.uint64(lf)
+                    if not (mask & bit):
+                        mask |= bit
+                        changed = True
+                        if t < oldest:
+                            oldest = t
+                    last[lf] = t
                     k += 1
-                sc = 0.0
-                mask = np.uint64(0)
-                for lf in range(nf):
-                    if last[lf] > t - w:
-                        sc += feat_weight[f0 + lf]
-                        mask |= np.uint64(1) << np.uint64(lf)
-                if sc > best:
-                    best = sc
-                    peak = t
-                    best_mask = mask
+                if changed:
+                    sc = 0.0
+                    for lf in range(nf):
+                        if (mask >> np.uint64(lf)) & np.uint64(1):
+                            sc += feat_weight[f0 + lf]
+                    if sc > best:
+                        best = sc
+                        peak = t
+                        best_mask = mask
             ev = np.int64(NO_DAY)
             ev_lo = np.int64(NO_DAY)
             ev_hi = np.int64(NO_DAY)
