@@ -169,6 +169,19 @@ def _regex_mask(arr: pa.Array, patterns: tuple[str, ...], sig: Signature, feat: 
         ) from None
 
 
+def _narrow(mask: np.ndarray, names: pa.Array, patterns: tuple[str, ...], sig: Signature,
+            feat: Feature, key: str, keep: bool) -> np.ndarray:
+    """``mask`` AND (a pattern matches, or none matches when ``keep`` is False)."""
+    rows = np.flatnonzero(mask)
+    if rows.size == 0:
+        return mask
+    subset = names if rows.size == mask.size else names.take(pa.array(rows))
+    hit = _regex_mask(subset, patterns, sig, feat, key)
+    out = np.zeros_like(mask)
+    out[rows[hit == keep]] = True
+    return out
+
+
 def _explicit_items(feat: Feature, sig: Signature, item_ids: pa.Array) -> np.ndarray:
     if not feat.items:
         return np.zeros(0, np.int32)
@@ -212,11 +225,12 @@ def _match_feature(feat: Feature, sig: Signature, view: CatalogView, item_ids: p
                 mask &= _bool(pc.is_in(view.levels[level], value_set=vs))
             if usable_levels:
                 parts.append("levels")
+            # patterns run only on the rows the taxonomy criteria kept (usually a few)
             if feat.names and view.names is not None:
-                mask &= _regex_mask(view.names, feat.names, sig, feat, "names")
+                mask = _narrow(mask, view.names, feat.names, sig, feat, "names", keep=True)
                 parts.append("names")
             if feat.exclude and view.names is not None:
-                mask &= ~_regex_mask(view.names, feat.exclude, sig, feat, "exclude")
+                mask = _narrow(mask, view.names, feat.exclude, sig, feat, "exclude", keep=False)
             rows = mask
         if dropped_levels and feat.names:
             notes.append("names-only")
