@@ -168,26 +168,32 @@ def _scan_block(c_lo, c_hi, offsets, item, day, quantity, item_slot, slot_feat_o
                         gcnt[gg] += 1
         nh = 0
         for k in range(n):
-            i = buf[k]
             sl = bslot[k]
-            for j in range(slot_feat_off[sl], slot_feat_off[sl + 1]):
+            j0 = slot_feat_off[sl]
+            j1 = slot_feat_off[sl + 1]
+            if j0 == j1:
+                continue  # a baseline-group line only
+            i = buf[k]
+            d = day[i]
+            for j in range(j0, j1):
                 f = slot_feat[j]
                 g = slot_feat_group[j]
+                ok = True
                 if g >= 0:
                     q = np.float64(quantity[i])
                     usual = 1.0
                     if gcnt[g] > 1:
                         usual = (gsum[g] - q) / (gcnt[g] - 1)
-                    if q < feat_ratio[f] * usual:
-                        continue
-                h_day[nh] = day[i]
+                    ok = q >= feat_ratio[f] * usual
+                # written unconditionally and kept when ``ok``: no unpredictable branch
+                h_day[nh] = d
                 h_feat[nh] = f
                 h_slot[nh] = sl
-                nh += 1
-                a_feat_lines[f] += 1
-                if feat_mark[f] != c:
+                nh += ok
+                a_feat_lines[f] += ok
+                a_feat_cust[f] += ok and feat_mark[f] != c
+                if ok:
                     feat_mark[f] = c
-                    a_feat_cust[f] += 1
         for x in range(nt):
             gsum[touched[x]] = 0.0
             gcnt[touched[x]] = 0
