@@ -89,3 +89,62 @@ def profile_project(project: Project, hist: Histories) -> dict[str, Any]:
         prof["catalog"] = catalog_coverage(catalog, hist.item_ids,
                                            where=project.source("catalog").origin)
     return prof
+
+
+def scan(project: Project | str | Path, *, signatures: Any = None,
+         as_of: str | None = None, **kwargs: Any):
+    """Scan a project's purchases for sensitive inferences (``basketguard scan``).
+
+    Parameters
+    ----------
+    project : Project, str or Path
+        A loaded project or the path of a project file.
+    signatures : tuple of Signature, optional
+        From :func:`basketguard.models.signatures.load_library` (default: built-ins).
+    as_of : str, optional
+        ISO reference date for event stages (default: the last day in the data).
+    **kwargs
+        Options of :func:`load_histories`.
+
+    Returns
+    -------
+    basketguard.engine.scan.ScanResult
+        ``.summary()`` holds aggregates; ``.scores_table()`` per-customer scores.
+    """
+    from basketguard.engine.scan import scan as _scan
+
+    proj = _project(project)
+    return _scan(proj, load_histories(proj, **kwargs), signatures, as_of=as_of)
+
+
+def assess(project: Project | str | Path, *, segment_file: str | None = None,
+           segment_signature: str | None = None, options: Any = None, **kwargs: Any):
+    """Re-identification risk of a segment (``basketguard assess``).
+
+    Parameters
+    ----------
+    project : Project, str or Path
+        A loaded project or the path of a project file.
+    segment_file : str, optional
+        Parquet / CSV / Arrow file with a ``customer`` column.
+    segment_signature : str, optional
+        Use the customers this signature flags as the segment.
+        With neither, the project's ``[segment]`` table is used.
+    options : basketguard.engine.assess.AssessOptions, optional
+        Measures and thresholds (defaults as the CLI).
+    **kwargs
+        Options of :func:`load_histories`.
+
+    Returns
+    -------
+    basketguard.engine.assess.AssessResult
+        ``.findings`` (aggregates only), ``.severity``, ``.exit_code``.
+    """
+    from basketguard.engine.assess import AssessOptions, segment_members
+    from basketguard.engine.assess import assess as _assess
+
+    proj = _project(project)
+    hist = load_histories(proj, **kwargs)
+    members, info = segment_members(proj, hist, segment_file=segment_file,
+                                    signature=segment_signature)
+    return _assess(proj, hist, members, options or AssessOptions(), info)

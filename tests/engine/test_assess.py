@@ -133,3 +133,15 @@ def test_cli_errors_exit_3(population, capsys):
     assert main(["assess", str(res.paths["project"]), "--no-cache", "--segment", "x.parquet",
                  "--segment-signature", "pregnancy"]) == 3
     assert main(["assess", str(res.paths["project"]), "--unicity-warn", "2"]) == 3
+
+
+def test_python_api_mirrors_the_cli(population):
+    from basketguard.engine import api
+
+    out, res, _, _ = population
+    scanned = api.scan(res.paths["project"], cache_dir=out / "cache")
+    assert len(scanned.summary()["signatures"]) >= 10
+    result = api.assess(res.paths["project"], segment_signature="pregnancy",
+                        options=AssessOptions(points=("items",), p_max=2),
+                        cache_dir=out / "cache")
+    assert result.findings and result.segment["members"] > 0
