@@ -87,21 +87,6 @@ def _bucket(day, unit):
     return (year - 1970) * 12 + month - 1
 
 
-@njit(cache=True, nogil=True)
-def _bucket_range(day, unit, out):
-    """Smallest and largest bucket of ``day`` into ``out[0]``, ``out[1]``."""
-    lo = np.int64(0)
-    hi = np.int64(0)
-    for i in range(day.shape[0]):
-        b = _bucket(day[i], unit)
-        if i == 0 or b < lo:
-            lo = b
-        if i == 0 or b > hi:
-            hi = b
-    out[0] = lo
-    out[1] = hi
-
-
 def bucket_range(day: np.ndarray, unit: int) -> tuple[int, int]:
     """First bucket and number of buckets spanned by ``day``.
 
@@ -122,9 +107,9 @@ def bucket_range(day: np.ndarray, unit: int) -> tuple[int, int]:
     day = _as(day, np.int32, "day")
     if unit == UNIT_NONE or day.shape[0] == 0:
         return 0, 1
-    out = np.zeros(2, np.int64)
-    _bucket_range(day, unit, out)
-    return int(out[0]), int(out[1] - out[0] + 1)
+    # every unit's bucket is non-decreasing in the day: the span is that of the extreme days
+    lo, hi = int(_bucket(int(day.min()), unit)), int(_bucket(int(day.max()), unit))
+    return lo, hi - lo + 1
 
 
 @njit(cache=True, nogil=True, parallel=True)

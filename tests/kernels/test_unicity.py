@@ -91,6 +91,17 @@ def bucket_path(table: bool):
         ix._MAX_TABLE = saved
 
 
+@contextlib.contextmanager
+def code_path(rank: bool):
+    """Member point codes by rank in a key bitmap, or by binary search (huge key spaces)."""
+    saved = uk._MAX_RANK_BITS
+    uk._MAX_RANK_BITS = saved if rank else -1
+    try:
+        yield
+    finally:
+        uk._MAX_RANK_BITS = saved
+
+
 @given(days=st.lists(DAYS, max_size=30), unit=st.sampled_from(UNITS))
 def test_point_keys_match_calendar(days, unit):
     day = np.array(days, np.int32)
@@ -114,14 +125,16 @@ def test_build_index_matches_reference(pop, unit, ratio, table):
 
 
 @given(pop=populations(), unit=st.sampled_from(UNITS), data=st.data())
-def test_member_points_match_reference(pop, unit, data):
+@pytest.mark.parametrize("rank", [True, False], ids=["rank", "search"])
+def test_member_points_match_reference(pop, unit, data, rank):
     offsets, hi, day, n_hi = pop
     n_cust = offsets.shape[0] - 1
     members = data.draw(st.lists(st.integers(0, max(n_cust - 1, 0)), max_size=6)
                         if n_cust else st.just([]))
     idx = ix.build_index(offsets, hi, day, unit, n_hi)
     sets, _, _ = nu.point_sets(offsets, hi, day, unit)
-    mp_off, mp_code = uk.member_points(offsets, hi, day, np.array(members, np.int64), idx)
+    with code_path(rank):
+        mp_off, mp_code = uk.member_points(offsets, hi, day, np.array(members, np.int64), idx)
     assert mp_off.shape == (len(members) + 1,)
     for j, m in enumerate(members):
         got = idx.point_key[mp_code[mp_off[j]:mp_off[j + 1]]].tolist()
@@ -235,6 +248,15 @@ def test_superset_customer_prevents_uniqueness():
     # customer 1 holds everything customer 0 holds: 0 is never unique
     _, _, smallest = _run([0, 2, 5], [0, 1, 0, 1, 2], [0] * 5, p_max=3, draws=4)
     assert smallest[0].tolist() == [0, 0, 0, 0] and smallest[1].min() >= 1
+
+
+@pytest.mark.parametrize("rank", [True, False], ids=["rank", "search"])
+def test_member_points_outside_the_index_are_refused(rank):
+    # the index only saw customer 0's line: customer 1's point (item 1) is not in it
+    hi, day = np.array([0, 1], np.int32), np.zeros(2, np.int32)
+    idx = ix.build_index(np.array([0, 1, 1], np.int64), hi[:1], day[:1], ix.UNIT_NONE, 2)
+    with code_path(rank), pytest.raises(ValueError, match="not in the index"):
+        uk.member_points(np.array([0, 1, 2], np.int64), hi, day, np.array([0, 1]), idx)
 
 
 def test_days_must_be_sorted_within_customers():
