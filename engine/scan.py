@@ -313,16 +313,22 @@ class ScanResult:
         prob = self.probability()
         keep = np.flatnonzero(prob >= min_probability)
         sig_names = np.array([s.name for s in self.signatures], dtype=object)
-        flagged = np.zeros(keep.shape[0], bool)
+        thresholds = np.array([s.score_threshold for s in self.signatures])
+        flagged = e["score"][keep] >= thresholds[e["signature"][keep]]
         stage = np.full(keep.shape[0], None, dtype=object)
-        tops: list[list[str]] = []
         feats = [[(f.weight, f.name) for f in s.features] for s in self.signatures]
-        for j, i in enumerate(keep):
-            s = int(e["signature"][i])
-            flagged[j] = e["score"][i] >= self.signatures[s].score_threshold
-            mask = int(e["mask"][i])
-            present = [feats[s][b] for b in range(len(feats[s])) if mask >> b & 1]
-            tops.append([n for _, n in sorted(present, key=lambda wn: (-wn[0], wn[1]))])
+        names_of: dict[tuple[int, int], list[str]] = {}  # few distinct (signature, mask)
+
+        def top_features(s: int, mask: int) -> list[str]:
+            got = names_of.get((s, mask))
+            if got is None:
+                present = [feats[s][b] for b in range(len(feats[s])) if mask >> b & 1]
+                got = [n for _, n in sorted(present, key=lambda wn: (-wn[0], wn[1]))]
+                names_of[(s, mask)] = got
+            return got
+
+        tops = [top_features(int(s), int(m))
+                for s, m in zip(e["signature"][keep], e["mask"][keep], strict=True)]
         for s, sig in enumerate(self.signatures):
             sel = e["signature"][keep] == s
             if sig.stages and sel.any():
