@@ -274,6 +274,9 @@ def assess(project: Project, hist: Histories, members: np.ndarray, options: Asse
         t0 = time.perf_counter()
         sub = _subset(hist, members)
         tx = transactions_from_histories(sub, unit=options.km_unit)
+        names = _catalog_names(project, hist)
+        if names is not None:
+            tx = type(tx).from_csr(tx.offsets, tx.items, names, tx.unit, tx.source)
         km = km_anonymity(tx, k=options.km_k, m=options.km_m)
         findings.extend(km.findings(options.km_warn, options.km_fail))
         seconds["km_anonymity"] = time.perf_counter() - t0
@@ -282,6 +285,25 @@ def assess(project: Project, hist: Histories, members: np.ndarray, options: Asse
     info = dict(segment_info or {"members": int(members.size)})
     info["customer_base"] = hist.n_customers
     return AssessResult(info, findings, seconds, skipped)
+
+
+def _catalog_names(project: Project, hist: Histories) -> np.ndarray | None:
+    """Item names by code from the project's catalog ("name (id)"), or None without one."""
+    spec = project.source("catalog")
+    if spec is None or "name" not in spec.columns:
+        return None
+    from basketguard.engine.signatures import catalog_view
+
+    view = catalog_view(read_role(project, "catalog"), hist.item_ids, [], spec.origin)
+    ids = hist.item_ids.to_pylist()
+    names = np.asarray([str(i) for i in ids], dtype=object)
+    ok = view.codes >= 0
+    rows = np.flatnonzero(ok)
+    for r, n in zip(rows, view.raw_names.take(pa.array(rows)).to_pylist(), strict=True):
+        code = int(view.codes[r])
+        if n is not None and names[code] == str(ids[code]):
+            names[code] = f"{n.strip()} ({ids[code]})"
+    return names
 
 
 def _subset(hist: Histories, members: np.ndarray) -> Histories:
