@@ -6,6 +6,10 @@ event it detects. Seeds are split: ``--tune-seed`` is the population the
 links were calibrated on (``--calibrate`` refits them and rewrites the
 ``[link]`` tables of the built-in files); the reported figures come from the
 ``--eval-seeds`` populations, which the signatures were not tuned on.
+Calibration fits, on the tuning seed only: each stage feature's typical first
+purchase day relative to the true event date (``stage_day``, median over planted
+customers whose window is not cut by the period's edges) and its spread
+(1.4826 MAD), then the logistic link of every signature.
 
 Metrics per signature and seed:
 
@@ -59,6 +63,8 @@ EVENT_OF = {
     "financial_distress": "financial_distress",
     "contraception_sexual_health": None,
 }
+#: Truth column holding the date a signature's event estimate targets (default event_date).
+DATE_OF = {"new_baby": "onset_date"}  # the simulator's onset of new_baby is the birth
 _EPOCH = datetime.date(1970, 1, 1)
 
 
@@ -130,7 +136,8 @@ def evaluate(project_path: Path, cache: Path, sigs) -> tuple[dict, dict]:
         raw[sig.name] = (scores, labels)
         if sig.has_stages:
             dates = {c: d for c, e, d in zip(truth["customer_id"], truth["event"],
-                                             truth["event_date"], strict=True)
+                                             truth[DATE_OF.get(event, "event_date")],
+                                             strict=True)
                      if e == event and d is not None}
             e = result.entries
             sel = (e["signature"] == s) & (e["score"] >= sig.score_threshold) & \
@@ -167,6 +174,70 @@ def fit_logistic(scores: np.ndarray, labels: np.ndarray, iters: int = 50) -> tup
     return float(beta[0]), float(beta[1])
 
 
+def fit_stages(project_path: Path, cache: Path, sig, event: str, margin: int = 90,
+               min_customers: int = 20) -> dict[str, tuple[int, int]]:
+    """Typical first-purchase day of each stage feature relative to the true event date.
+
+    For planted customers whose window ``stage_day +- margin`` around their event
+    lies inside the data (so the first purchase is not censored by the period's
+    edges), the first matching purchase in that window minus the event date;
+    returns ``{feature: (median, max(7, round(1.4826 * MAD)))}`` for features
+    with at least ``min_customers`` such customers.
+    """
+    from basketguard.engine.scan import compile_for
+
+    project = load_project(project_path)
+    hist = load_histories(project, cache_dir=cache)
+    compiled, _ = compile_for(project, hist, (sig,))
+    truth = pq.read_table(project_path.parent / "truth.parquet").to_pydict()
+    ids = np.asarray(hist.customer_ids.to_numpy(zero_copy_only=False))
+    events = [(c, (d - _EPOCH).days) for c, e, d in zip(
+        truth["customer_id"], truth["event"], truth[DATE_OF.get(event, "event_date")],
+        strict=True)
+        if e == event and d is not None]
+    ev_day = np.full(hist.n_customers, np.iinfo(np.int32).min, np.int64)
+    if events:
+        who = np.asarray([c for c, _ in events], np.int64)
+        pos = np.searchsorted(ids, who)
+        ok = (pos < ids.size) & (ids[np.minimum(pos, ids.size - 1)] == who)
+        ev_day[pos[ok]] = np.asarray([d for _, d in events], np.int64)[ok]
+    d0, d1 = int(hist.day.min()), int(hist.day.max())
+    cust = np.repeat(np.arange(hist.n_customers), np.diff(hist.offsets))
+    out = {}
+    for feat, match in zip(sig.features, compiled.features, strict=True):
+        if feat.stage_day is None:
+            continue
+        s = feat.stage_day
+        valid = (ev_day > np.iinfo(np.int32).min) & (ev_day + s - margin >= d0) & \
+                (ev_day + s + margin <= d1)
+        sel = np.isin(hist.item, match.items) & valid[cust]
+        c = cust[sel]
+        rel = hist.day[sel].astype(np.int64) - ev_day[c]
+        inside = (rel >= s - margin) & (rel <= s + margin)
+        c, rel = c[inside], rel[inside]
+        first = rel[np.unique(c, return_index=True)[1]]  # lines are in day order
+        if first.size >= min_customers:
+            med = float(np.median(first))
+            mad = float(np.median(np.abs(first - med)))
+            out[feat.name] = (int(round(med)), max(7, int(round(1.4826 * mad))))
+    return out
+
+
+def rewrite_stages(path: Path, fitted: dict[str, tuple[int, int]]) -> None:
+    """Replace stage_day / stage_spread of the named features in a signature file."""
+    text = path.read_text()
+    blocks = text.split("[[feature]]")
+    for i in range(1, len(blocks)):
+        m = re.search(r'^name = "([a-z0-9_]+)"', blocks[i], re.M)
+        if m and m.group(1) in fitted:
+            day, spread = fitted[m.group(1)]
+            blocks[i] = re.sub(r"^stage_day = -?\d+$", f"stage_day = {day}", blocks[i],
+                               flags=re.M)
+            blocks[i] = re.sub(r"^stage_spread = \d+$", f"stage_spread = {spread}",
+                               blocks[i], flags=re.M)
+    path.write_text("[[feature]]".join(blocks))
+
+
 def rewrite_link(path: Path, intercept: float, slope: float, note: str) -> None:
     """Replace the [link] table's values in a signature file, keeping everything else."""
     text = path.read_text()
@@ -181,11 +252,12 @@ def rewrite_link(path: Path, intercept: float, slope: float, note: str) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--customers", type=int, default=50_000)
+    ap.add_argument("--customers", type=int, default=100_000)
     ap.add_argument("--tune-seed", type=int, default=101)
     ap.add_argument("--eval-seeds", type=int, nargs="+", default=[7, 8])
     ap.add_argument("--calibrate", action="store_true",
-                    help="refit every built-in link on the tuning seed and rewrite the files")
+                    help="refit the stage offsets and links of the built-in signatures on the "
+                         "tuning seed and rewrite their files")
     ap.add_argument("--only", nargs="+", help="evaluate only these signatures")
     ap.add_argument("--data", type=Path, default=Path("/tmp/basketguard-accuracy"))
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "accuracy.md")
@@ -194,9 +266,15 @@ def main(argv=None) -> int:
     sigs = load_library(only=args.only)
     if args.calibrate:
         proj = population(args.tune_seed, args.customers, args.data)
-        _, raw = evaluate(proj, cache, sigs)
         note = (f"simulator seed {args.tune_seed}, {args.customers} customers "
                 f"(bench/accuracy.py --calibrate)")
+        for sig in sigs:
+            if sig.has_stages and EVENT_OF.get(sig.name):
+                fitted = fit_stages(proj, cache, sig, EVENT_OF[sig.name])
+                rewrite_stages(BUILTIN_DIR / f"{sig.name}.toml", fitted)
+                print(f"{sig.name}: stage offsets {fitted}", file=sys.stderr)
+        sigs = load_library(only=args.only)
+        _, raw = evaluate(proj, cache, sigs)
         for sig in sigs:
             if sig.name in raw:
                 a, b = fit_logistic(*raw[sig.name])
