@@ -140,11 +140,13 @@ def _read_ids(path: str) -> pa.Array:
 
 
 def segment_members(project: Project, hist: Histories, *, segment_file: str | None = None,
-                    signature: str | None = None, signatures=None) -> tuple[np.ndarray, dict]:
+                    signature: str | None = None,
+                    signature_paths: tuple[str, ...] = ()) -> tuple[np.ndarray, dict]:
     """Customer codes of the segment (distinct, ascending) and a description of its source.
 
     Exactly one source is used: ``segment_file``, else ``signature`` (the
-    customers it flags), else the project's ``[segment]`` table.
+    customers it flags; a built-in signature or one from ``signature_paths``),
+    else the project's ``[segment]`` table.
 
     Raises
     ------
@@ -161,8 +163,7 @@ def segment_members(project: Project, hist: Histories, *, segment_file: str | No
         from basketguard.engine.scan import scan
         from basketguard.models.signatures import load_library
 
-        lib = signatures if signatures is not None else load_library(only=[signature])
-        lib = tuple(s for s in lib if s.name == signature) or load_library(only=[signature])
+        lib = load_library(signature_paths, only=[signature])
         result = scan(project, hist, lib)
         e = result.entries
         sel = e["score"] >= lib[0].score_threshold

@@ -102,7 +102,10 @@ def wilson(successes: int, trials: int, confidence: float = 0.95) -> Estimate:
     denom = 1.0 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denom
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), confidence, "wilson")
+    # the bounds contain p by construction; clamp away rounding (k = 0 gives ~1e-17)
+    low = 0.0 if successes == 0 else min(p, max(0.0, centre - half))
+    high = 1.0 if successes == trials else max(p, min(1.0, centre + half))
+    return Estimate(p, low, high, confidence, "wilson")
 
 
 @dataclass(frozen=True)
