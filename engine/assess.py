@@ -72,6 +72,8 @@ class AssessOptions:
         ``members`` (each member's distinct items) or ``baskets``.
     km_warn, km_fail : float or None
         Thresholds on the share of transactions with a violating itemset.
+    signature_paths : tuple of str
+        User signature files or folders (for ``sensitive_signature``).
     """
 
     attributes: tuple[str, ...] | None = None
@@ -93,6 +95,7 @@ class AssessOptions:
     km_unit: str = "members"
     km_warn: float | None = 0.0
     km_fail: float | None = None
+    signature_paths: tuple[str, ...] = ()
 
 
 @dataclass
@@ -229,7 +232,7 @@ def assess(project: Project, hist: Histories, members: np.ndarray, options: Asse
             from basketguard.engine.scan import scan
             from basketguard.models.signatures import load_library
 
-            lib = load_library(only=[options.sensitive_signature])
+            lib = load_library(options.signature_paths, only=[options.sensitive_signature])
             res = scan(project, hist, lib)
             e = res.entries
             flagged_codes = np.unique(e["customer"][e["score"] >= lib[0].score_threshold])
@@ -334,7 +337,11 @@ def format_report(doc: dict[str, Any]) -> str:
         val = "-" if v is None else f"{v:.4g}"
         if "interval" in f and f["interval"][0] is not None:
             val += f" [{f['interval'][0]:.3g}, {f['interval'][1]:.3g}]"
-        thr = "" if f["threshold"] is None else f" (threshold {f['threshold']:g})"
+        thr = ""
+        if f["threshold"] is not None:
+            below = v is not None and v < f["threshold"]
+            thr = (f" (over the warning level; fails at {f['threshold']:g})"
+                   if f["severity"] == "warn" and below else f" (threshold {f['threshold']:g})")
         lines.append(f"{f['severity'].upper():<5} {f['check']:<34} {val}{thr}")
         lines.append(f"      {f['metric']}. {f['explanation']}")
     if doc["skipped"]:

@@ -121,7 +121,8 @@ class Finding:
     estimate : Estimate
         The value, with an interval where estimated.
     threshold : float or None
-        The policy threshold it was judged against.
+        The policy threshold it was judged against: the fail level, or the
+        warning level when there is no fail level.
     severity : Severity
         ``pass`` / ``warn`` / ``fail``, or ``info`` when no threshold applies.
     explanation : str

@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="Parquet / CSV / Arrow file with a `customer` column")
     seg.add_argument("--segment-signature", metavar="NAME",
                      help="the customers a signature flags (a targeted mailing's audience)")
+    seg.add_argument("--signatures", metavar="PATH", action="append", default=[],
+                     help="user signature file or folder for --segment-signature / "
+                          "--sensitive-signature (repeatable)")
     cls = parser.add_argument_group("attribute classes")
     cls.add_argument("--attributes", metavar="A,B,...",
                      help="exported quasi-identifiers (default: all customers attributes; "
@@ -86,7 +89,7 @@ def options_from_args(args: argparse.Namespace) -> AssessOptions:
                          p_max=args.p_max, draws=args.draws, seed=args.seed,
                          unicity_warn=args.unicity_warn, unicity_fail=args.unicity_fail,
                          item_lists=args.item_lists, km_k=args.km_k, km_m=args.km_m,
-                         km_unit=args.km_unit)
+                         km_unit=args.km_unit, signature_paths=tuple(args.signatures))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     members, info = segment_members(project, hist, segment_file=args.segment,
-                                    signature=args.segment_signature)
+                                    signature=args.segment_signature,
+                                    signature_paths=options.signature_paths)
     say = (lambda m: sys.stderr.write(f"measuring {m}\n")) if sys.stderr.isatty() else None
     result = assess(project, hist, members, options, info, progress=say)
     doc = result.to_dict()
