@@ -33,13 +33,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from machine import machine_facts
 
 PROFILES = {"smoke": 100_000, "default": 1_000_000, "large": 10_000_000}
 ATTRS = ("age_band", "income_band", "postcode_prefix", "household_size", "children",
@@ -120,22 +118,7 @@ def timed(fn, *args, repeat: int):
 
 
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import duckdb
-    import numba
-    import polars
-
-    return {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "numba": numba.__version__, "pyarrow": pa.__version__,
-            "duckdb": duckdb.__version__, "polars": polars.__version__,
-            "load_avg": os.getloadavg()}
+    return machine_facts()
 
 
 def main() -> None:

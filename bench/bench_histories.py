@@ -27,7 +27,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -35,6 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import machine_facts
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
@@ -214,24 +214,7 @@ def child(name: str, data: Path, warm: Path, repeat: int) -> None:
 
 # ------------------------------------------------------------------------ main
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    import duckdb
-    import numba
-    import polars
-    import pyarrow
-
-    return {"cpus": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem, 1),
-            "python": platform.python_version(), "numba": numba.__version__,
-            "pyarrow": pyarrow.__version__, "duckdb": duckdb.__version__,
-            "polars": polars.__version__}
+    return machine_facts()
 
 
 def main() -> None:

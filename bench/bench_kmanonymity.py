@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from machine import machine_facts
 
 from basketguard.engine.kmanonymity import km_anonymity
 from basketguard.engine.transactions import Transactions, read_transactions
@@ -94,20 +93,7 @@ def timed(fn, repeat: int, *args) -> tuple[float, list[int], dict]:
 
 
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import duckdb
-    import numba
-
-    facts = {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-             "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
-             "duckdb": duckdb.__version__}
+    facts = machine_facts()
     try:
         import fim
 

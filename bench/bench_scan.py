@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -53,6 +52,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import machine_facts
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
@@ -358,26 +358,7 @@ def compare(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], name: str) -
 
 # ------------------------------------------------------------------------ main
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    import duckdb
-    import numba
-    import polars
-    import pyarrow
-
-    return {"cpus": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem, 1),
-            "load_avg_end": [round(x, 2) for x in os.getloadavg()],
-            "python": platform.python_version(), "numpy": np.__version__,
-            "numba": numba.__version__, "numba_threads": numba.config.NUMBA_NUM_THREADS,
-            "pyarrow": pyarrow.__version__, "duckdb": duckdb.__version__,
-            "polars": polars.__version__}
+    return machine_facts()
 
 
 def main() -> None:

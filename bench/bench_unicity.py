@@ -33,14 +33,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from machine import machine_facts
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
@@ -189,17 +188,7 @@ def child(name: str, data_path: Path, known_path: Path, points: str, p: int, dra
 
 # ------------------------------------------------------------------------ main
 def machine() -> dict:
-    import duckdb
-    import numba
-
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return {"cpus": os.cpu_count(), "cpu": cpu, "numba_threads": numba.config.NUMBA_NUM_THREADS,
-            "load_avg": os.getloadavg(), "python": platform.python_version(),
-            "numba": numba.__version__, "duckdb": duckdb.__version__}
+    return machine_facts()
 
 
 def online_retail_table(draws: int, seed: int) -> None:

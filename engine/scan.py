@@ -16,8 +16,6 @@ gives the same summary as one scan of the whole.
 from __future__ import annotations
 
 import datetime
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,9 +26,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from basketguard.engine.errors import ConfigError, DataError, OutputError
+from basketguard.engine.errors import ConfigError, DataError
 from basketguard.engine.findings import Estimate, Finding, Severity, wilson
 from basketguard.engine.histories import Histories
+from basketguard.engine.output import atomic_path
 from basketguard.engine.project import Project
 from basketguard.engine.signatures import CatalogView, CompiledLibrary, catalog_view, resolve
 from basketguard.kernels.windows import NO_DAY, scan_histories
@@ -356,23 +355,8 @@ class ScanResult:
         """Write :meth:`scores_table` to Parquet atomically (temp file, then rename)."""
         target = Path(path)
         table = self.scores_table(min_probability)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-            os.close(fd)
-        except OSError as exc:
-            raise OutputError(f"cannot write {str(target)!r}: {exc.strerror or exc}. "
-                              "Choose another output path.") from None
-        try:
+        with atomic_path(target) as tmp:
             pq.write_table(table, tmp)
-            os.replace(tmp, target)
-        except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
-            raise OutputError(f"cannot write {str(target)!r}: {exc.strerror or exc}. "
-                              "Choose another output path.") from None
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         return target
 
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from basketguard.engine.api import load_histories
 from basketguard.engine.assess import AssessOptions, assess, format_report, segment_members
-from basketguard.engine.commands.common import Progress, add_data_options, dump_json, write_atomic
+from basketguard.engine.commands.common import (
+    add_data_options,
+    dump_json,
+    load_with_progress,
+    write_atomic,
+)
 from basketguard.engine.errors import ConfigError
-from basketguard.engine.project import load_project
 
 NAME = "assess"
 HELP = "Assess how well a segment's members could be re-identified (classes, unicity, k^m)."
@@ -94,13 +97,7 @@ def options_from_args(args: argparse.Namespace) -> AssessOptions:
 
 def run(args: argparse.Namespace) -> int:
     options = options_from_args(args)
-    project = load_project(args.project)
-    progress = Progress("reading lines")
-    try:
-        hist = load_histories(project, strict=args.strict, use_cache=not args.no_cache,
-                              cache_dir=args.cache_dir, progress=progress)
-    finally:
-        progress.close()
+    project, hist = load_with_progress(args)
     members, info = segment_members(project, hist, segment_file=args.segment,
                                     signature=args.segment_signature,
                                     signature_paths=options.signature_paths)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from basketguard.engine.errors import OutputError
+from basketguard.engine.output import write_text_atomic
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -59,24 +57,22 @@ def write_atomic(path: str | Path, text: str) -> None:
         The file cannot be written (the message names it); an existing file
         is left as it was.
     """
-    target = Path(path)
+    write_text_atomic(path, text)
+
+
+def load_with_progress(args: argparse.Namespace):
+    """The project named by ``args.project`` and its histories (progress on a terminal)."""
+    from basketguard.engine.api import load_histories
+    from basketguard.engine.project import load_project
+
+    project = load_project(args.project)
+    progress = Progress("reading lines")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    except OSError as exc:
-        raise OutputError(f"cannot write {str(target)!r}: {exc.strerror or exc}. "
-                          "Choose another output path.") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"cannot write {str(target)!r}: {exc.strerror or exc}. "
-                          "Choose another output path.") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        hist = load_histories(project, strict=args.strict, use_cache=not args.no_cache,
+                              cache_dir=args.cache_dir, progress=progress)
+    finally:
+        progress.close()
+    return project, hist
 
 
 def dump_json(doc: Any) -> str:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from basketguard.engine.api import load_histories, profile_project
+from basketguard.engine.api import profile_project
 from basketguard.engine.commands.common import (
-    Progress,
     add_data_options,
     dump_json,
+    load_with_progress,
     write_atomic,
 )
 from basketguard.engine.errors import ExitCode
 from basketguard.engine.profile import format_profile
-from basketguard.engine.project import load_project
 
 NAME = "profile"
 HELP = "Profile the basket lines of a project: counts, time span, distributions, dropped rows."
@@ -27,13 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    project = load_project(args.project)
-    progress = Progress("reading lines")
-    try:
-        hist = load_histories(project, strict=args.strict, use_cache=not args.no_cache,
-                              cache_dir=args.cache_dir, progress=progress)
-    finally:
-        progress.close()
+    project, hist = load_with_progress(args)
     prof = profile_project(project, hist)
     if args.out:
         write_atomic(args.out, dump_json(prof))

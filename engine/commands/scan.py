@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from basketguard.engine.api import load_histories
-from basketguard.engine.commands.common import Progress, add_data_options, dump_json, write_atomic
+from basketguard.engine.commands.common import (
+    add_data_options,
+    dump_json,
+    load_with_progress,
+    write_atomic,
+)
 from basketguard.engine.errors import ExitCode
-from basketguard.engine.project import load_project
 from basketguard.engine.scan import format_summary, scan
 from basketguard.models.signatures import load_library
 
@@ -53,14 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    project = load_project(args.project)
     library = library_from_args(args)
-    progress = Progress("reading lines")
-    try:
-        hist = load_histories(project, strict=args.strict, use_cache=not args.no_cache,
-                              cache_dir=args.cache_dir, progress=progress)
-    finally:
-        progress.close()
+    project, hist = load_with_progress(args)
     result = scan(project, hist, library, as_of=args.as_of,
                   progress=(lambda m: sys.stderr.write(m + "\n")) if sys.stderr.isatty()
                   else None)

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from basketguard.engine import api, output
 from basketguard.engine.cli import main
-from basketguard.engine.commands import common
-from basketguard.engine.commands import profile as profile_cmd
 from basketguard.engine.errors import ExitCode
 
 #: Customer ids distinctive enough that any leak into the output shows.
@@ -99,7 +98,7 @@ def test_out_replaces_an_existing_file_atomically(tmp_path, capsys, monkeypatch)
     def failing_replace(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(common.os, "replace", failing_replace)
+    monkeypatch.setattr(output.os, "replace", failing_replace)
     assert main(["profile", str(_project(tmp_path)), "--no-cache", "--out", str(out)]) == 3
     assert out.read_text() == "previous report"  # untouched, never half-written
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
@@ -153,7 +152,7 @@ def _case(base: Path, case: str, monkeypatch) -> list[str]:
         def broken(*args, **kwargs):
             raise RuntimeError("invariant broken")
 
-        monkeypatch.setattr(profile_cmd, "load_histories", broken)
+        monkeypatch.setattr(api, "load_histories", broken)
         return ["profile", str(project)]
     raise AssertionError(case)
 
