@@ -6,10 +6,12 @@ regular expressions for names), giving the item codes it matches. The kernel
 then needs one lookup per basket line (``item_slot``); see
 :mod:`basketguard.kernels.windows`.
 
-Catalogs differ: a taxonomy level a feature names must exist when the catalog
-has a taxonomy (a typo is an error naming the signature file and key), but a
-catalog with item names and no taxonomy (many real ones) drops the ``levels``
-criterion of features that also give ``names``, with a note. A feature or a
+Catalogs differ: a taxonomy level a user signature names must exist when the
+catalog has a taxonomy (a typo is an error naming the signature file and key).
+A catalog with item names and no taxonomy (many real ones), or one whose levels
+are named differently from the built-in library's (``department`` /
+``category`` / ``type``), drops the ``levels`` criterion of built-in features
+that also give ``names``, with a note. A feature or a
 whole signature that matches no item is a warning in the report, never
 silently ignored.
 
@@ -206,7 +208,7 @@ def _match_feature(feat: Feature, sig: Signature, view: CatalogView, item_ids: p
     for level, values in feat.levels:
         if level in view.levels:
             usable_levels.append((level, values))
-        elif view.levels:
+        elif view.levels and not sig.builtin:
             raise ConfigError(
                 f"{sig.path or sig.name}: feature {feat.name!r} levels.{level}: the catalog "
                 f"({view.where}) has no taxonomy level {level!r}.{_closest(level, view.levels)} "
@@ -324,6 +326,8 @@ def resolve(signatures: tuple[Signature, ...], view: CatalogView, item_ids: pa.A
             group = np.full(codes.shape[0], -1, np.int64)
             if qty and codes.size:
                 level = feat.baseline_level or default_level
+                if sig.builtin and level not in view.levels:
+                    level = default_level  # the library's level names are not the user's
                 if level is not None and level not in view.levels:
                     raise ConfigError(
                         f"{sig.path or sig.name}: feature {feat.name!r} baseline_level: the "
@@ -358,8 +362,8 @@ def resolve(signatures: tuple[Signature, ...], view: CatalogView, item_ids: pa.A
                             "it cannot detect anything in this data")
         sig_feat_off.append(len(matches))
     if "names-only" in notes:
-        warnings.append(f"the catalog has no taxonomy levels: {notes.count('names-only')} "
-                        "features were matched on item names only")
+        warnings.append(f"{notes.count('names-only')} features were matched on item names "
+                        "only: the catalog lacks the taxonomy levels they name")
     if "levels-only" in notes:
         warnings.append(f"the catalog maps no item names: {notes.count('levels-only')} "
                         "features were matched on taxonomy levels only")

@@ -53,7 +53,7 @@ import math
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +158,7 @@ class Signature:
     rationale: str = ""
     sources: tuple[str, ...] = ()
     path: Path | None = None
+    builtin: bool = False  # from the built-in library: its level names are not the user's
 
     @property
     def has_stages(self) -> bool:
@@ -470,7 +471,7 @@ def load_library(paths: Iterable[str | Path] = (), *, builtin: bool = True,
         for p in sorted(BUILTIN_DIR.glob("*.toml")):
             if wanted_names is not None and p.stem not in wanted_names:
                 continue  # built-in files are named after their signature
-            sig = load_signature(p)
+            sig = replace(load_signature(p), builtin=True)
             if sig.name != p.stem:
                 raise ConfigError(f"{p}: built-in signature {sig.name!r} must be in a file "
                                   f"named {sig.name}.toml.")

@@ -152,7 +152,7 @@ def test_catalog_without_taxonomy_falls_back_to_names():
     got = {ids[int(c)].as_py() for c in lib.features[0].items}
     assert got == {16, 17, 18}  # levels dropped: every "kosher" name
     assert lib.features[0].how == "names"
-    assert any("no taxonomy" in w and "names only" in w for w in lib.warnings), lib.warnings
+    assert any("taxonomy levels" in w and "names only" in w for w in lib.warnings), lib.warnings
     assert lib.features[1].items.size == 0
     assert any("'b' matches no item" in w for w in lib.warnings)
 
@@ -334,3 +334,27 @@ def test_pattern_re2_cannot_run_at_resolve():
     with pytest.raises(ConfigError, match=r"feature 'f' names: .*RE2") as err:
         resolve((bad,), view, item_ids(), True)
     assert str(SIG_PATH) in str(err.value)
+
+
+def test_builtin_signatures_fall_back_to_names_on_other_level_names():
+    """A catalog whose levels are named differently (department / category, no 'type')
+    must not make the built-in library unusable: its levels fall back to names."""
+    import dataclasses
+
+    from basketguard.models.signatures import load_library
+
+    pregnancy = load_library(only=["pregnancy"])[0]
+    assert pregnancy.builtin
+    table = pa.table({"item": pa.array([1, 2, 3], pa.int64()),
+                      "name": ["Everyday Prenatal Vitamins 30pk", "Milk 1L", "Cotton Balls 400ct"],
+                      "dept": ["Health", "Dairy", "Health"]})
+    ids = pa.array([1, 2, 3], pa.int64())
+    view = catalog_view(table, ids, ["dept"])
+    lib = resolve((pregnancy,), view, ids, has_quantity=True)
+    by_name = {m.feature: m for m in lib.features}
+    assert by_name["prenatal_vitamins"].items.tolist() == [0]
+    assert by_name["cotton_balls_large"].items.tolist() == [2]
+    assert any("names only" in w for w in lib.warnings)
+    # the same signature as a user file keeps the strict check (a typo is an error)
+    with pytest.raises(ConfigError, match="levels.type"):
+        resolve((dataclasses.replace(pregnancy, builtin=False),), view, ids, has_quantity=True)
