@@ -97,6 +97,25 @@ class AssessOptions:
     km_fail: float | None = None
     signature_paths: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        from basketguard.engine.unicity import POINT_KINDS
+
+        for kind in self.points:
+            if kind not in POINT_KINDS:
+                raise ConfigError(f"unknown point kind {kind!r}; use one of "
+                                  f"{', '.join(sorted(POINT_KINDS))} (or none).")
+        for name, value, low, high in (("k", self.k, 1, None), ("l", self.l, 1, None),
+                                       ("p", self.p_max, 1, 64), ("draws", self.draws, 1, None),
+                                       ("km_k", self.km_k, 1, None), ("km_m", self.km_m, 1, 4)):
+            if value < low or (high is not None and value > high):
+                bound = f"{low}..{high}" if high is not None else f">= {low}"
+                raise ConfigError(f"assess option {name} must be {bound}, not {value}.")
+        if self.sampling_fraction is not None and not 0 < self.sampling_fraction <= 1:
+            raise ConfigError("the sampling fraction must lie in (0, 1], not "
+                              f"{self.sampling_fraction}.")
+        if self.km_unit not in ("members", "baskets"):
+            raise ConfigError(f"km_unit must be 'members' or 'baskets', not {self.km_unit!r}.")
+
 
 @dataclass
 class AssessResult:

@@ -17,7 +17,7 @@ from basketguard.engine.findings import Severity
 from basketguard.engine.project import load_project
 from basketguard.models.simulator import SimConfig, simulate
 
-pytestmark = pytest.mark.jit  # simulates and scans a population
+pytestmark = pytest.mark.jit  # simulates and scans a population (the option checks below too)
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +145,15 @@ def test_python_api_mirrors_the_cli(population):
                         options=AssessOptions(points=("items",), p_max=2),
                         cache_dir=out / "cache")
     assert result.findings and result.segment["members"] > 0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"points": ("item-year",)}, "unknown point kind"),
+    ({"p_max": 0}, "p must be 1..64"),
+    ({"k": 0}, "k must be >= 1"),
+    ({"km_m": 9}, "km_m must be 1..4"),
+    ({"sampling_fraction": 1.5}, "sampling fraction"),
+])
+def test_bad_options_fail_before_any_work(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        AssessOptions(**kwargs)
