@@ -320,11 +320,11 @@ def _catalog_names(project: Project, hist: Histories) -> np.ndarray | None:
     view = catalog_view(read_role(project, "catalog"), hist.item_ids, [], spec.origin)
     ids = hist.item_ids.to_pylist()
     names = np.asarray([str(i) for i in ids], dtype=object)
-    ok = view.codes >= 0
-    rows = np.flatnonzero(ok)
-    for r, n in zip(rows, view.raw_names.take(pa.array(rows)).to_pylist(), strict=True):
-        code = int(view.codes[r])
-        if n is not None and names[code] == str(ids[code]):
+    rows = view.first_rows(len(ids))
+    have = np.flatnonzero(rows >= 0)
+    for code, n in zip(have, view.raw_names.take(pa.array(rows[have])).to_pylist(),
+                       strict=True):
+        if n is not None:
             names[code] = f"{n.strip()} ({ids[code]})"
     return names
 

@@ -100,6 +100,7 @@ class ScanResult:
     aggregates: dict[str, np.ndarray]
     seconds: dict[str, float] = field(default_factory=dict)
     as_of_given: bool = False
+    _rows: np.ndarray | None = field(default=None, repr=False)  # catalog row per item code
 
     @property
     def signatures(self) -> tuple[Signature, ...]:
@@ -178,11 +179,12 @@ class ScanResult:
         names = [str(v) for v in self.item_ids.take(pa.array(codes, pa.int64())).to_pylist()]
         cats: list[str | None] = [None] * len(codes)
         if view.codes.size:
-            pos = {int(c): r for r, c in enumerate(view.codes) if c >= 0}
-            rows = [pos.get(int(c)) for c in codes]
-            have = [i for i, r in enumerate(rows) if r is not None]
+            if self._rows is None:
+                self._rows = view.first_rows(len(self.item_ids))
+            rows = self._rows[np.asarray(codes, np.int64)]
+            have = np.flatnonzero(rows >= 0).tolist()
             if have:
-                take = pa.array([rows[i] for i in have], pa.int64())
+                take = pa.array(rows[have], pa.int64())
                 if view.raw_names is not None:
                     for i, n in zip(have, view.raw_names.take(take).to_pylist(), strict=True):
                         if n is not None:

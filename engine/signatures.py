@@ -105,6 +105,13 @@ class CatalogView:
     raw_names: pa.Array | None
     where: str
 
+    def first_rows(self, n_items: int) -> np.ndarray:
+        """Catalog row of each item code (its first row), -1 for items not in the catalog."""
+        rows = np.full(n_items, -1, np.int64)
+        valid = np.flatnonzero(self.codes >= 0)[::-1]  # reversed: the first row wins
+        rows[self.codes[valid]] = valid
+        return rows
+
 
 def catalog_view(catalog: pa.Table | None, item_ids: pa.Array, level_names: list[str],
                  where: str = "catalog") -> CatalogView:

@@ -138,6 +138,10 @@ def _scan_block(c_lo, c_hi, offsets, item, day, quantity, item_slot, slot_feat_o
     wt = np.empty(64, np.float64)
     dev = np.empty(64, np.int64)
     feat_mark = np.full(n_feat, -1, np.int64)
+    sig_staged = np.zeros(n_sig, np.bool_)  # the signature has stage features
+    for f in range(n_feat):
+        if feat_has_stage[f]:
+            sig_staged[feat_sig[f]] = True
     slot_mark = np.full(max(n_slots, 1), -1, np.int64)
     out = base
     for c in range(c_lo, c_hi):
@@ -270,11 +274,7 @@ def _scan_block(c_lo, c_hi, offsets, item, day, quantity, item_slot, slot_feat_o
             ev = np.int64(NO_DAY)
             ev_lo = np.int64(NO_DAY)
             ev_hi = np.int64(NO_DAY)
-            has_stage = False
-            for lf in range(nf):
-                if feat_has_stage[f0 + lf]:
-                    has_stage = True
-            if has_stage:
+            if sig_staged[s]:
                 for lf in range(nf):
                     first[lf] = NO_DAY
                 for k in range(a, b):

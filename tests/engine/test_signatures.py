@@ -358,3 +358,11 @@ def test_builtin_signatures_fall_back_to_names_on_other_level_names():
     # the same signature as a user file keeps the strict check (a typo is an error)
     with pytest.raises(ConfigError, match="levels.type"):
         resolve((dataclasses.replace(pregnancy, builtin=False),), view, ids, has_quantity=True)
+
+
+def test_first_rows_maps_each_item_code_to_its_first_catalog_row():
+    table = pa.table({"item": pa.array([3, 1, 3, 9], pa.int64()),
+                      "name": ["c first", "a", "c again", "not bought"]})
+    ids = pa.array([1, 2, 3], pa.int64())  # codes 0, 1, 2
+    view = catalog_view(table, ids, [])
+    assert view.first_rows(3).tolist() == [1, -1, 0]
