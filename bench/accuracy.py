@@ -43,8 +43,8 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from basketguard.engine.api import load_histories
-from basketguard.engine.project import load_project
-from basketguard.engine.scan import scan
+from basketguard.engine.config.project import load_project
+from basketguard.engine.detect.scan import scan
 from basketguard.kernels.windows import NO_DAY
 from basketguard.models.signatures import BUILTIN_DIR, load_library
 from basketguard.models.simulator import SimConfig, simulate
@@ -184,7 +184,7 @@ def fit_stages(project_path: Path, cache: Path, sig, event: str, margin: int = 9
     returns ``{feature: (median, max(7, round(1.4826 * MAD)))}`` for features
     with at least ``min_customers`` such customers.
     """
-    from basketguard.engine.scan import compile_for
+    from basketguard.engine.detect.scan import compile_for
 
     project = load_project(project_path)
     hist = load_histories(project, cache_dir=cache)

@@ -46,12 +46,12 @@ ATTRS = ("age_band", "income_band", "postcode_prefix", "household_size", "childr
 
 def customers_table(n: int, seed: int = 1) -> pa.Table:
     from basketguard.models.sim_population import (
-        AGE_BANDS,
-        GENDERS,
-        INCOME_BANDS,
-        MARITAL,
-        POSTCODES,
-    )
+            AGE_BANDS,
+            GENDERS,
+            INCOME_BANDS,
+            MARITAL,
+            POSTCODES,
+        )
     from basketguard.models.simulator import SimConfig, prepare
 
     c = prepare(SimConfig(customers=n, seed=seed)).customers(0, n)
@@ -77,7 +77,7 @@ def bg_codes(codes, cards):
 
 
 def bg_arrow(table):
-    from basketguard.engine.classes import encode_attributes
+    from basketguard.engine.reid.classes import encode_attributes
     from basketguard.kernels.classes import classify
 
     enc = encode_attributes(table, ATTRS)
@@ -128,7 +128,7 @@ def main() -> None:
     args = ap.parse_args()
     n = PROFILES[args.profile]
     table = customers_table(n)
-    from basketguard.engine.classes import encode_attributes
+    from basketguard.engine.reid.classes import encode_attributes
 
     enc = encode_attributes(table, ATTRS)
     codes, cards = list(enc.codes), list(enc.cards)

@@ -120,8 +120,8 @@ def digest(offsets, item, day, qty) -> str:
 
 
 def run_basketguard(data: Path):
-    from basketguard.engine.histories import histories_from_project
-    from basketguard.engine.project import load_project
+    from basketguard.engine.config.project import load_project
+    from basketguard.engine.histories.build import histories_from_project
 
     project = load_project(project_file(data))
     h = histories_from_project(project)

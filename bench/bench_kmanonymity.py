@@ -2,7 +2,7 @@
 
 Contenders, in one process, on the same parsed transactions in the same run:
 
-- ``basketguard``: :func:`~basketguard.engine.kmanonymity.km_anonymity` from the
+- ``basketguard``: :func:`~basketguard.engine.reid.kmanonymity.km_anonymity` from the
   raw CSR (normalize, inverted index, single items, the per-item pair pass);
   it also counts the affected transactions and item involvement.
 - ``pyfim``: Borgelt's FP-growth (``fim.fpgrowth``, C) enumerating every
@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 from machine import machine_facts
 
-from basketguard.engine.kmanonymity import km_anonymity
-from basketguard.engine.transactions import Transactions, read_transactions
+from basketguard.engine.histories.transactions import Transactions, read_transactions
+from basketguard.engine.reid.kmanonymity import km_anonymity
 
 HERE = Path(__file__).resolve().parent
 DATASETS = HERE.parent.parent / "shared" / "datasets"

@@ -84,8 +84,8 @@ def prepare(folder: Path, n_lines: int, seed: int = 1) -> None:
 def load(folder: Path):
     """Histories (copied into RAM), the compiled built-in library, the project."""
     from basketguard.engine.api import load_histories
-    from basketguard.engine.project import load_project
-    from basketguard.engine.scan import compile_for
+    from basketguard.engine.config.project import load_project
+    from basketguard.engine.detect.scan import compile_for
 
     project = load_project(folder / "sim" / "project.toml")
     hist = load_histories(project, cache_dir=folder / "cache")

@@ -71,7 +71,7 @@ def generate(path: Path, n_lines: int, n_members: int, seed: int = 1) -> None:
 def histories(data: dict):
     import pyarrow as pa
 
-    from basketguard.engine.histories import Histories
+    from basketguard.engine.histories.build import Histories
 
     n = data["offsets"].shape[0] - 1
     return Histories(offsets=data["offsets"], item=data["item"], day=data["day"],
@@ -81,7 +81,7 @@ def histories(data: dict):
 
 def prepare_known(path: Path, data: dict, points: str, p: int, draws: int, seed: int) -> None:
     """The draws' known points as keys, for the peer (basketguard's own draws)."""
-    from basketguard.engine.unicity import build_point_index
+    from basketguard.engine.reid.unicity import build_point_index
     from basketguard.kernels.unicity import known_points, member_points
 
     hist = histories(data)
@@ -104,7 +104,7 @@ def digest(unique_pairs: np.ndarray, eligible_pairs: int) -> str:
 
 # ------------------------------------------------------------------- contenders
 def run_basketguard(data: dict, known: dict, points: str, p: int, draws: int, seed: int):
-    from basketguard.engine.unicity import build_point_index, unicity_counts
+    from basketguard.engine.reid.unicity import build_point_index, unicity_counts
 
     hist = histories(data)
     t0 = time.perf_counter()
@@ -194,7 +194,7 @@ def machine() -> dict:
 def online_retail_table(draws: int, seed: int) -> None:
     """Markdown table of unicity at p = 1..5 on UCI Online Retail (docs/unicity.md)."""
     from basketguard.engine.api import load_histories
-    from basketguard.engine.unicity import unicity
+    from basketguard.engine.reid.unicity import unicity
 
     hist = load_histories(HERE.parent / "examples" / "online_retail.toml")
     kinds = ("item-day", "item-month", "items")

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from basketguard.engine import cache
-from basketguard.engine.histories import Histories, histories_from_project
-from basketguard.engine.profile import profile_histories
-from basketguard.engine.project import Project, load_project
-from basketguard.engine.sources import open_source
-from basketguard.engine.tables import catalog_coverage, read_role
+from basketguard.engine.config.project import Project, load_project
+from basketguard.engine.histories import cache
+from basketguard.engine.histories.build import Histories, histories_from_project
+from basketguard.engine.histories.profile import profile_histories
+from basketguard.engine.io.sources import open_source
+from basketguard.engine.io.tables import catalog_coverage, read_role
 
 
 def _project(project: Project | str | Path) -> Project:
@@ -38,7 +38,7 @@ def load_histories(project: Project | str | Path, *, strict: bool = False,
     use_cache : bool
         Reuse and store histories in the cache (``--no-cache`` turns it off).
     cache_dir : str or Path, optional
-        Cache folder; :func:`~basketguard.engine.cache.default_cache_dir` if omitted.
+        Cache folder; :func:`~basketguard.engine.histories.cache.default_cache_dir` if omitted.
     progress : callable, optional
         Called as ``progress(rows_read, total_or_None)`` while reading.
 
@@ -108,10 +108,10 @@ def scan(project: Project | str | Path, *, signatures: Any = None,
 
     Returns
     -------
-    basketguard.engine.scan.ScanResult
+    basketguard.engine.detect.scan.ScanResult
         ``.summary()`` holds aggregates; ``.scores_table()`` per-customer scores.
     """
-    from basketguard.engine.scan import scan as _scan
+    from basketguard.engine.detect.scan import scan as _scan
 
     proj = _project(project)
     return _scan(proj, load_histories(proj, **kwargs), signatures, as_of=as_of)
@@ -130,18 +130,18 @@ def assess(project: Project | str | Path, *, segment_file: str | None = None,
     segment_signature : str, optional
         Use the customers this signature flags as the segment.
         With neither, the project's ``[segment]`` table is used.
-    options : basketguard.engine.assess.AssessOptions, optional
+    options : basketguard.engine.reid.assess.AssessOptions, optional
         Measures and thresholds (defaults as the CLI).
     **kwargs
         Options of :func:`load_histories`.
 
     Returns
     -------
-    basketguard.engine.assess.AssessResult
+    basketguard.engine.reid.assess.AssessResult
         ``.findings`` (aggregates only), ``.severity``, ``.exit_code``.
     """
-    from basketguard.engine.assess import AssessOptions, segment_members
-    from basketguard.engine.assess import assess as _assess
+    from basketguard.engine.reid.assess import AssessOptions, segment_members
+    from basketguard.engine.reid.assess import assess as _assess
 
     proj = _project(project)
     hist = load_histories(proj, **kwargs)

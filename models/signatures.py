@@ -41,7 +41,7 @@ An item matches a feature when it is listed in ``items``, or when it matches
 every given criterion: each taxonomy level in ``levels`` (its value is one of
 the listed values) and ``names`` (one pattern matches the name), and no
 ``exclude`` pattern. Matching against a catalog happens in
-:mod:`basketguard.engine.signatures`; this module only loads and validates.
+:mod:`basketguard.engine.detect.compile`; this module only loads and validates.
 
 Every mistake raises :class:`~basketguard.engine.errors.ConfigError` naming the
 file and the key.

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from basketguard.engine.columns import IdColumn
-from basketguard.engine.encoding import IdEncoder
 from basketguard.engine.errors import SchemaError
+from basketguard.engine.io.columns import IdColumn
+from basketguard.engine.io.encoding import IdEncoder
 from basketguard.kernels.encode import (
     build_direct,
     build_hash,

@@ -146,7 +146,7 @@ def test_files_schema_and_ids(small):
 
 
 def test_project_file_loads(small):
-    from basketguard.engine.project import load_project
+    from basketguard.engine.config.project import load_project
 
     project = load_project(small.paths["project"])
     assert project.sources["lines"].columns["customer"] == "customer_id"
@@ -309,7 +309,7 @@ def test_default_population_is_in_the_range_of_real_data(tmp_path):
 
 
 def test_cli_synth(tmp_path, capsys):
-    from basketguard.engine.cli import main
+    from basketguard.engine.cli.main import main
 
     rc = main(["synth", "--customers", "12", "--days", "30", "--items", str(MIN_ITEMS),
                "--seed", "4", "--events", "pregnancy,diabetes_onset", "--out", str(tmp_path)])

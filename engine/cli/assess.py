@@ -1,0 +1,110 @@
+"""``basketguard assess PROJECT``: re-identification risk of a segment.
+
+Exit status: 0 when every finding passes (or is informational), 2 when the
+worst is a warning, 1 when a finding fails, 3 on any error, so a pipeline can
+gate a segment export on it. The report holds aggregates only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from basketguard.engine.cli.common import (
+    add_data_options,
+    dump_json,
+    load_with_progress,
+    write_atomic,
+)
+from basketguard.engine.errors import ConfigError
+from basketguard.engine.reid.assess import AssessOptions, assess, format_report, segment_members
+
+NAME = "assess"
+HELP = "Assess how well a segment's members could be re-identified (classes, unicity, k^m)."
+
+
+def _share(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number or 'none'") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share in [0, 1]")
+    return v
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_data_options(parser)
+    seg = parser.add_argument_group("segment (default: the project's [segment] table)")
+    seg.add_argument("--segment", metavar="FILE",
+                     help="Parquet / CSV / Arrow file with a `customer` column")
+    seg.add_argument("--segment-signature", metavar="NAME",
+                     help="the customers a signature flags (a targeted mailing's audience)")
+    seg.add_argument("--signatures", metavar="PATH", action="append", default=[],
+                     help="user signature file or folder for --segment-signature / "
+                          "--sensitive-signature (repeatable)")
+    cls = parser.add_argument_group("attribute classes")
+    cls.add_argument("--attributes", metavar="A,B,...",
+                     help="exported quasi-identifiers (default: all customers attributes; "
+                          "'none' to skip)")
+    cls.add_argument("--hierarchies", metavar="FILE", help="generalization hierarchies (TOML)")
+    cls.add_argument("--k", type=int, default=5, help="smallest acceptable class size (5)")
+    cls.add_argument("--sampling-fraction", type=float, metavar="F",
+                     help="share of the real population the customer base covers: enables "
+                          "population-uniqueness estimates")
+    cls.add_argument("--sensitive-signature", metavar="NAME",
+                     help="l-diversity of this signature's flag within classes")
+    cls.add_argument("--l", type=int, default=2, help="smallest acceptable l-diversity (2)")
+    uni = parser.add_argument_group("purchase unicity")
+    uni.add_argument("--points", default="item-day",
+                     help="comma-separated point kinds: items, item-day, item-week, "
+                          "item-month, store-day; 'none' to skip (default item-day)")
+    uni.add_argument("--p", type=int, default=4, dest="p_max",
+                     help="known points 1..P; the finding at P is judged (default 4)")
+    uni.add_argument("--draws", type=int, default=10, help="draws per member (10)")
+    uni.add_argument("--seed", type=int, default=0, help="seed of the draws (0)")
+    uni.add_argument("--unicity-warn", type=_share, default=0.05, metavar="SHARE")
+    uni.add_argument("--unicity-fail", type=_share, default=0.5, metavar="SHARE")
+    km = parser.add_argument_group("k^m-anonymity of exported item lists")
+    km.add_argument("--item-lists", action="store_true",
+                    help="the export carries the members' item lists: check k^m-anonymity")
+    km.add_argument("--km-k", type=int, default=5)
+    km.add_argument("--km-m", type=int, default=2)
+    km.add_argument("--km-unit", choices=("members", "baskets"), default="members")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--out", metavar="FILE", help="also write the JSON report to FILE")
+
+
+def options_from_args(args: argparse.Namespace) -> AssessOptions:
+    if args.segment and args.segment_signature:
+        raise ConfigError("give either --segment or --segment-signature, not both.")
+    attrs = None
+    if args.attributes is not None:
+        attrs = () if args.attributes.lower() == "none" else tuple(
+            a.strip() for a in args.attributes.split(",") if a.strip())
+    points = () if args.points.lower() == "none" else tuple(
+        p.strip() for p in args.points.split(",") if p.strip())
+    return AssessOptions(attributes=attrs, hierarchies=args.hierarchies, k=args.k,
+                         sampling_fraction=args.sampling_fraction,
+                         sensitive_signature=args.sensitive_signature, l=args.l, points=points,
+                         p_max=args.p_max, draws=args.draws, seed=args.seed,
+                         unicity_warn=args.unicity_warn, unicity_fail=args.unicity_fail,
+                         item_lists=args.item_lists, km_k=args.km_k, km_m=args.km_m,
+                         km_unit=args.km_unit, signature_paths=tuple(args.signatures))
+
+
+def run(args: argparse.Namespace) -> int:
+    options = options_from_args(args)
+    project, hist = load_with_progress(args)
+    members, info = segment_members(project, hist, segment_file=args.segment,
+                                    signature=args.segment_signature,
+                                    signature_paths=options.signature_paths)
+    say = (lambda m: sys.stderr.write(f"measuring {m}\n")) if sys.stderr.isatty() else None
+    result = assess(project, hist, members, options, info, progress=say)
+    doc = result.to_dict()
+    if args.out:
+        write_atomic(args.out, dump_json(doc))
+    sys.stdout.write(dump_json(doc) if args.json else format_report(doc) + "\n")
+    return result.exit_code

@@ -1,0 +1,34 @@
+"""``basketguard profile PROJECT``: what the basket lines hold, in aggregates."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from basketguard.engine.api import profile_project
+from basketguard.engine.cli.common import (
+    add_data_options,
+    dump_json,
+    load_with_progress,
+    write_atomic,
+)
+from basketguard.engine.errors import ExitCode
+from basketguard.engine.histories.profile import format_profile
+
+NAME = "profile"
+HELP = "Profile the basket lines of a project: counts, time span, distributions, dropped rows."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_data_options(parser)
+    parser.add_argument("--json", action="store_true", help="print the profile as JSON")
+    parser.add_argument("--out", metavar="FILE", help="also write the JSON profile to FILE")
+
+
+def run(args: argparse.Namespace) -> int:
+    project, hist = load_with_progress(args)
+    prof = profile_project(project, hist)
+    if args.out:
+        write_atomic(args.out, dump_json(prof))
+    sys.stdout.write(dump_json(prof) if args.json else format_profile(prof) + "\n")
+    return ExitCode.OK

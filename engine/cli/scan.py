@@ -1,0 +1,70 @@
+"""``basketguard scan PROJECT``: which sensitive inferences the purchases support.
+
+Prints a readable summary (or ``--json``); ``--out`` writes the JSON report
+(aggregates only). Per-customer scores are sensitive and are written only to
+``--scores PATH`` (Parquet) when asked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from basketguard.engine.cli.common import (
+    add_data_options,
+    dump_json,
+    load_with_progress,
+    write_atomic,
+)
+from basketguard.engine.detect.scan import format_summary, scan
+from basketguard.engine.errors import ExitCode
+from basketguard.models.signatures import load_library
+
+NAME = "scan"
+HELP = "Scan basket lines for sensitive life-event and special-category inferences."
+
+
+def add_signature_options(parser: argparse.ArgumentParser) -> None:
+    """Options choosing the signature library (shared with ``signatures``)."""
+    parser.add_argument("--signatures", metavar="PATH", action="append", default=[],
+                        help="a signature file or folder of *.toml files (repeatable); a user "
+                             "signature replaces a built-in one of the same name")
+    parser.add_argument("--no-builtin", action="store_true",
+                        help="do not load the built-in signature library")
+    parser.add_argument("--only", metavar="NAMES",
+                        help="comma-separated signature names to use (default: all)")
+
+
+def library_from_args(args: argparse.Namespace):
+    only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    return load_library(args.signatures, builtin=not args.no_builtin, only=only)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_data_options(parser)
+    add_signature_options(parser)
+    parser.add_argument("--as-of", metavar="DATE",
+                        help="reference date (YYYY-MM-DD) for the stage of estimated events "
+                             "(default: the last day in the data)")
+    parser.add_argument("--scores", metavar="FILE",
+                        help="write per-customer scores (sensitive: original customer ids) "
+                             "to this Parquet file")
+    parser.add_argument("--min-probability", type=float, default=0.0, metavar="P",
+                        help="with --scores, keep only rows with probability >= P")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--out", metavar="FILE", help="also write the JSON report to FILE")
+
+
+def run(args: argparse.Namespace) -> int:
+    library = library_from_args(args)
+    project, hist = load_with_progress(args)
+    result = scan(project, hist, library, as_of=args.as_of,
+                  progress=(lambda m: sys.stderr.write(m + "\n")) if sys.stderr.isatty()
+                  else None)
+    summary = result.summary()
+    if args.scores:
+        result.write_scores(args.scores, args.min_probability)
+    if args.out:
+        write_atomic(args.out, dump_json(summary))
+    sys.stdout.write(dump_json(summary) if args.json else format_summary(summary) + "\n")
+    return ExitCode.OK

@@ -1,6 +1,0 @@
-"""One module per CLI verb.
-
-Each module exposes ``NAME`` (the verb), ``HELP`` (one line),
-``add_arguments(parser)`` and ``run(args) -> int`` (an :class:`ExitCode`).
-``basketguard.engine.cli`` lists them in ``COMMANDS``.
-"""

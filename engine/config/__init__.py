@@ -1,0 +1,1 @@
+"""Configuration: the project file (mapping, sources, validation policy)."""

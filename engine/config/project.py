@@ -1,0 +1,455 @@
+"""The project file: where the data is and how its columns map to roles.
+
+A project file is TOML. Each data role (DESIGN.md "data contracts") is a
+table naming a source and the columns that play each canonical role::
+
+    [project]
+    name = "online-retail"
+
+    [lines]
+    source = "data/lines/*.parquet"    # file, glob, folder; relative to this file
+    filter = "Quantity > 0 and not starts_with(InvoiceNo, 'C')"
+    [lines.columns]
+    customer = "CustomerID"
+    item = "StockCode"
+    time = "InvoiceDate"
+
+    [validation]
+    duplicate = "keep"
+
+Everything is validated on load into frozen dataclasses; a mistake raises
+:class:`~basketguard.engine.errors.ConfigError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from basketguard.engine.errors import ConfigError
+from basketguard.engine.io.filters import Filter, parse_filter
+
+#: Source formats the engine reads.
+FORMATS = ("parquet", "csv", "ipc", "duckdb")
+
+_EXTENSIONS = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".arrow": "ipc",
+    ".ipc": "ipc",
+    ".feather": "ipc",
+    ".duckdb": "duckdb",
+    ".ddb": "duckdb",
+}
+
+#: Canonical roles of each data table: (required single columns, optional single
+#: columns, optional list-valued keys).
+ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "lines": (("customer", "item", "time"), ("basket", "quantity", "price", "store"), ()),
+    "catalog": (("item",), ("name",), ("levels",)),
+    "customers": (("customer",), (), ("attributes", "labels")),
+    "segment": (("customer",), ("offer",), ()),
+    "truth": ((), ("customer", "event", "onset_date", "event_date"), ()),
+}
+
+#: Validation outcomes per reason; ``--strict`` turns every ``drop`` into ``error``.
+VALIDATION_REASONS: dict[str, tuple[str, ...]] = {
+    "null_id": ("drop", "error"),
+    "bad_time": ("drop", "error"),
+    "non_positive_quantity": ("drop", "error"),
+    "duplicate": ("drop", "keep", "error"),
+}
+
+_SOURCE_KEYS = (
+    "source",
+    "format",
+    "columns",
+    "filter",
+    "types",
+    "table",
+    "query",
+    "partitioning",
+    "time_format",
+    "time_zone",
+    "delimiter",
+)
+
+
+def _closest(word: str, options) -> str:
+    match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
+    return f" Did you mean {match[0]!r}?" if match else ""
+
+
+def _check_keys(table: Mapping[str, Any], allowed, where: str, origin: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(
+                f"{origin}: unknown key {where}{key!r}.{_closest(key, allowed)} "
+                f"Allowed keys here: {', '.join(sorted(allowed))}."
+            )
+
+
+def infer_format(location: str) -> str | None:
+    """Guess a source format from a path or glob's extension (``None`` if unknown)."""
+    name = location.lower()
+    for suffix in (".gz", ".bz2"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return _EXTENSIONS.get(Path(name).suffix)
+
+
+def _check_time_zone(name: str, origin: str) -> None:
+    if name in ("UTC", "Etc/UTC", "Z"):
+        return
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(name)
+    except (ValueError, KeyError, OSError):
+        raise ConfigError(
+            f"{origin}: time_zone {name!r} is not a known IANA zone; use a name such as "
+            "'UTC', 'Europe/London' or 'America/New_York'."
+        ) from None
+
+
+@dataclass(frozen=True)
+class ValidationPolicy:
+    """What happens to rows that fail validation, reason by reason.
+
+    Parameters
+    ----------
+    null_id : {"drop", "error"}
+        Null customer, item, basket or store ids, and null quantities.
+    bad_time : {"drop", "error"}
+        Null or unparseable timestamps.
+    non_positive_quantity : {"drop", "error"}
+        Quantities <= 0 (returns, corrections).
+    duplicate : {"drop", "keep", "error"}
+        Exact duplicate lines (every mapped column equal). ``keep`` still
+        counts them in the profile.
+    """
+
+    null_id: str = "drop"
+    bad_time: str = "drop"
+    non_positive_quantity: str = "drop"
+    duplicate: str = "drop"
+
+    def __post_init__(self) -> None:
+        for reason, allowed in VALIDATION_REASONS.items():
+            value = getattr(self, reason)
+            if value not in allowed:
+                raise ConfigError(
+                    f"validation.{reason} = {value!r} is not one of {', '.join(allowed)}."
+                )
+
+    def strict(self) -> ValidationPolicy:
+        """The same policy with every ``drop`` turned into ``error``."""
+        return replace(
+            self,
+            **{r: "error" for r in VALIDATION_REASONS if getattr(self, r) == "drop"},
+        )
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One data role's source and column mapping.
+
+    Parameters
+    ----------
+    role : str
+        ``lines``, ``catalog``, ``customers``, ``segment`` or ``truth``.
+    location : str
+        The ``source`` value as written (file, glob, folder or database).
+    base_dir : Path
+        Folder that relative locations are resolved against.
+    format : str
+        One of :data:`FORMATS`.
+    columns : dict
+        Canonical role -> source column name (single-column roles).
+    lists : dict
+        List-valued keys (``levels``, ``attributes``, ``labels``) -> tuple of columns.
+    filter : Filter or None
+        Row filter, pushed down where the source allows.
+    types : dict
+        Column -> Arrow type name, used when reading CSV.
+    table, query : str or None
+        For DuckDB sources: a table name or a SQL query.
+    partitioning : str or None
+        ``"hive"`` for hive-partitioned folders.
+    time_format : str or None
+        strptime format for text timestamps that are not ISO 8601.
+    time_zone : str
+        Zone that naive timestamps are read in before conversion to UTC.
+    delimiter : str
+        CSV field delimiter.
+    origin : str
+        Where this spec came from, for messages (``project.toml [lines]``).
+    """
+
+    role: str
+    location: str
+    base_dir: Path
+    format: str
+    columns: dict[str, str] = field(default_factory=dict)
+    lists: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    filter: Filter | None = None
+    types: dict[str, str] = field(default_factory=dict)
+    table: str | None = None
+    query: str | None = None
+    partitioning: str | None = None
+    time_format: str | None = None
+    time_zone: str = "UTC"
+    delimiter: str = ","
+    origin: str = "<project>"
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ConfigError(
+                f"{self.origin}: format {self.format!r} is not one of {', '.join(FORMATS)}."
+            )
+        if self.format == "duckdb" and (self.table is None) == (self.query is None):
+            raise ConfigError(
+                f"{self.origin}: a DuckDB source needs exactly one of `table` or `query`."
+            )
+        if self.format != "duckdb" and (self.table or self.query):
+            raise ConfigError(
+                f"{self.origin}: `table` and `query` only apply to DuckDB sources "
+                f"(format = 'duckdb'), not {self.format!r}."
+            )
+        if self.partitioning not in (None, "hive"):
+            raise ConfigError(
+                f"{self.origin}: partitioning {self.partitioning!r} is not supported; use 'hive'."
+            )
+        if len(self.delimiter) != 1:
+            raise ConfigError(f"{self.origin}: delimiter must be one character.")
+        _check_time_zone(self.time_zone, self.origin)
+
+    @property
+    def path(self) -> Path:
+        """The location resolved against ``base_dir`` (globs unexpanded)."""
+        p = Path(self.location).expanduser()
+        return Path(os.path.normpath(p if p.is_absolute() else self.base_dir / p))
+
+    def column(self, role: str) -> str | None:
+        """Source column of a canonical role, or ``None`` when unmapped."""
+        return self.columns.get(role)
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able description of everything that shapes what is read."""
+        return {
+            "role": self.role,
+            "location": str(self.path),
+            "format": self.format,
+            "columns": dict(sorted(self.columns.items())),
+            "lists": {k: list(v) for k, v in sorted(self.lists.items())},
+            "filter": self.filter.text if self.filter else None,
+            "types": dict(sorted(self.types.items())),
+            "table": self.table,
+            "query": self.query,
+            "partitioning": self.partitioning,
+            "time_format": self.time_format,
+            "time_zone": self.time_zone,
+            "delimiter": self.delimiter,
+        }
+
+
+@dataclass(frozen=True)
+class Project:
+    """A loaded project file.
+
+    Parameters
+    ----------
+    name : str
+        Project name (for reports).
+    path : Path or None
+        The project file, when loaded from one.
+    sources : dict
+        Role -> :class:`SourceSpec` for each role the file defines.
+    validation : ValidationPolicy
+        Row validation outcomes.
+    """
+
+    name: str
+    path: Path | None
+    sources: dict[str, SourceSpec]
+    validation: ValidationPolicy = ValidationPolicy()
+
+    @property
+    def lines(self) -> SourceSpec:
+        """The basket-lines source (always present)."""
+        return self.sources["lines"]
+
+    def source(self, role: str) -> SourceSpec | None:
+        """The source of a role, or ``None`` if the project does not define it."""
+        return self.sources.get(role)
+
+
+def _parse_source(role: str, table: Any, base_dir: Path, origin: str) -> SourceSpec:
+    where = f"{origin} [{role}]"
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: expected a table with at least `source` and `columns`.")
+    _check_keys(table, _SOURCE_KEYS, f"{role}.", origin)
+    location = table.get("source")
+    if not isinstance(location, str) or not location.strip():
+        raise ConfigError(
+            f"{where}: `source` is missing or empty; give a file, glob, folder or DuckDB database."
+        )
+    fmt = table.get("format") or infer_format(location)
+    if fmt is None:
+        path = Path(location).expanduser()
+        path = path if path.is_absolute() else base_dir / path
+        if path.is_dir():
+            fmt = _format_of_folder(path)
+    if fmt is None:
+        raise ConfigError(
+            f"{where}: cannot tell the format of {location!r} from its name; "
+            f"set `format` to one of {', '.join(FORMATS)}."
+        )
+    required, optional, list_keys = ROLES[role]
+    cols = table.get("columns", {})
+    if not isinstance(cols, Mapping):
+        raise ConfigError(f"{where}: `columns` must be a table of role = \"column name\".")
+    _check_keys(cols, required + optional + list_keys, f"{role}.columns.", origin)
+    columns: dict[str, str] = {}
+    lists: dict[str, tuple[str, ...]] = {}
+    for key, value in cols.items():
+        if key in list_keys:
+            if not isinstance(value, list) or not all(
+                isinstance(v, str) and v for v in value
+            ):
+                raise ConfigError(
+                    f"{where}: `columns.{key}` must be a list of column names."
+                )
+            lists[key] = tuple(value)
+        elif not isinstance(value, str) or not value:
+            raise ConfigError(f"{where}: `columns.{key}` must be a column name (a string).")
+        else:
+            columns[key] = value
+    for key in required:
+        if key not in columns:
+            raise ConfigError(
+                f"{where}: the {key!r} role is not mapped; add `{key} = \"<column>\"` "
+                f"under [{role}.columns]."
+            )
+    types = table.get("types", {})
+    if not isinstance(types, Mapping) or not all(isinstance(v, str) for v in types.values()):
+        raise ConfigError(f"{where}: `types` must be a table of column = \"arrow type\".")
+    filt = table.get("filter")
+    parsed = None
+    if filt is not None:
+        if not isinstance(filt, str):
+            raise ConfigError(f"{where}: `filter` must be a string expression.")
+        parsed = parse_filter(filt, origin=f"{where} filter")
+    for key in ("table", "query", "partitioning", "time_format", "time_zone", "delimiter"):
+        if key in table and not isinstance(table[key], str):
+            raise ConfigError(f"{where}: `{key}` must be a string.")
+    return SourceSpec(
+        role=role,
+        location=location,
+        base_dir=base_dir,
+        format=fmt,
+        columns=columns,
+        lists=lists,
+        filter=parsed,
+        types=dict(types),
+        table=table.get("table"),
+        query=table.get("query"),
+        partitioning=table.get("partitioning"),
+        time_format=table.get("time_format"),
+        time_zone=table.get("time_zone", "UTC"),
+        delimiter=table.get("delimiter", ","),
+        origin=where,
+    )
+
+
+def _format_of_folder(path: Path) -> str | None:
+    for child in sorted(path.rglob("*")):
+        if child.is_file() and not child.name.startswith((".", "_")):
+            fmt = infer_format(child.name)
+            if fmt is not None:
+                return fmt
+    return None
+
+
+def project_from_dict(data: Mapping[str, Any], base_dir: Path, origin: str = "<project>",
+                      path: Path | None = None) -> Project:
+    """Build a :class:`Project` from an already parsed TOML document.
+
+    Parameters
+    ----------
+    data : mapping
+        The parsed document.
+    base_dir : Path
+        Folder that relative source locations are resolved against.
+    origin : str
+        Name used in error messages (usually the file path).
+    path : Path, optional
+        The project file itself.
+
+    Returns
+    -------
+    Project
+    """
+    allowed = ("project", "validation", *ROLES)
+    _check_keys(data, allowed, "", origin)
+    meta = data.get("project", {})
+    if not isinstance(meta, Mapping):
+        raise ConfigError(f"{origin}: [project] must be a table.")
+    _check_keys(meta, ("name", "description"), "project.", origin)
+    if "lines" not in data:
+        raise ConfigError(
+            f"{origin}: no [lines] table; every project maps a basket-lines source "
+            "(see README, 'Your own data')."
+        )
+    sources = {role: _parse_source(role, data[role], base_dir, origin)
+               for role in ROLES if role in data}
+    val = data.get("validation", {})
+    if not isinstance(val, Mapping):
+        raise ConfigError(f"{origin}: [validation] must be a table.")
+    _check_keys(val, tuple(VALIDATION_REASONS), "validation.", origin)
+    try:
+        policy = ValidationPolicy(**val)
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
+    name = meta.get("name", path.stem if path else "project")
+    return Project(name=str(name), path=path, sources=sources, validation=policy)
+
+
+def load_project(path: str | Path) -> Project:
+    """Load and validate a project file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The TOML project file.
+
+    Returns
+    -------
+    Project
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, is not valid TOML, or a key is wrong.
+    """
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError(
+            f"project file {str(p)!r} does not exist. Pass the path of a TOML project "
+            "file (see README, 'Your own data')."
+        )
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not a UTF-8 text file.") from None
+    return project_from_dict(data, base_dir=p.resolve().parent, origin=str(p), path=p)

@@ -1,0 +1,1 @@
+"""Detection: resolve detectors against a catalog and scan histories for sensitive inferences."""

@@ -1,0 +1,472 @@
+"""The inference scan: what do these purchases reveal, about how many customers, through what.
+
+:func:`scan` resolves a signature library against the project's catalog,
+scores every customer with :func:`basketguard.kernels.windows.scan_histories`
+and returns a :class:`ScanResult`. Its :meth:`~ScanResult.summary` holds
+aggregates only (counts, shares, distributions, the features and products that
+carry each signal); per-customer scores are sensitive and only leave through
+:meth:`~ScanResult.scores_table` / :meth:`~ScanResult.write_scores`, which the
+CLI calls only for ``--scores PATH``.
+
+Partial scans merge exactly: every aggregate is a sum over customers, so
+scanning customer shards and adding their aggregates (``ScanResult.merge``)
+gives the same summary as one scan of the whole.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from basketguard.engine.config.project import Project
+from basketguard.engine.detect.compile import CatalogView, CompiledLibrary, catalog_view, resolve
+from basketguard.engine.errors import ConfigError, DataError
+from basketguard.engine.findings import Estimate, Finding, Severity, wilson
+from basketguard.engine.histories.build import Histories
+from basketguard.engine.io.output import atomic_path
+from basketguard.kernels.windows import NO_DAY, scan_histories
+from basketguard.models.signatures import Signature, load_library
+
+_EPOCH = datetime.date(1970, 1, 1)
+#: Probability bins of the score distribution in the summary.
+PROB_BINS = 10
+#: Products and categories listed per signature.
+TOP = 10
+
+
+def day_to_date(day: int) -> datetime.date:
+    return _EPOCH + datetime.timedelta(days=int(day))
+
+
+def date_to_day(value: datetime.date | str) -> int:
+    """Day number of a date or an ISO ``YYYY-MM-DD`` string."""
+    if isinstance(value, str):
+        try:
+            value = datetime.date.fromisoformat(value)
+        except ValueError:
+            raise ConfigError(f"as-of date {value!r} is not an ISO date (YYYY-MM-DD).") from None
+    return (value - _EPOCH).days
+
+
+_AGGREGATES = ("feature_lines", "feature_customers", "feature_flagged", "signature_customers",
+               "signature_flagged", "slot_flagged")
+_ENTRIES = ("customer", "signature", "score", "peak_day", "mask", "event_day", "event_low",
+            "event_high")
+
+
+@dataclass
+class ScanResult:
+    """Scores and aggregates of one scan.
+
+    Attributes
+    ----------
+    library : CompiledLibrary
+        The signatures as resolved against the catalog (matches, warnings).
+    view : CatalogView
+        The catalog (for names in reports).
+    customer_ids, item_ids : pyarrow.Array
+        Dictionaries of the histories (code -> original id).
+    n_customers, n_lines : int
+    first_day, last_day : int
+        Span of the data (day numbers).
+    as_of : int
+        Reference day for stages (default: the last day of the data).
+    entries : dict of numpy.ndarray
+        Sparse per-(customer, signature) results with a positive score.
+    aggregates : dict of numpy.ndarray
+        Sums over customers (see ``scan_histories``).
+    seconds : dict
+        Timings of the stages.
+    """
+
+    library: CompiledLibrary
+    view: CatalogView
+    customer_ids: pa.Array
+    item_ids: pa.Array
+    n_customers: int
+    n_lines: int
+    first_day: int
+    last_day: int
+    as_of: int
+    entries: dict[str, np.ndarray]
+    aggregates: dict[str, np.ndarray]
+    seconds: dict[str, float] = field(default_factory=dict)
+    as_of_given: bool = False
+    _rows: np.ndarray | None = field(default=None, repr=False)  # catalog row per item code
+
+    @property
+    def signatures(self) -> tuple[Signature, ...]:
+        return self.library.signatures
+
+    def probability(self) -> np.ndarray:
+        """Probability of each entry (through its signature's link)."""
+        out = np.empty(self.entries["score"].shape[0])
+        for s, sig in enumerate(self.signatures):
+            sel = self.entries["signature"] == s
+            out[sel] = sig.link.probability(self.entries["score"][sel])
+        return out
+
+    def dense_scores(self, signature: str) -> np.ndarray:
+        """Score of every customer (code order) for one signature; 0 without evidence."""
+        s = self._index(signature)
+        out = np.zeros(self.n_customers)
+        sel = self.entries["signature"] == s
+        out[self.entries["customer"][sel]] = self.entries["score"][sel]
+        return out
+
+    def _index(self, signature: str) -> int:
+        for s, sig in enumerate(self.signatures):
+            if sig.name == signature:
+                return s
+        raise ConfigError(f"no signature {signature!r} in this scan "
+                          f"({', '.join(s.name for s in self.signatures)}).")
+
+    def merge(self, other: ScanResult) -> ScanResult:
+        """Combine the scans of two disjoint customer shards of the same data.
+
+        Aggregates add; entries are concatenated with the other shard's customer
+        codes shifted past this one's. Both must come from the same compiled
+        library and item dictionary.
+        """
+        if other.library is not self.library:
+            raise ConfigError("scans to merge must share one compiled library")
+        entries = {}
+        for k in _ENTRIES:
+            b = other.entries[k]
+            if k == "customer":
+                b = b + self.n_customers
+            entries[k] = np.concatenate([self.entries[k], b])
+        aggs = {k: self.aggregates[k] + other.aggregates[k] for k in _AGGREGATES}
+        spans = [(r.first_day, r.last_day) for r in (self, other) if r.n_lines]
+        first = min(f for f, _ in spans) if spans else 0
+        last = max(la for _, la in spans) if spans else 0
+        if self.as_of_given != other.as_of_given or (
+                self.as_of_given and self.as_of != other.as_of):
+            raise ConfigError("scans to merge must use the same as-of date")
+        as_of = self.as_of if self.as_of_given else last
+        return ScanResult(self.library, self.view,
+                          pa.concat_arrays([self.customer_ids, other.customer_ids]),
+                          self.item_ids, self.n_customers + other.n_customers,
+                          self.n_lines + other.n_lines, first, last, as_of, entries, aggs,
+                          dict(self.seconds), self.as_of_given)
+
+    # ------------------------------------------------------------------ reports
+    def _stage_names(self, sig: Signature, event: np.ndarray) -> np.ndarray:
+        rel = self.as_of - event.astype(np.int64)
+        names = np.full(event.shape[0], None, dtype=object)
+        if not sig.stages:
+            return names
+        ok = event != NO_DAY
+        before = ok & (rel < min(st.start for st in sig.stages))
+        after = ok & (rel >= max(st.end for st in sig.stages))
+        names[before] = f"before {sig.stages[0].name}"
+        names[after] = f"after {sig.stages[-1].name}"
+        for st in sig.stages:
+            names[ok & (rel >= st.start) & (rel < st.end)] = st.name
+        return names
+
+    def _item_labels(self, codes: np.ndarray) -> tuple[list[str], list[str | None]]:
+        """Names (or ids) and the category (second-to-last level) of item codes."""
+        view = self.view
+        names = [str(v) for v in self.item_ids.take(pa.array(codes, pa.int64())).to_pylist()]
+        cats: list[str | None] = [None] * len(codes)
+        if view.codes.size:
+            if self._rows is None:
+                self._rows = view.first_rows(len(self.item_ids))
+            rows = self._rows[np.asarray(codes, np.int64)]
+            have = np.flatnonzero(rows >= 0).tolist()
+            if have:
+                take = pa.array(rows[have], pa.int64())
+                if view.raw_names is not None:
+                    for i, n in zip(have, view.raw_names.take(take).to_pylist(), strict=True):
+                        if n is not None:
+                            names[i] = n
+                levels = list(view.raw_levels)
+                if levels:
+                    level = levels[-2] if len(levels) >= 2 else levels[-1]
+                    for i, c in zip(have, view.raw_levels[level].take(take).to_pylist(),
+                                    strict=True):
+                        cats[i] = c
+        return names, cats
+
+    def summary(self) -> dict[str, Any]:
+        """The scan's report: aggregates only, JSON-serializable."""
+        out_sigs = []
+        ag = self.aggregates
+        for s, sig in enumerate(self.signatures):
+            sel = self.entries["signature"] == s
+            scores = self.entries["score"][sel]
+            probs = sig.link.probability(scores)
+            n_ev = int(ag["signature_customers"][s])
+            n_flag = int(ag["signature_flagged"][s])
+            p0 = float(sig.link.probability(0.0))
+            hist_counts = np.histogram(probs, bins=PROB_BINS, range=(0.0, 1.0))[0]
+            zero_bin = min(int(p0 * PROB_BINS), PROB_BINS - 1)
+            hist_counts[zero_bin] += self.n_customers - n_ev
+            quant = ({q: float(np.quantile(scores, q / 100, method="lower"))
+                      for q in (50, 90, 99)} | {"max": float(scores.max())}) if n_ev else {}
+            fs = self.library.feature_slice(s)
+            feats = []
+            for g in range(fs.start, fs.stop):
+                m = self.library.features[g]
+                fl = int(ag["feature_flagged"][g])
+                feats.append({
+                    "feature": m.feature,
+                    "weight": sig.features[g - fs.start].weight,
+                    "catalog_items": int(m.items.size),
+                    "matched_by": m.how or "nothing",
+                    "lines": int(ag["feature_lines"][g]),
+                    "customers": int(ag["feature_customers"][g]),
+                    "flagged_with_feature": fl,
+                    "share_of_flagged": fl / n_flag if n_flag else None,
+                })
+            slot_counts = ag["slot_flagged"][:, s]
+            top_slots = np.argsort(-slot_counts, kind="stable")[:TOP]
+            top_slots = top_slots[slot_counts[top_slots] > 0]
+            names, cats = self._item_labels(self.library.slot_item[top_slots])
+            products = [{"product": n, "category": c, "flagged_customers": int(slot_counts[t])}
+                        for n, c, t in zip(names, cats, top_slots, strict=True)]
+            all_slots = np.flatnonzero(slot_counts)
+            _, all_cats = self._item_labels(self.library.slot_item[all_slots])
+            by_cat: dict[str, int] = {}
+            for c, t in zip(all_cats, all_slots, strict=True):
+                if c is not None:
+                    by_cat[c] = by_cat.get(c, 0) + int(slot_counts[t])
+            categories = [{"category": c, "flagged_product_matches": v}
+                          for c, v in sorted(by_cat.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]]
+            entry: dict[str, Any] = {
+                "signature": sig.name, "title": sig.title, "sensitivity": sig.sensitivity,
+                "gdpr_art9": sig.gdpr_art9, "window_days": sig.window_days,
+                "threshold": sig.threshold, "score_threshold": round(sig.score_threshold, 6),
+                "customers_with_evidence": n_ev, "customers_flagged": n_flag,
+                "prevalence": n_flag / self.n_customers if self.n_customers else None,
+                "probability_histogram": {"bins": PROB_BINS, "counts": hist_counts.tolist()},
+                "score_quantiles_with_evidence": quant,
+                "features": feats, "top_products": products, "top_categories": categories,
+            }
+            if sig.has_stages:
+                ev = self.entries["event_day"][sel]
+                flagged = scores >= sig.score_threshold
+                dated = flagged & (ev != NO_DAY)
+                stages = self._stage_names(sig, ev[dated])
+                counts: dict[str, int] = {}
+                for name in stages:
+                    if name is not None:
+                        counts[name] = counts.get(name, 0) + 1
+                entry["event"] = {"name": sig.event, "flagged_with_estimate": int(dated.sum()),
+                                  "stage_at_as_of": counts}
+            out_sigs.append(entry)
+        return {
+            "customers": self.n_customers, "lines": self.n_lines,
+            "first_day": day_to_date(self.first_day).isoformat() if self.n_lines else None,
+            "last_day": day_to_date(self.last_day).isoformat() if self.n_lines else None,
+            "as_of": day_to_date(self.as_of).isoformat(),
+            "signatures": out_sigs, "warnings": list(self.library.warnings),
+            "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
+        }
+
+    def findings(self) -> list[Finding]:
+        """One informational finding per signature (share of customers flagged)."""
+        out = []
+        for entry in self.summary()["signatures"]:
+            est = (wilson(entry["customers_flagged"], self.n_customers)
+                   if self.n_customers else Estimate(float("nan")))
+            top = ", ".join(f["feature"] for f in sorted(
+                entry["features"], key=lambda f: -(f["flagged_with_feature"]))[:3]
+                if f["flagged_with_feature"])
+            out.append(Finding(
+                check=f"inference.{entry['signature']}",
+                metric=f"share of customers whose purchases imply {entry['title'].lower()} "
+                       f"(probability >= {entry['threshold']})",
+                estimate=est, severity=Severity.INFO,
+                explanation=(f"{entry['customers_flagged']} of {self.n_customers} customers; "
+                             f"driven by {top}." if top else "no customer reaches the threshold."),
+                details={"customers_flagged": entry["customers_flagged"],
+                         "sensitivity": entry["sensitivity"], "gdpr_art9": entry["gdpr_art9"]},
+            ))
+        return out
+
+    def scores_table(self, min_probability: float = 0.0) -> pa.Table:
+        """Per-customer scores (sensitive): one row per customer and signature with evidence.
+
+        Parameters
+        ----------
+        min_probability : float
+            Keep only rows with at least this probability.
+
+        Returns
+        -------
+        pyarrow.Table
+            ``customer_id`` (original ids), ``signature``, ``score``,
+            ``probability``, ``flagged``, ``peak_date``, ``event_date``,
+            ``event_date_low``, ``event_date_high``, ``stage`` (at :attr:`as_of`),
+            ``top_features`` (features present at the peak, heaviest first).
+        """
+        e = self.entries
+        prob = self.probability()
+        keep = np.flatnonzero(prob >= min_probability)
+        sig_names = np.array([s.name for s in self.signatures], dtype=object)
+        thresholds = np.array([s.score_threshold for s in self.signatures])
+        flagged = e["score"][keep] >= thresholds[e["signature"][keep]]
+        stage = np.full(keep.shape[0], None, dtype=object)
+        feats = [[(f.weight, f.name) for f in s.features] for s in self.signatures]
+        names_of: dict[tuple[int, int], list[str]] = {}  # few distinct (signature, mask)
+
+        def top_features(s: int, mask: int) -> list[str]:
+            got = names_of.get((s, mask))
+            if got is None:
+                present = [feats[s][b] for b in range(len(feats[s])) if mask >> b & 1]
+                got = [n for _, n in sorted(present, key=lambda wn: (-wn[0], wn[1]))]
+                names_of[(s, mask)] = got
+            return got
+
+        tops = [top_features(int(s), int(m))
+                for s, m in zip(e["signature"][keep], e["mask"][keep], strict=True)]
+        for s, sig in enumerate(self.signatures):
+            sel = e["signature"][keep] == s
+            if sig.stages and sel.any():
+                stage[sel] = self._stage_names(sig, e["event_day"][keep][sel])
+
+        def dates(a: np.ndarray) -> pa.Array:
+            a = a[keep].astype(np.int32)
+            return pa.array(a, pa.int32(), mask=a == NO_DAY).cast(pa.date32())
+
+        return pa.table({
+            "customer_id": self.customer_ids.take(pa.array(e["customer"][keep])),
+            "signature": pa.array(sig_names[e["signature"][keep]].tolist(), pa.string()),
+            "score": pa.array(e["score"][keep]),
+            "probability": pa.array(prob[keep]),
+            "flagged": pa.array(flagged),
+            "peak_date": dates(e["peak_day"]),
+            "event_date": dates(e["event_day"]),
+            "event_date_low": dates(e["event_low"]),
+            "event_date_high": dates(e["event_high"]),
+            "stage": pa.array(stage.tolist(), pa.string()),
+            "top_features": pa.array(tops, pa.list_(pa.string())),
+        })
+
+    def write_scores(self, path: str | Path, min_probability: float = 0.0) -> Path:
+        """Write :meth:`scores_table` to Parquet atomically (temp file, then rename)."""
+        target = Path(path)
+        table = self.scores_table(min_probability)
+        with atomic_path(target) as tmp:
+            pq.write_table(table, tmp)
+        return target
+
+
+def scan_histories_with(hist: Histories, library: CompiledLibrary, view: CatalogView,
+                        as_of: int | None = None, n_blocks: int | None = None) -> ScanResult:
+    """Score already-loaded histories with a compiled library."""
+    t0 = time.perf_counter()
+    quantity = hist.quantity if library.n_groups > 0 else None
+    raw = scan_histories(hist.offsets, hist.item, hist.day, quantity, library.tables,
+                         library.n_groups, n_blocks)
+    seconds = {"score": time.perf_counter() - t0}
+    if hist.n_lines:
+        first, last = int(hist.day.min()), int(hist.day.max())
+    else:
+        first = last = 0
+    return ScanResult(library, view, hist.customer_ids, hist.item_ids, hist.n_customers,
+                      hist.n_lines, first, last, last if as_of is None else as_of,
+                      {k: raw[k] for k in _ENTRIES}, {k: raw[k] for k in _AGGREGATES}, seconds,
+                      as_of is not None)
+
+
+def compile_for(project: Project, hist: Histories,
+                signatures: tuple[Signature, ...] | None = None) -> tuple[CompiledLibrary, CatalogView]:
+    """Resolve a library (default: the built-in one) against a project's catalog."""
+    from basketguard.engine.io.tables import read_role
+
+    sigs = signatures if signatures is not None else load_library()
+    spec = project.source("catalog")
+    if spec is None:
+        view = catalog_view(None, hist.item_ids, [])
+    else:
+        table = read_role(project, "catalog")
+        view = catalog_view(table, hist.item_ids, list(spec.lists.get("levels", ())),
+                            spec.origin)
+    return resolve(sigs, view, hist.item_ids, hist.quantity is not None), view
+
+
+def scan(project: Project, hist: Histories, signatures: tuple[Signature, ...] | None = None,
+         *, as_of: datetime.date | str | None = None,
+         progress: Callable[[str], None] | None = None) -> ScanResult:
+    """Scan a project's histories with a signature library.
+
+    Parameters
+    ----------
+    project : Project
+        The loaded project (its catalog is used for matching).
+    hist : Histories
+        The project's histories (``engine.api.load_histories``).
+    signatures : tuple of Signature, optional
+        The library; the built-in one when omitted.
+    as_of : date or ISO string, optional
+        Reference date for the stage of estimated events (default: the last
+        day in the data).
+    progress : callable, optional
+        Called with a short message before each stage.
+
+    Returns
+    -------
+    ScanResult
+
+    Raises
+    ------
+    DataError
+        The histories hold no lines.
+    ConfigError
+        A signature cannot be resolved against the catalog.
+    """
+    if hist.n_lines == 0:
+        raise DataError(f"{project.lines.origin}: no basket lines to scan.")
+    t0 = time.perf_counter()
+    if progress:
+        progress("matching signatures against the catalog")
+    library, view = compile_for(project, hist, signatures)
+    t1 = time.perf_counter()
+    if progress:
+        progress(f"scoring {hist.n_lines:,} lines of {hist.n_customers:,} customers")
+    result = scan_histories_with(hist, library, view,
+                                 None if as_of is None else date_to_day(as_of))
+    result.seconds = {"resolve": t1 - t0, **result.seconds}
+    return result
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """Readable terminal view of :meth:`ScanResult.summary`."""
+    lines = [f"Scanned {summary['customers']:,} customers, {summary['lines']:,} lines "
+             f"({summary['first_day']} .. {summary['last_day']}); stages as of "
+             f"{summary['as_of']}.", ""]
+    lines.append(f"{'signature':<30} {'class':<13} {'evidence':>9} {'flagged':>8} "
+                 f"{'prevalence':>10}  top features at peak")
+    for e in summary["signatures"]:
+        top = sorted(e["features"], key=lambda f: -f["flagged_with_feature"])[:3]
+        tops = ", ".join(f["feature"] for f in top if f["flagged_with_feature"]) or "-"
+        prev = f"{100 * e['prevalence']:.2f}%" if e["prevalence"] is not None else "-"
+        lines.append(f"{e['signature']:<30} {e['sensitivity']:<13} "
+                     f"{e['customers_with_evidence']:>9,} {e['customers_flagged']:>8,} "
+                     f"{prev:>10}  {tops}")
+    for e in summary["signatures"]:
+        ev = e.get("event")
+        if ev and ev["flagged_with_estimate"]:
+            stages = ", ".join(f"{k}: {v}" for k, v in ev["stage_at_as_of"].items())
+            lines.append(f"\n{e['signature']}: {ev['name']} estimated for "
+                         f"{ev['flagged_with_estimate']:,} flagged customers; {stages}")
+    for e in summary["signatures"]:
+        if e["top_products"]:
+            prods = "; ".join(f"{p['product']} ({p['flagged_customers']})"
+                              for p in e["top_products"][:5])
+            lines.append(f"\n{e['signature']} products: {prods}")
+    if summary["warnings"]:
+        lines.append("\nWarnings:")
+        lines.extend(f"  - {w}" for w in summary["warnings"])
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Histories: ingest basket lines, build each customer's time-sorted purchases, cache, transactions, profile."""

@@ -1,0 +1,232 @@
+"""Stream a basket-lines source into validated, encoded NumPy chunks.
+
+Each record batch is converted (``engine.columns``), validated row by row
+against the project's :class:`ValidationPolicy` and encoded (``engine.encoding``).
+Rows that fail validation are dropped and counted under a named reason, or
+stop the run with a :class:`DataError` that shows an example row when the
+policy (or ``--strict``) says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from basketguard.engine.config.project import SourceSpec, ValidationPolicy
+from basketguard.engine.errors import DataError
+from basketguard.engine.io import columns as colconv
+from basketguard.engine.io.encoding import IdEncoder
+from basketguard.engine.io.sources import BATCH_ROWS, Source, open_source
+
+#: Single-column roles of basket lines, in the order they are read.
+LINE_ROLES = ("customer", "item", "time", "basket", "quantity", "price", "store")
+ID_ROLES = ("customer", "item", "basket", "store")
+
+#: Drop reasons in the order a row is charged to them (a row counts once).
+REASONS = (
+    "null_customer",
+    "null_item",
+    "null_basket",
+    "null_store",
+    "null_time",
+    "bad_time",
+    "null_quantity",
+    "non_positive_quantity",
+)
+_POLICY_OF = {
+    "null_customer": "null_id",
+    "null_item": "null_id",
+    "null_basket": "null_id",
+    "null_store": "null_id",
+    "null_quantity": "null_id",
+    "null_time": "bad_time",
+    "bad_time": "bad_time",
+    "non_positive_quantity": "non_positive_quantity",
+}
+_EXPLAIN = {
+    "null_customer": "have no customer id",
+    "null_item": "have no item id",
+    "null_basket": "have no basket id",
+    "null_store": "have no store id",
+    "null_time": "have no time",
+    "bad_time": "have a time that cannot be parsed",
+    "null_quantity": "have no quantity",
+    "non_positive_quantity": "have a quantity <= 0 (returns or corrections)",
+}
+
+_EMPTY_F32 = np.empty(0, np.float32)
+_F32_MAX = float(np.finfo(np.float32).max)
+_EMPTY_I32 = np.empty(0, np.int32)
+
+
+@dataclass
+class Chunk:
+    """One batch of validated lines; optional columns are length 0 when absent."""
+
+    cust: np.ndarray  # int32 first-seen codes
+    item: np.ndarray  # int32 first-seen codes
+    t: np.ndarray  # int64 UTC seconds
+    qty: np.ndarray = field(default_factory=lambda: _EMPTY_F32)
+    basket: np.ndarray = field(default_factory=lambda: _EMPTY_I32)
+    price: np.ndarray = field(default_factory=lambda: _EMPTY_F32)
+    store: np.ndarray = field(default_factory=lambda: _EMPTY_I32)
+
+    def __len__(self) -> int:
+        return self.cust.shape[0]
+
+
+@dataclass
+class Ingested:
+    """Everything read from a lines source, ready for the histories build."""
+
+    source: Source
+    chunks: list[Chunk]
+    encoders: dict[str, IdEncoder]
+    rows_read: int
+    dropped: dict[str, int]
+
+    @property
+    def lines(self) -> int:
+        return sum(len(c) for c in self.chunks)
+
+
+def _fail(reason: str, count: int, rows: np.ndarray, batch: pa.RecordBatch, offset: int,
+          source: Source, column: str) -> DataError:
+    first = int(rows[0])
+    example = batch.slice(first, 1).to_pylist()[0]
+    key = _POLICY_OF[reason]
+    return DataError(
+        f"{source.where}: {count} row(s) in this batch {_EXPLAIN[reason]} (column {column!r}); "
+        f"the first is row {offset + first} read (after filters): {example}. "
+        f"Fix the source, exclude them with a `filter`, or set validation.{key} = \"drop\" "
+        "(without --strict) to drop and count them."
+    )
+
+
+def ingest_lines(spec: SourceSpec, policy: ValidationPolicy,
+                 progress: Callable[[int, int | None], None] | None = None,
+                 batch_rows: int = BATCH_ROWS, source: Source | None = None) -> Ingested:
+    """Read, validate and encode a basket-lines source.
+
+    Parameters
+    ----------
+    spec : SourceSpec
+        The ``lines`` role of the project.
+    policy : ValidationPolicy
+        What to do with rows that fail validation.
+    progress : callable, optional
+        Called as ``progress(rows_read, total_rows_or_None)`` after each batch.
+    batch_rows : int
+        Rows per record batch.
+    source : Source, optional
+        ``spec`` already opened (saves discovering the files twice).
+
+    Returns
+    -------
+    Ingested
+
+    Raises
+    ------
+    SourceError, SchemaError
+        The source or a mapped column is unusable.
+    DataError
+        A row fails validation under an ``error`` policy, or no line is left.
+    """
+    source = source if source is not None else open_source(spec)
+    mapped = {role: spec.column(role) for role in LINE_ROLES if spec.column(role)}
+    purpose = {col: f"{spec.origin} columns.{role}" for role, col in mapped.items()}
+    source.check_columns(list(mapped.values()), purpose)
+    read_cols = list(dict.fromkeys(mapped.values()))
+    source.check_consistent(read_cols)
+    encoders = {role: IdEncoder(role, mapped[role]) for role in ID_ROLES if role in mapped}
+    dropped = dict.fromkeys(REASONS, 0)
+    chunks: list[Chunk] = []
+    total_hint = source.row_count_hint() if progress is not None else None
+    rows_read = 0
+    where = source.where
+    for batch in source.batches(read_cols, batch_rows=batch_rows):
+        n = batch.num_rows
+        col = {role: batch.column(read_cols.index(c)) for role, c in mapped.items()}
+        ids = {role: colconv.id_column(col[role], where, mapped[role], role) for role in encoders}
+        t, tstatus = colconv.time_seconds(col["time"], where, mapped["time"],
+                                          spec.time_format, spec.time_zone)
+        qty = qvalid = price = None
+        if "quantity" in col:
+            qty, qvalid = colconv.numbers(col["quantity"], where, mapped["quantity"], "quantity")
+        if "price" in col:
+            price, _ = colconv.numbers(col["price"], where, mapped["price"], "price")
+        ok_masks = {
+            "null_customer": ids["customer"].valid,
+            "null_item": ids["item"].valid,
+            "null_basket": ids["basket"].valid if "basket" in ids else None,
+            "null_store": ids["store"].valid if "store" in ids else None,
+            "null_time": tstatus != colconv.TIME_NULL if tstatus.any() else None,
+            "bad_time": tstatus != colconv.TIME_BAD if tstatus.any() else None,
+            "null_quantity": None,
+            "non_positive_quantity": None,
+        }
+        if qty is not None:
+            # NaN, infinite or float32-overflowing quantities cannot be ordered or
+            # summed: they count as missing, not as non-positive.
+            usable = np.isfinite(qty) & (np.abs(qty) <= _F32_MAX)
+            ok_masks["null_quantity"] = usable if qvalid is None else (qvalid & usable)
+            ok_masks["non_positive_quantity"] = (qty > 0) | ~usable
+        keep = np.ones(n, bool)
+        for reason in REASONS:
+            ok = ok_masks[reason]
+            if ok is None:
+                continue
+            newly = keep & ~ok
+            count = int(newly.sum())
+            if count:
+                if getattr(policy, _POLICY_OF[reason]) == "error":
+                    role = reason.split("_", 1)[1] if reason.startswith("null_") else (
+                        "time" if reason == "bad_time" else "quantity")
+                    raise _fail(reason, count, np.flatnonzero(newly), batch, rows_read,
+                                source, mapped.get(role, role))
+                dropped[reason] += count
+                keep &= ok
+        all_kept = bool(keep.all())
+
+        def sel(a, _keep=keep, _all=all_kept):
+            return a if _all else a[_keep]
+
+        def sel_ids(c: colconv.IdColumn, _keep=keep, _all=all_kept) -> colconv.IdColumn:
+            if _all:
+                return c
+            if c.ints is not None:
+                return colconv.IdColumn(c.ints[_keep], None, None)
+            return colconv.IdColumn(None, c.strings.filter(pa.array(_keep)), None)
+
+        chunk = Chunk(
+            cust=encoders["customer"].encode(sel_ids(ids["customer"]), where),
+            item=encoders["item"].encode(sel_ids(ids["item"]), where),
+            t=sel(t),
+        )
+        if qty is not None:
+            chunk.qty = sel(qty).astype(np.float32, copy=False)
+        if price is not None:
+            with np.errstate(over="ignore"):  # prices beyond float32 become inf
+                chunk.price = sel(price).astype(np.float32, copy=False)
+        if "basket" in encoders:
+            chunk.basket = encoders["basket"].encode(sel_ids(ids["basket"]), where)
+        if "store" in encoders:
+            chunk.store = encoders["store"].encode(sel_ids(ids["store"]), where)
+        if len(chunk):
+            chunks.append(chunk)
+        rows_read += n
+        if progress is not None:
+            progress(rows_read, total_hint)
+    if not chunks:
+        reasons = ", ".join(f"{k}: {v}" for k, v in dropped.items() if v) or "none"
+        filt = f" with filter {spec.filter.text!r}" if spec.filter else ""
+        raise DataError(
+            f"{where}: no basket line is left to analyse: {rows_read} row(s) read{filt}, "
+            f"dropped by validation: {reasons}. Check the filter, the column mapping and "
+            "the source."
+        )
+    return Ingested(source=source, chunks=chunks, encoders=encoders, rows_read=rows_read,
+                    dropped=dropped)

@@ -1,0 +1,622 @@
+"""Attribute classes of a segment: k-anonymity, k-map and l-diversity.
+
+The attributes exported with a segment (quasi-identifiers from the customers
+table, optionally generalized by user hierarchies) split the members into
+equivalence classes. For each member we measure the size of its class
+
+- within the segment (``scope="segment"``: k-anonymity of what is released), and
+- within the whole customer base (``scope="population"``: the k-map, i.e. how
+  many customers an attacker who knows the attributes cannot tell apart).
+
+From the class size ``k_i`` of every member ``i`` (ARX semantics):
+
+- prosecutor risk ``max_i 1 / k_i``;
+- average risk per record ``mean_i 1 / k_i`` (over records, not over classes;
+  within the segment this equals classes / records);
+- share of records in classes smaller than the policy's ``k``.
+
+l-diversity of a sensitive attribute inferred for each member (e.g. a detector's
+predicted life event) is measured within the segment's classes: distinct l
+(number of sensitive values in a class) and entropy l (``exp`` of the entropy).
+When the customer base is itself a sample of the real population (sampling
+fraction ``f``), :mod:`basketguard.engine.reid.uniqueness` estimates how many people
+in the population are unique on the same attributes.
+
+Values: each attribute is dictionary-encoded with pyarrow; a null is a value of
+its own (as in ARX, where a missing value is just another value). A hierarchy
+maps each value to its generalized value (``{"18-24": "18-34", ...}``); the key
+``"*"`` maps every value not listed. Non-text values are looked up by their
+text form (``str(value)``), nulls are not generalized.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from basketguard.engine.errors import ConfigError, DataError, SchemaError
+from basketguard.engine.findings import Estimate, Finding, Severity
+from basketguard.engine.io import columns as colconv
+from basketguard.engine.reid.uniqueness import (
+    Histogram,
+    PopulationUniqueness,
+    population_uniqueness,
+)
+from basketguard.kernels.classes import classify, diversity, size_histogram, subset_sizes
+
+Hierarchies = Mapping[str, Mapping[str, Any]]
+
+
+# ------------------------------------------------------------------- policy
+@dataclass(frozen=True)
+class ClassPolicy:
+    """Thresholds for attribute-class findings.
+
+    Parameters
+    ----------
+    k : int
+        Smallest acceptable class size (k-anonymity within the segment, k-map
+        against the customer base).
+    small_share_max : float
+        Largest acceptable share of members in classes smaller than ``k``.
+    average_risk_max : float or None
+        Largest acceptable average risk per record (None: reported only).
+    l : int
+        Smallest acceptable distinct l-diversity of the sensitive attribute.
+    l_share_max : float
+        Largest acceptable share of the segment's classes below ``l``.
+    sampling_fraction : float or None
+        Share of the real population that the customer base covers; enables
+        the population-uniqueness estimates.
+    uniqueness_max : float or None
+        Largest acceptable estimated share of population uniques.
+    """
+
+    k: int = 5
+    small_share_max: float = 0.0
+    average_risk_max: float | None = None
+    l: int = 2  # noqa: E741 (the measure's name)
+    l_share_max: float = 0.0
+    sampling_fraction: float | None = None
+    uniqueness_max: float | None = None
+
+    def __post_init__(self) -> None:
+        if int(self.k) < 1 or int(self.l) < 1:
+            raise ConfigError(f"k and l must be >= 1 (got k={self.k}, l={self.l}).")
+        for name in ("small_share_max", "average_risk_max", "l_share_max", "uniqueness_max"):
+            v = getattr(self, name)
+            if v is not None and not (0.0 <= float(v) <= 1.0):
+                raise ConfigError(f"{name} must lie in [0, 1], got {v!r}.")
+        f = self.sampling_fraction
+        if f is not None and not (0.0 < float(f) <= 1.0):
+            raise ConfigError(
+                f"sampling_fraction {f!r} is outside (0, 1]; give the share of the real "
+                "population that the customer base covers (e.g. 0.05)."
+            )
+
+
+# -------------------------------------------------------------- preparation
+def load_hierarchies(source: str | Path | Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Read generalization hierarchies from a TOML file or a mapping.
+
+    Parameters
+    ----------
+    source : path or mapping
+        ``{attribute: {value: generalized value}}``, either directly or under a
+        top-level ``hierarchies`` table; in TOML::
+
+            [hierarchies.age_band]
+            "18-24" = "18-34"
+            "25-34" = "18-34"
+            "*" = "35+"
+
+    Returns
+    -------
+    dict
+        Attribute -> value -> generalized value (all text).
+
+    Raises
+    ------
+    ConfigError
+        The file cannot be read or a table is not ``value = "generalized"``.
+    """
+    where = "hierarchies"
+    if isinstance(source, str | Path):
+        where = str(source)
+        try:
+            data: Mapping[str, Any] = tomllib.loads(Path(source).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{where}: cannot read the hierarchies: {exc}") from exc
+    else:
+        data = source
+    if "hierarchies" in data and isinstance(data["hierarchies"], Mapping):
+        data = data["hierarchies"]
+    out: dict[str, dict[str, str]] = {}
+    for attr, table in data.items():
+        if not isinstance(table, Mapping) or not all(
+            isinstance(v, str | int | float | bool) for v in table.values()
+        ):
+            raise ConfigError(
+                f"{where}: hierarchy {attr!r} must be a table of value = \"generalized value\"."
+            )
+        out[str(attr)] = {str(k): str(v) for k, v in table.items()}
+    return out
+
+
+@dataclass(frozen=True)
+class AttributeCodes:
+    """Attributes of every customer as dense codes.
+
+    ``codes[j]`` (int32, one per customer) lies in ``[0, cards[j])``;
+    ``labels[j][c]`` is the (generalized) value of code ``c`` (None for null).
+    """
+
+    names: tuple[str, ...]
+    codes: tuple[np.ndarray, ...]
+    cards: tuple[int, ...]
+    labels: tuple[tuple[Any, ...], ...]
+
+
+def _key(v: Any) -> str:
+    return v if isinstance(v, str) else str(v)
+
+
+def encode_column(col: pa.Array | pa.ChunkedArray, name: str,
+                  hierarchy: Mapping[str, str] | None = None) -> tuple[np.ndarray, tuple]:
+    """Dense codes of one attribute column (nulls are a value), optionally generalized.
+
+    Returns
+    -------
+    codes : numpy.ndarray of int32
+    labels : tuple
+        Value of each code.
+    """
+    arr = colconv.as_array(col)
+    enc = pc.dictionary_encode(arr, null_encoding="encode")
+    indices = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+    values = enc.dictionary.to_pylist()
+    if hierarchy is None:
+        return indices, tuple(values)
+    default = hierarchy.get("*")
+    general: list[Any] = []
+    missing = []
+    for v in values:
+        if v is None:
+            general.append(None)
+        elif _key(v) in hierarchy:
+            general.append(hierarchy[_key(v)])
+        elif default is not None:
+            general.append(default)
+        else:
+            missing.append(v)
+    if missing:
+        raise ConfigError(
+            f"hierarchy for attribute {name!r} does not cover {len(missing)} value(s), e.g. "
+            f"{', '.join(repr(_key(v)) for v in missing[:5])}; add them or a \"*\" entry."
+        )
+    uniq = list(dict.fromkeys(general))
+    index = {g: i for i, g in enumerate(uniq)}
+    remap = np.array([index[g] for g in general], dtype=np.int32)
+    return remap[indices] if indices.size else indices, tuple(uniq)
+
+
+def encode_attributes(customers: pa.Table, attributes: Sequence[str] | None = None,
+                      hierarchies: Hierarchies | None = None) -> AttributeCodes:
+    """Pick the exported attributes and encode them.
+
+    Parameters
+    ----------
+    customers : pyarrow.Table
+        Column ``customer`` plus attribute columns (from ``read_role``).
+    attributes : sequence of str, optional
+        The attributes exported with the segment (default: every column but
+        ``customer``).
+    hierarchies : mapping, optional
+        Attribute -> value -> generalized value (see :func:`load_hierarchies`).
+
+    Returns
+    -------
+    AttributeCodes
+
+    Raises
+    ------
+    ConfigError
+        An unknown attribute, a hierarchy for an attribute not exported, or a
+        hierarchy that does not cover a value.
+    """
+    available = [c for c in customers.column_names if c != "customer"]
+    names = list(available if attributes is None else attributes)
+    for name in names:
+        if name not in available:
+            raise ConfigError(
+                f"attribute {name!r} is not a column of the customers table; available: "
+                f"{', '.join(available) or '(none)'}."
+            )
+    if len(set(names)) != len(names):
+        raise ConfigError(f"attributes listed twice: {names}.")
+    hierarchies = hierarchies or {}
+    for name in hierarchies:
+        if name not in names:
+            raise ConfigError(
+                f"hierarchy given for {name!r}, which is not an exported attribute; "
+                f"exported: {', '.join(names) or '(none)'}."
+            )
+    codes, cards, labels = [], [], []
+    for name in names:
+        c, lab = encode_column(customers.column(name), name, hierarchies.get(name))
+        codes.append(c)
+        cards.append(max(len(lab), 1))
+        labels.append(lab)
+    return AttributeCodes(tuple(names), tuple(codes), tuple(cards), tuple(labels))
+
+
+def member_rows(customer_ids: pa.Array | pa.ChunkedArray,
+                segment_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Row of each (distinct) segment member in the customers table.
+
+    Parameters
+    ----------
+    customer_ids, segment_ids : pyarrow.Array
+        Customer ids of the customers table and of the segment (no nulls).
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        Rows, in order of first appearance in the segment (repeats dropped).
+
+    Raises
+    ------
+    SchemaError
+        Integer ids on one side and text on the other.
+    DataError
+        A customer listed twice in the customers table, or segment members that
+        are not in it.
+    """
+    cust = colconv.as_array(customer_ids)
+    seg = pc.unique(colconv.as_array(segment_ids))
+    if pa.types.is_integer(cust.type) != pa.types.is_integer(seg.type):
+        raise SchemaError(
+            f"segment customer ids are {seg.type} but the customers table's are {cust.type}; "
+            "map columns of the same kind (both integers or both text)."
+        )
+    if len(pc.unique(cust)) != len(cust):
+        counts = pc.value_counts(cust)
+        dup = counts.filter(pc.greater(counts.field("counts"), 1))[0].as_py()
+        raise DataError(
+            f"customer {dup['values']!r} appears {dup['counts']} times in the customers table; "
+            "each customer needs exactly one row of attributes."
+        )
+    idx = pc.index_in(seg, value_set=cust)
+    if idx.null_count:
+        missing = seg.filter(idx.is_null())
+        raise DataError(
+            f"{len(missing)} of {len(seg)} segment member(s) are not in the customers table "
+            f"(e.g. {missing[0].as_py()!r}); the k-map needs every member's attributes: add "
+            "them to the customers table or drop them from the segment."
+        )
+    return idx.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+# ------------------------------------------------------------------ results
+@dataclass(frozen=True)
+class RiskSummary:
+    """Risk measures from the class size of every member, in one scope.
+
+    Parameters
+    ----------
+    scope : str
+        ``segment`` (classes within the segment) or ``population`` (k-map).
+    k : int
+        The policy's smallest acceptable class size.
+    records, classes : int
+        Members, and distinct classes among them.
+    min_k : int
+        Smallest class size of any member (0 when there are none).
+    prosecutor : float
+        ``max 1/k_i``.
+    average : float
+        ``mean 1/k_i`` over members.
+    small_records, unique_records : int
+        Members in classes smaller than ``k``, and alone in their class.
+    by_size : dict
+        Members by class size, ``"1" .. "k-1"`` and ``">=k"`` (aggregates).
+    """
+
+    scope: str
+    k: int
+    records: int
+    classes: int
+    min_k: int
+    prosecutor: float
+    average: float
+    small_records: int
+    unique_records: int
+    by_size: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def small_share(self) -> float:
+        return self.small_records / self.records if self.records else math.nan
+
+    @classmethod
+    def of(cls, scope: str, member_sizes: np.ndarray, classes: int, k: int) -> RiskSummary:
+        """Measures from the class size ``k_i`` of each member."""
+        sizes = np.asarray(member_sizes, np.int64)
+        n = int(sizes.size)
+        if n == 0:
+            return cls(scope, k, 0, 0, 0, math.nan, math.nan, 0, 0, {})
+        if sizes.min() < 1:
+            raise ValueError("a member's class size is below 1")
+        inv = 1.0 / sizes
+        small = sizes < k
+        by_size = {str(s): int(c) for s, c in zip(*np.unique(sizes[small], return_counts=True),
+                                                   strict=True)}
+        by_size[f">={k}"] = int(n - small.sum())
+        return cls(scope, k, n, int(classes), int(sizes.min()), float(inv.max()),
+                   float(inv.mean()), int(small.sum()), int((sizes == 1).sum()), by_size)
+
+    def details(self) -> dict[str, Any]:
+        return {"records": self.records, "classes": self.classes, "min_k": self.min_k,
+                "prosecutor_risk": self.prosecutor, "average_risk": self.average,
+                "records_below_k": self.small_records, "unique_records": self.unique_records,
+                "records_by_class_size": self.by_size}
+
+
+@dataclass(frozen=True)
+class DiversitySummary:
+    """l-diversity of the sensitive attribute within the segment's classes.
+
+    ``min_distinct`` / ``min_entropy``: smallest distinct and entropy l over
+    classes; ``classes_below`` / ``records_below``: classes with distinct l
+    below the policy's ``l`` and their members.
+    """
+
+    l: int  # noqa: E741
+    classes: int
+    min_distinct: int
+    min_entropy: float
+    classes_below: int
+    records_below: int
+
+    @property
+    def share_below(self) -> float:
+        return self.classes_below / self.classes if self.classes else math.nan
+
+
+@dataclass(frozen=True)
+class ClassesResult:
+    """Attribute-class risks of one segment.
+
+    Parameters
+    ----------
+    attributes : tuple of str
+        Attributes the classes are built on (after generalization).
+    generalized : tuple of str
+        Attributes that a hierarchy generalized.
+    policy : ClassPolicy
+    segment : RiskSummary
+        k-anonymity within the segment.
+    population : RiskSummary
+        k-map against the customer base.
+    diversity : DiversitySummary or None
+        When a sensitive attribute was given.
+    uniqueness : PopulationUniqueness or None
+        When the policy gives a sampling fraction.
+    customers : int
+        Size of the customer base.
+    """
+
+    attributes: tuple[str, ...]
+    generalized: tuple[str, ...]
+    policy: ClassPolicy
+    segment: RiskSummary
+    population: RiskSummary
+    diversity: DiversitySummary | None
+    uniqueness: PopulationUniqueness | None
+    customers: int
+
+    def findings(self) -> list[Finding]:
+        """Findings (aggregates only): prosecutor, average and small-class share in
+        both scopes, then l-diversity and population uniqueness when measured."""
+        out: list[Finding] = []
+        attrs = ", ".join(self.attributes) or "no attributes"
+        p = self.policy
+        for s in (self.segment, self.population):
+            where = ("within the segment" if s.scope == "segment"
+                     else f"among all {self.customers} customers (k-map)")
+            check = "reid.k_anonymity" if s.scope == "segment" else "reid.k_map"
+            out.append(Finding(
+                check=f"{check}.prosecutor",
+                metric=f"prosecutor risk (max 1/k) {where}",
+                estimate=Estimate(s.prosecutor), threshold=1.0 / p.k,
+                severity=_above(s.prosecutor, 1.0 / p.k),
+                explanation=(f"On {attrs}, the smallest class {where} holds {s.min_k} "
+                             f"customer(s); policy k = {p.k}."),
+                details=s.details()))
+            out.append(Finding(
+                check=f"{check}.average",
+                metric=f"average re-identification risk per member {where}",
+                estimate=Estimate(s.average), threshold=p.average_risk_max,
+                severity=_above(s.average, p.average_risk_max),
+                explanation=(f"Mean over members of 1/(class size) on {attrs}, {where}."),
+                details={"records": s.records, "classes": s.classes}))
+            out.append(Finding(
+                check=f"{check}.small_classes",
+                metric=f"share of members in classes smaller than k={p.k} {where}",
+                estimate=Estimate(s.small_share), threshold=p.small_share_max,
+                severity=_above(s.small_share, p.small_share_max),
+                explanation=(f"{s.small_records} of {s.records} members share their values of "
+                             f"{attrs} with fewer than {p.k} customer(s) {where} "
+                             f"({s.unique_records} are unique)."),
+                details={"records_below_k": s.small_records,
+                         "records_by_class_size": s.by_size}))
+        d = self.diversity
+        if d is not None:
+            out.append(Finding(
+                check="reid.l_diversity",
+                metric=f"share of segment classes with fewer than l={d.l} sensitive values",
+                estimate=Estimate(d.share_below), threshold=p.l_share_max,
+                severity=_above(d.share_below, p.l_share_max),
+                explanation=(f"{d.classes_below} of {d.classes} classes on {attrs} "
+                             f"({d.records_below} members) show fewer than {d.l} distinct "
+                             f"values of the sensitive attribute; smallest distinct l = "
+                             f"{d.min_distinct}, entropy l = {d.min_entropy:.3g}."),
+                details={"classes": d.classes, "classes_below_l": d.classes_below,
+                         "records_below_l": d.records_below, "min_distinct_l": d.min_distinct,
+                         "min_entropy_l": d.min_entropy}))
+        if self.uniqueness is not None:
+            out.append(self.uniqueness.finding(fail=p.uniqueness_max))
+        return out
+
+
+def _above(value: float, limit: float | None) -> Severity:
+    """FAIL above ``limit`` (strictly), PASS otherwise; INFO without a limit; a value
+    that could not be measured (NaN) warns so that a gate never passes on it."""
+    if limit is None:
+        return Severity.INFO
+    if math.isnan(value):
+        return Severity.WARN
+    return Severity.FAIL if value > limit + 1e-12 else Severity.PASS
+
+
+# ---------------------------------------------------------------- assessment
+def _segment_ids(segment: pa.Table | pa.Array | pa.ChunkedArray | Sequence) -> pa.Array:
+    if isinstance(segment, pa.Table):
+        if "customer" not in segment.column_names:
+            raise SchemaError("the segment table has no `customer` column.")
+        return colconv.as_array(segment.column("customer"))
+    if isinstance(segment, pa.Array | pa.ChunkedArray):
+        return colconv.as_array(segment)
+    return pa.array(list(segment))
+
+
+def _sensitive_codes(sensitive: Any, segment: Any, customers: pa.Table, rows: np.ndarray,
+                     seg_ids: pa.Array) -> tuple[np.ndarray, int]:
+    """Codes of the sensitive attribute, one per member row (in ``rows`` order)."""
+    if isinstance(sensitive, str):
+        if isinstance(segment, pa.Table) and sensitive in segment.column_names:
+            # one value per segment row; keep the first row of each member
+            first = pc.index_in(pc.unique(seg_ids), value_set=seg_ids)
+            col = colconv.as_array(segment.column(sensitive)).take(first)
+        elif sensitive in customers.column_names:
+            col = colconv.as_array(customers.column(sensitive)).take(pa.array(rows))
+        else:
+            raise ConfigError(
+                f"sensitive attribute {sensitive!r} is neither a segment nor a customers column."
+            )
+    else:
+        col = pa.array(np.asarray(sensitive)) if not isinstance(
+            sensitive, pa.Array | pa.ChunkedArray) else sensitive
+        if len(col) != len(rows):
+            raise DataError(
+                f"the sensitive attribute has {len(col)} values but the segment has "
+                f"{len(rows)} distinct members; give one value per member, in segment order."
+            )
+    codes, labels = encode_column(col, "sensitive")
+    return codes, max(len(labels), 1)
+
+
+def assess_classes(customers: pa.Table, segment: pa.Table | pa.Array | Sequence, *,
+                   attributes: Sequence[str] | None = None,
+                   hierarchies: Hierarchies | None = None,
+                   sensitive: str | np.ndarray | pa.Array | None = None,
+                   policy: ClassPolicy | None = None) -> ClassesResult:
+    """Attribute-class risks of a segment against the customer base.
+
+    Parameters
+    ----------
+    customers : pyarrow.Table
+        Column ``customer`` (unique ids) plus attribute columns.
+    segment : pyarrow.Table, pyarrow.Array or sequence
+        The segment (a table with a ``customer`` column) or its customer ids;
+        repeated ids count once.
+    attributes : sequence of str, optional
+        Exported attributes (default: all attribute columns).
+    hierarchies : mapping, optional
+        Generalization per attribute (see :func:`load_hierarchies`).
+    sensitive : str or array, optional
+        The sensitive attribute for l-diversity: a column of the segment table
+        (first value per member) or of the customers table, or one value per
+        distinct member in segment order.
+    policy : ClassPolicy, optional
+        Thresholds (defaults: k = 5, l = 2).
+
+    Returns
+    -------
+    ClassesResult
+
+    Raises
+    ------
+    ConfigError
+        Unknown attributes, bad hierarchies or policy.
+    DataError
+        Empty segment, members missing from the customers table, duplicate
+        customers.
+    """
+    policy = policy or ClassPolicy()
+    if "customer" not in customers.column_names:
+        raise SchemaError("the customers table has no `customer` column.")
+    seg_ids = _segment_ids(segment)
+    if len(seg_ids) == 0:
+        raise DataError("the segment is empty: there is nobody to assess. Check the segment "
+                        "source and its filter.")
+    codes = encode_attributes(customers, attributes, hierarchies)
+    rows = member_rows(customers.column("customer"), seg_ids)
+    cl = classify(list(codes.codes), list(codes.cards), n=customers.num_rows)
+    seg_sizes = subset_sizes(cl.class_of, rows, cl.n_classes)
+    member_class = cl.class_of[rows]
+    n_seg_classes = int(np.count_nonzero(seg_sizes))
+    k = int(policy.k)
+    seg = RiskSummary.of("segment", seg_sizes[member_class], n_seg_classes, k)
+    pop = RiskSummary.of("population", cl.sizes[member_class], n_seg_classes, k)
+    div = None
+    if sensitive is not None:
+        scodes, n_values = _sensitive_codes(sensitive, segment, customers, rows, seg_ids)
+        distinct, entropy = diversity(member_class, cl.n_classes, scodes, n_values)
+        present = seg_sizes > 0
+        below = present & (distinct < policy.l)
+        div = DiversitySummary(int(policy.l), n_seg_classes, int(distinct[present].min()),
+                               float(entropy[present].min()), int(below.sum()),
+                               int(seg_sizes[below].sum()))
+    uniq = None
+    if policy.sampling_fraction is not None:
+        values, counts = size_histogram(cl.sizes)
+        uniq = population_uniqueness(Histogram.of(values, counts), policy.sampling_fraction)
+    return ClassesResult(codes.names, tuple(sorted(hierarchies or {})), policy, seg, pop, div,
+                         uniq, customers.num_rows)
+
+
+def classes_from_project(project, *, attributes: Sequence[str] | None = None,
+                         hierarchies: Hierarchies | str | Path | None = None,
+                         sensitive: str | np.ndarray | pa.Array | None = None,
+                         policy: ClassPolicy | None = None) -> ClassesResult:
+    """:func:`assess_classes` on a project's ``customers`` and ``segment`` roles.
+
+    Parameters
+    ----------
+    project : Project
+        A loaded project with ``[customers]`` and ``[segment]`` tables.
+    hierarchies : mapping or path, optional
+        A mapping, or a TOML file read with :func:`load_hierarchies`.
+    attributes, sensitive, policy
+        As in :func:`assess_classes`.
+
+    Returns
+    -------
+    ClassesResult
+    """
+    from basketguard.engine.io.tables import read_role
+
+    if isinstance(hierarchies, str | Path):
+        hierarchies = load_hierarchies(hierarchies)
+    customers = read_role(project, "customers")
+    segment = read_role(project, "segment")
+    return assess_classes(customers, segment, attributes=attributes, hierarchies=hierarchies,
+                          sensitive=sensitive, policy=policy)
