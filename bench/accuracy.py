@@ -46,8 +46,8 @@ from basketguard.engine.api import load_histories
 from basketguard.engine.config.project import load_project
 from basketguard.engine.detect.scan import scan
 from basketguard.kernels.windows import NO_DAY
-from basketguard.models.signatures import BUILTIN_DIR, load_library
-from basketguard.models.simulator import SimConfig, simulate
+from basketguard.models.signatures.schema import BUILTIN_DIR, load_library
+from basketguard.models.simulator.run import SimConfig, simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Signature -> the simulator event it detects (None: not planted by the simulator).

@@ -45,14 +45,14 @@ ATTRS = ("age_band", "income_band", "postcode_prefix", "household_size", "childr
 
 
 def customers_table(n: int, seed: int = 1) -> pa.Table:
-    from basketguard.models.sim_population import (
-            AGE_BANDS,
-            GENDERS,
-            INCOME_BANDS,
-            MARITAL,
-            POSTCODES,
-        )
-    from basketguard.models.simulator import SimConfig, prepare
+    from basketguard.models.simulator.population import (
+                AGE_BANDS,
+                GENDERS,
+                INCOME_BANDS,
+                MARITAL,
+                POSTCODES,
+            )
+    from basketguard.models.simulator.run import SimConfig, prepare
 
     c = prepare(SimConfig(customers=n, seed=seed)).customers(0, n)
 

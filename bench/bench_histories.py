@@ -83,7 +83,7 @@ def generate_synth(path: Path, n_lines: int, seed: int = 1) -> None:
     import shutil
     import tempfile
 
-    from basketguard.models.simulator import SimConfig, simulate
+    from basketguard.models.simulator.run import SimConfig, simulate
 
     customers = max(100, int(n_lines / 92))  # ~92 lines per customer at defaults
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:

@@ -68,7 +68,7 @@ TOLERANCE = 1e-9
 def prepare(folder: Path, n_lines: int, seed: int = 1) -> None:
     """Simulate a population of about ``n_lines`` lines and cache its histories."""
     from basketguard.engine.api import load_histories
-    from basketguard.models.simulator import SimConfig, simulate
+    from basketguard.models.simulator.run import SimConfig, simulate
 
     t0 = time.perf_counter()
     result = simulate(SimConfig(customers=max(100, round(n_lines / LINES_PER_CUSTOMER)),

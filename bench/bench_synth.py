@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numba
 
-from basketguard.models.simulator import SimConfig, prepare, simulate
+from basketguard.models.simulator.run import SimConfig, prepare, simulate
 
 PROFILES = {"smoke": 20_000, "default": 200_000, "large": 1_000_000}
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from basketguard.models.simulator import SimConfig, simulate
+from basketguard.models.simulator.run import SimConfig, simulate
 
 REPO = Path(__file__).resolve().parent.parent
 DATASETS = REPO.parent / "shared" / "datasets"

@@ -100,7 +100,7 @@ def scan(project: Project | str | Path, *, signatures: Any = None,
     project : Project, str or Path
         A loaded project or the path of a project file.
     signatures : tuple of Signature, optional
-        From :func:`basketguard.models.signatures.load_library` (default: built-ins).
+        From :func:`basketguard.models.signatures.schema.load_library` (default: built-ins).
     as_of : str, optional
         ISO reference date for event stages (default: the last day in the data).
     **kwargs

@@ -6,7 +6,7 @@ points (see :mod:`basketguard.kernels.invindex`), draw ``d`` is a random
 ordering of the member's points, sorted by key first: a partial Fisher-Yates
 shuffle whose swap ``j`` takes position ``j + ((h >> 32) * (n - j)) >> 32``
 with ``h = splitmix64`` draw ``(key(seed, member), stream d, counter j)``
-(:mod:`basketguard.kernels.sampling`), so draws are a pure function of the
+(:mod:`basketguard.kernels.sim.sampling`), so draws are a pure function of the
 seed, the member's customer code and ``d`` (never of threads or shards). The
 adversary knows the first ``p`` points; the member is *unique at p* when no
 other customer's point set contains all of them. Prefixes are nested, so
@@ -31,7 +31,7 @@ import numpy as np
 from numba import njit, prange
 
 from basketguard.kernels.invindex import PointIndex, _bucket
-from basketguard.kernels.sampling import _customer_key, _draw
+from basketguard.kernels.sim.sampling import _customer_key, _draw
 
 MAX_P = 64
 _MAX_RANK_BITS = 1 << 31  # key bitmap for code lookups (256 MiB at most); else binary search

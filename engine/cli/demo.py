@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from basketguard.models.simulator import SimConfig, simulate
+    from basketguard.models.simulator.run import SimConfig, simulate
 
     out = Path(args.out)
     data = out / "data"

@@ -18,7 +18,7 @@ from basketguard.engine.cli.common import (
 )
 from basketguard.engine.detect.scan import format_summary, scan
 from basketguard.engine.errors import ExitCode
-from basketguard.models.signatures import load_library
+from basketguard.models.signatures.schema import load_library
 
 NAME = "scan"
 HELP = "Scan basket lines for sensitive life-event and special-category inferences."

@@ -7,7 +7,7 @@ import datetime
 import sys
 
 from basketguard.engine.errors import ConfigError, ExitCode
-from basketguard.models.simulator import EVENTS, SimConfig, simulate
+from basketguard.models.simulator.run import EVENTS, SimConfig, simulate
 
 NAME = "synth"
 HELP = "Generate synthetic shoppers with planted life events (lines, catalog, customers, truth)"

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from basketguard.engine.errors import ConfigError, SchemaError
-from basketguard.models.signatures import Feature, Signature, _closest
+from basketguard.models.signatures.schema import Feature, Signature, _closest
 
 
 @dataclass
@@ -274,7 +274,7 @@ def resolve(signatures: tuple[Signature, ...], view: CatalogView, item_ids: pa.A
     Parameters
     ----------
     signatures : tuple of Signature
-        The library (from :func:`basketguard.models.signatures.load_library`).
+        The library (from :func:`basketguard.models.signatures.schema.load_library`).
     view : CatalogView
         From :func:`catalog_view` (an empty view when the project has no catalog:
         only explicit ``items`` can match then).

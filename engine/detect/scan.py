@@ -33,7 +33,7 @@ from basketguard.engine.findings import Estimate, Finding, Severity, wilson
 from basketguard.engine.histories.build import Histories
 from basketguard.engine.io.output import atomic_path
 from basketguard.kernels.windows import NO_DAY, scan_histories
-from basketguard.models.signatures import Signature, load_library
+from basketguard.models.signatures.schema import Signature, load_library
 
 _EPOCH = datetime.date(1970, 1, 1)
 #: Probability bins of the score distribution in the summary.

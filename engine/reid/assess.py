@@ -183,7 +183,7 @@ def segment_members(project: Project, hist: Histories, *, segment_file: str | No
         ids, source = _read_ids(segment_file), f"file {segment_file}"
     elif signature is not None:
         from basketguard.engine.detect.scan import scan
-        from basketguard.models.signatures import load_library
+        from basketguard.models.signatures.schema import load_library
 
         lib = load_library(signature_paths, only=[signature])
         result = scan(project, hist, lib)
@@ -249,7 +249,7 @@ def assess(project: Project, hist: Histories, members: np.ndarray, options: Asse
         sensitive = None
         if options.sensitive_signature:
             from basketguard.engine.detect.scan import scan
-            from basketguard.models.signatures import load_library
+            from basketguard.models.signatures.schema import load_library
 
             lib = load_library(options.signature_paths, only=[options.sensitive_signature])
             res = scan(project, hist, lib)

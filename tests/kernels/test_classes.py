@@ -1,4 +1,4 @@
-"""Attribute classes (kernels.classes) against tests/naive_classes.py."""
+"""Attribute classes (kernels.classes) against tests/reference/classes.py."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from basketguard.kernels.classes import (
     size_histogram,
     subset_sizes,
 )
-from tests import naive_classes as naive
+from tests.reference import classes as naive
 
 
 @st.composite

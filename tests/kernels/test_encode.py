@@ -1,4 +1,4 @@
-"""Id encoding (kernels.encode, engine.encoding) against tests/naive.py."""
+"""Id encoding (kernels.encode, engine.encoding) against tests/reference/histories.py."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from basketguard.kernels.encode import (
     hash_shift,
     rank_remap,
 )
-from tests import naive
+from tests.reference import histories as naive
 
 I64_MIN, I64_MAX = naive.INT64_MIN, naive.INT64_MAX
 

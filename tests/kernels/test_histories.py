@@ -1,4 +1,4 @@
-"""The histories kernels (count, scatter, sort, scan, finalize) against tests/naive.py.
+"""The histories kernels (count, scatter, sort, scan, finalize) against tests/reference/histories.py.
 
 Inputs are small lists of lines in first-seen codes plus rank remaps, split in
 chunks; each kernel is checked on its own and the whole chain end to end.
@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from basketguard.kernels import histories as hk
-from tests import naive
+from tests.reference import histories as naive
 
 OPTIONAL = ("basket", "quantity", "price", "store")
 I64_MIN = naive.INT64_MIN

@@ -1,4 +1,4 @@
-"""Itemset support kernels (kernels.itemsets) against tests/naive_itemsets.py."""
+"""Itemset support kernels (kernels.itemsets) against tests/reference/itemsets.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from basketguard.kernels import itemsets as ik
-from tests import naive_itemsets as naive
+from tests.reference import itemsets as naive
 
 
 def csr(transactions) -> tuple[np.ndarray, np.ndarray]:

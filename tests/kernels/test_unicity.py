@@ -1,4 +1,4 @@
-"""kernels/invindex and kernels/unicity against tests/naive_unicity.py.
+"""kernels/invindex and kernels/unicity against tests/reference/unicity.py.
 
 Populations are a few customers with a few time-sorted lines each; points are
 items alone or (item, day / week / month) keys. Each kernel is checked exactly
@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from basketguard.kernels import invindex as ix
 from basketguard.kernels import unicity as uk
-from tests import naive_unicity as nu
 from tests.conftest import JIT_DISABLED
+from tests.reference import unicity as nu
 
 UNITS = (ix.UNIT_NONE, ix.UNIT_DAY, ix.UNIT_WEEK, ix.UNIT_MONTH)
 #: Day numbers the calendar reference can date (years 1..9999), edges included.

@@ -1,4 +1,4 @@
-"""Signature scan kernel (kernels.windows) against tests/naive_windows.py."""
+"""Signature scan kernel (kernels.windows) against tests/reference/windows.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from basketguard.kernels import windows as kw
-from tests import naive_windows as naive
+from tests.reference import windows as naive
 
 NO_DAY = kw.NO_DAY
 BLOCKS = (1, 2, 7)

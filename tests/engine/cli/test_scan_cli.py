@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from basketguard.engine.cli.main import main
-from basketguard.models.simulator import SimConfig, simulate
+from basketguard.models.simulator.run import SimConfig, simulate
 
 pytestmark = pytest.mark.jit
 

@@ -15,8 +15,8 @@ import pytest
 from basketguard.engine.detect.compile import catalog_view, describe, resolve
 from basketguard.engine.errors import ConfigError, SchemaError
 from basketguard.kernels import windows as kw
-from basketguard.models.signatures import load_library, signature_from_dict
-from tests import naive_windows as naive
+from basketguard.models.signatures.schema import load_library, signature_from_dict
+from tests.reference import windows as naive
 
 SIG_PATH = Path("/signatures/test_sig.toml")
 
@@ -262,7 +262,7 @@ def test_describe():
 # ------------------------------------------------------------------ a large catalog
 @pytest.fixture(scope="module")
 def big_catalog():
-    from basketguard.models.sim_catalog import build_catalog
+    from basketguard.models.simulator.catalog import build_catalog
 
     table = build_catalog(100_000, 1).to_arrow().rename_columns(
         ["item", "name", "department", "category", "type", "brand", "private_label", "price"])
@@ -341,7 +341,7 @@ def test_builtin_signatures_fall_back_to_names_on_other_level_names():
     must not make the built-in library unusable: its levels fall back to names."""
     import dataclasses
 
-    from basketguard.models.signatures import load_library
+    from basketguard.models.signatures.schema import load_library
 
     pregnancy = load_library(only=["pregnancy"])[0]
     assert pregnancy.builtin

@@ -19,8 +19,8 @@ from basketguard.engine.detect.scan import ScanResult, scan, scan_histories_with
 from basketguard.engine.errors import ConfigError, DataError
 from basketguard.engine.histories.build import Histories
 from basketguard.kernels.windows import NO_DAY
-from basketguard.models.signatures import load_library
-from basketguard.models.simulator import SimConfig, simulate
+from basketguard.models.signatures.schema import load_library
+from basketguard.models.simulator.run import SimConfig, simulate
 
 pytestmark = pytest.mark.jit  # 170k lines through the kernel: too slow without the JIT
 

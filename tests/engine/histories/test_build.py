@@ -1,4 +1,4 @@
-"""End to end: Arrow files -> ingest -> histories, compared with tests/naive.py exactly.
+"""End to end: Arrow files -> ingest -> histories, compared with tests/reference/histories.py exactly.
 
 Rows are written the way real exports arrive: record batches of uneven size
 (empty ones included), sliced arrays, nulls in ids / time / quantity,
@@ -18,8 +18,8 @@ from basketguard.engine.config.project import project_from_dict
 from basketguard.engine.errors import DataError
 from basketguard.engine.histories.build import build_histories, histories_from_project
 from basketguard.engine.histories.ingest import ingest_lines
-from tests import naive
 from tests.engine.io.test_columns import chunked
+from tests.reference import histories as naive
 
 I64_MIN, I64_MAX = naive.INT64_MIN, naive.INT64_MAX
 COLUMN = {"customer": "cust", "item": "sku", "time": "at", "basket": "order",

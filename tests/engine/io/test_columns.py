@@ -1,4 +1,4 @@
-"""Arrow -> NumPy conversion (engine.columns) against tests/naive.py.
+"""Arrow -> NumPy conversion (engine.columns) against tests/reference/histories.py.
 
 Columns are built the way files hand them over: chunked, with empty chunks,
 slices with non-zero offsets, nulls and dictionary encoding.
@@ -24,7 +24,7 @@ from basketguard.engine.io.columns import (
     numbers,
     time_seconds,
 )
-from tests import naive
+from tests.reference import histories as naive
 
 I64_MIN, I64_MAX = naive.INT64_MIN, naive.INT64_MAX
 

@@ -69,7 +69,7 @@ def test_coverage_counts_matches():
 
 @pytest.mark.jit
 def test_simulator_roles_read_back(tmp_path):
-    from basketguard.models.simulator import SimConfig, simulate
+    from basketguard.models.simulator.run import SimConfig, simulate
 
     result = simulate(SimConfig(customers=200, seed=3), tmp_path / "sim")
     project = load_project(result.paths["project"])

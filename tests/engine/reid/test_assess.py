@@ -15,7 +15,7 @@ from basketguard.engine.config.project import load_project
 from basketguard.engine.errors import ConfigError, DataError
 from basketguard.engine.findings import Severity
 from basketguard.engine.reid.assess import AssessOptions, _subset, assess, segment_members
-from basketguard.models.simulator import SimConfig, simulate
+from basketguard.models.simulator.run import SimConfig, simulate
 
 pytestmark = pytest.mark.jit  # simulates and scans a population (the option checks below too)
 

@@ -1,4 +1,4 @@
-"""Attribute classes of a segment (engine.classes) against tests/naive_classes.py."""
+"""Attribute classes of a segment (engine.classes) against tests/reference/classes.py."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from basketguard.engine.reid.classes import (
     member_rows,
 )
 from basketguard.engine.reid.uniqueness import Histogram, population_uniqueness
-from tests import naive_classes as naive
+from tests.reference import classes as naive
 
 
 def _customers(**cols) -> pa.Table:
@@ -180,7 +180,7 @@ def test_chunked_and_dictionary_columns():
 @pytest.mark.jit
 def test_from_simulated_project(tmp_path):
     from basketguard.engine.config.project import load_project
-    from basketguard.models.simulator import SimConfig, simulate
+    from basketguard.models.simulator.run import SimConfig, simulate
 
     sim = simulate(SimConfig(customers=400, seed=5), tmp_path)
     ids = pq.read_table(sim.paths["customers"], columns=["customer_id"]).column(0)

@@ -1,6 +1,6 @@
 """k^m-anonymity (engine.kmanonymity) and transaction loaders (engine.transactions).
 
-Against tests/naive_itemsets.py on small random data, exact merges across
+Against tests/reference/itemsets.py on small random data, exact merges across
 shards, and pinned figures on retail.dat and groceries.csv (k = 5, m = 2),
 checked against an independent brute force over the raw files.
 """
@@ -34,7 +34,7 @@ from basketguard.engine.reid.kmanonymity import (
     km_anonymity_from_counts,
     merge_counts,
 )
-from tests import naive_itemsets as naive
+from tests.reference import itemsets as naive
 
 
 def make_tx(raw, n_items, unit="baskets") -> Transactions:

@@ -1,6 +1,6 @@
 """engine/reid/unicity: segments, point kinds, intervals, findings, shards, Online Retail.
 
-Small histories are built by hand and compared with tests/naive_unicity.py;
+Small histories are built by hand and compared with tests/reference/unicity.py;
 the real-data test compares the engine with an independent brute force
 (Python sets, Python's own random draws) on UCI Online Retail.
 """
@@ -29,8 +29,8 @@ from basketguard.engine.reid.unicity import (
     unicity,
     unicity_counts,
 )
-from tests import naive_unicity as nu
 from tests.conftest import REPO
+from tests.reference import unicity as nu
 
 UNITS = {"items": 0, "item-day": 1, "item-week": 2, "item-month": 3, "store-day": 1}
 

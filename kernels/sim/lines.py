@@ -1,4 +1,4 @@
-"""Numba kernels of the shopper simulator (``basketguard.models.simulator``).
+"""Numba kernels of the shopper simulator (``basketguard.models.simulator.run``).
 
 Randomness is counter-based: every draw is ``splitmix64`` of a per-customer key
 (itself a hash of the seed and the customer id) plus a stream number and a
@@ -34,17 +34,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from basketguard.kernels.sampling import (
-    _alias_pick,
-    _cdf_pick,
-    _check_cdf,
-    _check_seed,
-    _customer_key,
-    _draw,
-    _poisson,
-    _unif,
-)
-from basketguard.kernels.sim_customers import (
+from basketguard.kernels.sim.customers import (
     _S_BRAND,
     _S_FAV,
     _S_ITEM,
@@ -60,6 +50,16 @@ from basketguard.kernels.sim_customers import (
     MAX_BASKET,
     NO_EVENT,
     CustomerArrays,
+)
+from basketguard.kernels.sim.sampling import (
+    _alias_pick,
+    _cdf_pick,
+    _check_cdf,
+    _check_seed,
+    _customer_key,
+    _draw,
+    _poisson,
+    _unif,
 )
 
 _BASKET_CAP_MEAN = 200.0

@@ -2,7 +2,7 @@
 
 A signature says which products, bought together within a time window,
 reveal a sensitive life event or special category, and how strongly. Its file
-holds (``models/signatures/pregnancy.toml`` is the annotated example)::
+holds (``models/signatures/library/pregnancy.toml`` is the annotated example)::
 
     name = "pregnancy"                  # unique in a library; [a-z0-9_]
     title = "Pregnancy and due date"
@@ -92,7 +92,7 @@ _FEATURE_KEYS = ("name", "weight", "levels", "names", "exclude", "items", "stage
 _STAGE_KEYS = ("name", "start", "end")
 
 #: Folder of the built-in library.
-BUILTIN_DIR = Path(__file__).resolve().parent / "signatures"
+BUILTIN_DIR = Path(__file__).resolve().parent / "library"
 
 
 @dataclass(frozen=True)
@@ -450,7 +450,7 @@ def load_library(paths: Iterable[str | Path] = (), *, builtin: bool = True,
         User signature files or folders of them. A user signature with the
         same name as a built-in one replaces it.
     builtin : bool
-        Include the built-in library (``models/signatures``).
+        Include the built-in library (``models/signatures/library``).
     only : iterable of str, optional
         Keep only these signature names (an unknown name is an error).
 

@@ -98,7 +98,7 @@ def _cdf(p) -> np.ndarray:
 
 
 def demographic_tables() -> dict[str, np.ndarray]:
-    """Cumulative tables for :func:`basketguard.kernels.sim_customers.draw_customers`.
+    """Cumulative tables for :func:`basketguard.kernels.sim.customers.draw_customers`.
 
     Returns
     -------

@@ -1,4 +1,4 @@
-"""Plain-Python references of the simulator kernels (``basketguard.kernels.simulate``).
+"""Plain-Python references of the simulator kernels (``basketguard.kernels.sim.lines``).
 
 Written for clarity, not speed: Python integers masked to 64 bits for the hash,
 linear scans instead of binary searches, lists instead of preallocated arrays.

@@ -4,10 +4,10 @@ Generates a catalog, customers with correlated quasi-identifiers, basket lines
 and the ground truth of planted events, written as Parquet plus a project file
 that maps them::
 
-    from basketguard.models.simulator import SimConfig, simulate
+    from basketguard.models.simulator.run import SimConfig, simulate
     result = simulate(SimConfig(customers=10_000, seed=7), "out/")
 
-The heavy lifting is in :mod:`basketguard.kernels.simulate` and :mod:`basketguard.kernels.sim_customers` (Numba, parallel
+The heavy lifting is in :mod:`basketguard.kernels.sim.lines` and :mod:`basketguard.kernels.sim.customers` (Numba, parallel
 over customers, counter-based random numbers). Customers are generated in
 chunks and written as they go, so memory is bounded by one chunk; a writer
 thread encodes Parquet while the next chunk is generated.
@@ -34,17 +34,23 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from basketguard.engine.errors import ConfigError
-from basketguard.kernels.sampling import build_alias
-from basketguard.kernels.sim_customers import (
+from basketguard.kernels.sim.customers import (
     MAX_BASKET,
     NO_EVENT,
     CustomerArrays,
     draw_customers,
 )
-from basketguard.kernels.simulate import LineArrays, simulate_lines
-from basketguard.models.sim_catalog import GROUPS, MAX_ITEMS, MIN_ITEMS, Catalog, build_catalog
-from basketguard.models.sim_events import CONFOUNDERS, EVENTS, PROGRAMS, program_tables
-from basketguard.models.sim_population import (
+from basketguard.kernels.sim.lines import LineArrays, simulate_lines
+from basketguard.kernels.sim.sampling import build_alias
+from basketguard.models.simulator.catalog import (
+    GROUPS,
+    MAX_ITEMS,
+    MIN_ITEMS,
+    Catalog,
+    build_catalog,
+)
+from basketguard.models.simulator.events import CONFOUNDERS, EVENTS, PROGRAMS, program_tables
+from basketguard.models.simulator.population import (
     AGE_BANDS,
     GENDERS,
     INCOME_BANDS,
@@ -220,9 +226,9 @@ class SimModel:
     config : SimConfig
     catalog : Catalog
     customer_kwargs : dict
-        Keyword arguments of :func:`basketguard.kernels.sim_customers.draw_customers`.
+        Keyword arguments of :func:`basketguard.kernels.sim.customers.draw_customers`.
     line_kwargs : dict
-        Keyword arguments of :func:`basketguard.kernels.simulate.simulate_lines`.
+        Keyword arguments of :func:`basketguard.kernels.sim.lines.simulate_lines`.
     start_day : int
         Day 0 as days since 1970-01-01.
     """

@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from basketguard.engine.errors import ConfigError, ExitCode
-from basketguard.kernels.sim_customers import NO_EVENT
-from basketguard.models.sim_catalog import GROUPS, MIN_ITEMS, build_catalog
-from basketguard.models.sim_events import PROGRAMS
-from basketguard.models.simulator import (
+from basketguard.kernels.sim.customers import NO_EVENT
+from basketguard.models.simulator.catalog import GROUPS, MIN_ITEMS, build_catalog
+from basketguard.models.simulator.events import PROGRAMS
+from basketguard.models.simulator.run import (
     CONFOUNDERS,
     EVENTS,
     SimConfig,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from basketguard.engine.errors import ConfigError
-from basketguard.models import signatures as ms
+from basketguard.models.signatures import schema as ms
 
 BUILTIN_NAMES = ("pregnancy", "new_baby", "diabetes", "smoking_cessation", "incontinence",
                  "contraception_sexual_health", "kosher_diet", "halal_diet",

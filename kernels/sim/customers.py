@@ -1,8 +1,8 @@
 """Simulator kernels: customers' quasi-identifiers, behaviour and life events.
 
-Part of the shopper simulator (``basketguard.models.simulator``); the lines
-themselves are drawn by :mod:`basketguard.kernels.simulate`. Randomness is
-counter-based (:mod:`basketguard.kernels.sampling`): a customer's draws depend
+Part of the shopper simulator (``basketguard.models.simulator.run``); the lines
+themselves are drawn by :mod:`basketguard.kernels.sim.lines`. Randomness is
+counter-based (:mod:`basketguard.kernels.sim.sampling`): a customer's draws depend
 only on (seed, customer id, tables).
 
 Input contract: see :func:`draw_customers` (cumulative tables float64 ending
@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from basketguard.kernels.sampling import (
+from basketguard.kernels.sim.sampling import (
     _cdf_pick,
     _check_cdf,
     _check_seed,

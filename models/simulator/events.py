@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from basketguard.engine.errors import InternalError
-from basketguard.kernels.sim_customers import MAX_BASKET
+from basketguard.kernels.sim.customers import MAX_BASKET
 
 #: Stage end for "from the onset on" (larger than any simulated period).
 OPEN = 1_000_000

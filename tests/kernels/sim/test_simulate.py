@@ -1,4 +1,4 @@
-"""Simulator kernels against their plain-Python references (tests/naive_simulate.py)."""
+"""Simulator kernels against their plain-Python references (tests/reference/simulate.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from basketguard.kernels.sampling import build_alias
-from basketguard.kernels.sim_customers import NO_EVENT, draw_customers
-from basketguard.kernels.simulate import simulate_lines
-from tests import naive_simulate as naive
+from basketguard.kernels.sim.customers import NO_EVENT, draw_customers
+from basketguard.kernels.sim.lines import simulate_lines
+from basketguard.kernels.sim.sampling import build_alias
+from tests.reference import simulate as naive
 
 
 def _cdf(rng, *shape):

@@ -1,0 +1,1 @@
+"""Kernels of the synthetic shopper simulator: sampling tables, customers, basket lines."""

@@ -1,0 +1,1 @@
+"""Plain-Python references of the kernels, written from their docstrings (not from their code)."""
