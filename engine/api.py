@@ -138,7 +138,7 @@ def assess(project: Project | str | Path, *, segment_file: str | None = None,
     Returns
     -------
     basketguard.engine.reid.assess.AssessResult
-        ``.findings`` (aggregates only), ``.severity``, ``.exit_code``.
+        ``.findings`` (aggregates only), ``.severity`` (the worst finding).
     """
     from basketguard.engine.reid.assess import AssessOptions, segment_members
     from basketguard.engine.reid.assess import assess as _assess

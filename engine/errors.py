@@ -1,24 +1,13 @@
-"""Error classes and the exit codes the CLI maps them to.
+"""Error classes: user mistakes apart from bugs.
 
 User mistakes (a missing file, a wrong column, a malformed project file) raise
 :class:`BasketguardError` or one of its subclasses; the message says what was
 wrong, where (file, column, row or key) and what to do. Bugs in the engine
 itself raise :class:`InternalError`. The CLI turns both into exit code 3
-(``ExitCode.ERROR``): an error never passes a gate.
+(``basketguard.engine.cli.exitcodes.ExitCode.ERROR``): an error never passes a gate.
 """
 
 from __future__ import annotations
-
-import enum
-
-
-class ExitCode(enum.IntEnum):
-    """Process exit status of every ``basketguard`` command."""
-
-    OK = 0  #: success / gate passed
-    FAIL = 1  #: gate failed: policy violated
-    WARN = 2  #: gate passed with warnings only
-    ERROR = 3  #: bad input, bad configuration or internal error
 
 
 class BasketguardError(Exception):

@@ -7,6 +7,11 @@ products, categories or attributes, never raw customer ids. ``details`` holds
 further aggregates (tables of counts, per-attribute breakdowns); it must stay
 free of individual-level data unless the user asked for it.
 
+Every severity is decided in one place: a :class:`Threshold` (warning and
+failure levels, a direction) and :func:`judge`; :func:`worst` combines
+severities. How severities become process exit codes is the CLI's business
+(``basketguard.engine.cli.exitcodes``), not the library's.
+
 Findings are plain frozen dataclasses so that the CLI, the reports and the
 Python API share one shape; :meth:`Finding.to_dict` is the JSON form.
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +32,87 @@ class Severity(enum.StrEnum):
     WARN = "warn"
     FAIL = "fail"
     INFO = "info"  # measured, no threshold applies
+
+
+#: Order of severities from best to worst (INFO ranks with PASS: nothing to act on).
+_RANK = {Severity.INFO: 0, Severity.PASS: 0, Severity.WARN: 1, Severity.FAIL: 2}
+
+#: Values within this relative distance of a level count as at the level (rounding
+#: in ``1 / k`` or in a mean must not fail a policy the data meets exactly).
+_TOLERANCE = 1e-12
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Warning and failure levels of a measure, and which way is worse.
+
+    A level is a limit the policy still allows: a value *at* the level passes,
+    a value strictly beyond it (above for ``direction="max"``, below for
+    ``direction="min"``) warns or fails. Values within a relative ``1e-12`` of a
+    level count as at it.
+
+    Parameters
+    ----------
+    warn, fail : float or None
+        The levels; with neither, findings are informational.
+    direction : {"max", "min"}
+        ``"max"``: larger is worse (a share of unique members, a risk);
+        ``"min"``: smaller is worse (a class size, an audience size).
+    """
+
+    warn: float | None = None
+    fail: float | None = None
+    direction: str = "max"
+
+    def __post_init__(self) -> None:
+        if self.direction not in ("max", "min"):
+            raise ValueError(f"threshold direction must be 'max' or 'min', not {self.direction!r}")
+        for name in ("warn", "fail"):
+            v = getattr(self, name)
+            if v is not None and not math.isfinite(v):
+                raise ValueError(f"threshold {name} level must be a finite number, not {v}")
+
+    @property
+    def limit(self) -> float | None:
+        """The level reported with a finding: the failure level, else the warning level."""
+        return self.fail if self.fail is not None else self.warn
+
+    def beyond(self, value: float, level: float) -> bool:
+        """True when ``value`` is strictly on the worse side of ``level``."""
+        slack = _TOLERANCE * max(1.0, abs(level))
+        if self.direction == "max":
+            return value > level + slack
+        return value < level - slack
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"warn": self.warn, "fail": self.fail, "direction": self.direction}
+
+
+def judge(value: float, threshold: Threshold | None) -> Severity:
+    """Severity of a measured value against a threshold.
+
+    Strictly beyond ``fail``: FAIL; else strictly beyond ``warn``: WARN; else
+    PASS. No threshold (or one without levels): INFO. NaN (nothing could be
+    measured) warns, so that a gate never passes on a value it could not compute.
+    """
+    if threshold is None or (threshold.warn is None and threshold.fail is None):
+        return Severity.INFO
+    if math.isnan(value):
+        return Severity.WARN
+    if threshold.fail is not None and threshold.beyond(value, threshold.fail):
+        return Severity.FAIL
+    if threshold.warn is not None and threshold.beyond(value, threshold.warn):
+        return Severity.WARN
+    return Severity.PASS
+
+
+def worst(severities: Iterable[Severity]) -> Severity:
+    """The worst of some severities (PASS when there are none or all are INFO)."""
+    out = Severity.PASS
+    for s in severities:
+        if _RANK[s] > _RANK[out]:
+            out = s
+    return out
 
 
 @dataclass(frozen=True)
@@ -75,39 +162,6 @@ def _num(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def wilson(successes: int, trials: int, confidence: float = 0.95) -> Estimate:
-    """Share ``successes / trials`` with a Wilson score interval.
-
-    Parameters
-    ----------
-    successes, trials : int
-        Counts, ``0 <= successes <= trials``.
-    confidence : float
-        Two-sided coverage; 0.90, 0.95 and 0.99 use exact normal quantiles,
-        others are computed with :func:`statistics.NormalDist`.
-
-    Returns
-    -------
-    Estimate
-        NaN value with no interval when ``trials == 0``.
-    """
-    if trials < 0 or not (0 <= successes <= max(trials, 0)):
-        raise ValueError(f"bad counts: {successes} of {trials}")
-    if trials == 0:
-        return Estimate(float("nan"))
-    from statistics import NormalDist
-
-    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
-    p = successes / trials
-    denom = 1.0 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denom
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    # the bounds contain p by construction; clamp away rounding (k = 0 gives ~1e-17)
-    low = 0.0 if successes == 0 else min(p, max(0.0, centre - half))
-    high = 1.0 if successes == trials else max(p, min(1.0, centre + half))
-    return Estimate(p, low, high, confidence, "wilson")
-
-
 @dataclass(frozen=True)
 class Finding:
     """One judged risk result.
@@ -120,11 +174,11 @@ class Finding:
         What was measured, in words (``"share of members unique from 4 items"``).
     estimate : Estimate
         The value, with an interval where estimated.
-    threshold : float or None
-        The policy threshold it was judged against: the fail level, or the
-        warning level when there is no fail level.
+    threshold : Threshold or None
+        The levels it was judged against (None: informational).
     severity : Severity
-        ``pass`` / ``warn`` / ``fail``, or ``info`` when no threshold applies.
+        ``pass`` / ``warn`` / ``fail``, or ``info`` when no threshold applies;
+        :meth:`judged` computes it from the threshold.
     explanation : str
         One or two sentences naming the products, categories or attributes involved.
     details : dict
@@ -134,36 +188,29 @@ class Finding:
     check: str
     metric: str
     estimate: Estimate
-    threshold: float | None = None
+    threshold: Threshold | None = None
     severity: Severity = Severity.INFO
     explanation: str = ""
     details: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def judged(cls, check: str, metric: str, estimate: Estimate, threshold: Threshold | None,
+               explanation: str = "", details: dict[str, Any] | None = None) -> Finding:
+        """A finding whose severity is :func:`judge` of its value against ``threshold``."""
+        return cls(check, metric, estimate, threshold, judge(estimate.value, threshold),
+                   explanation, details or {})
+
     def to_dict(self) -> dict[str, Any]:
+        t = self.threshold
         return {
             "check": self.check,
             "metric": self.metric,
             **self.estimate.to_dict(),
-            "threshold": self.threshold,
+            "threshold": None if t is None else t.limit,
+            "levels": None if t is None else t.to_dict(),
             "severity": self.severity.value,
             "explanation": self.explanation,
             "details": self.details,
         }
 
 
-def judge(value: float, warn: float | None, fail: float | None) -> Severity:
-    """Severity of a risk value where larger is worse.
-
-    ``value >= fail`` fails, ``value >= warn`` warns, otherwise passes; with no
-    thresholds the finding is informational. NaN (nothing measured) warns, so
-    that a gate never passes on a value it could not compute.
-    """
-    if warn is None and fail is None:
-        return Severity.INFO
-    if math.isnan(value):
-        return Severity.WARN
-    if fail is not None and value >= fail:
-        return Severity.FAIL
-    if warn is not None and value >= warn:
-        return Severity.WARN
-    return Severity.PASS

@@ -16,6 +16,7 @@ from basketguard.engine.cli.common import (
     load_with_progress,
     write_atomic,
 )
+from basketguard.engine.cli.exitcodes import exit_code
 from basketguard.engine.errors import ConfigError
 from basketguard.engine.reid.assess import AssessOptions, assess, format_report, segment_members
 
@@ -107,4 +108,4 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         write_atomic(args.out, dump_json(doc))
     sys.stdout.write(dump_json(doc) if args.json else format_report(doc) + "\n")
-    return result.exit_code
+    return exit_code(result.severity)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from basketguard.engine.api import load_histories, profile_project
 from basketguard.engine.cli.common import dump_json, write_atomic
+from basketguard.engine.cli.exitcodes import ExitCode
 from basketguard.engine.config.project import load_project
 from basketguard.engine.detect.scan import format_summary, scan
-from basketguard.engine.errors import ExitCode
 from basketguard.engine.histories.profile import format_profile
 from basketguard.engine.reid.assess import AssessOptions, assess, format_report, segment_members
 

@@ -14,7 +14,8 @@ import sys
 import traceback
 
 from basketguard.engine import __version__
-from basketguard.engine.errors import BasketguardError, ExitCode
+from basketguard.engine.cli.exitcodes import ExitCode
+from basketguard.engine.errors import BasketguardError
 
 #: Verb modules, in the order ``--help`` lists them.
 COMMANDS = (

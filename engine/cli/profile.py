@@ -12,7 +12,7 @@ from basketguard.engine.cli.common import (
     load_with_progress,
     write_atomic,
 )
-from basketguard.engine.errors import ExitCode
+from basketguard.engine.cli.exitcodes import ExitCode
 from basketguard.engine.histories.profile import format_profile
 
 NAME = "profile"

@@ -16,8 +16,8 @@ from basketguard.engine.cli.common import (
     load_with_progress,
     write_atomic,
 )
+from basketguard.engine.cli.exitcodes import ExitCode
 from basketguard.engine.detect.scan import format_summary, scan
-from basketguard.engine.errors import ExitCode
 from basketguard.models.signatures.schema import load_library
 
 NAME = "scan"

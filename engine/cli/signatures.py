@@ -12,11 +12,11 @@ import sys
 
 from basketguard.engine.api import load_histories
 from basketguard.engine.cli.common import dump_json
+from basketguard.engine.cli.exitcodes import ExitCode
 from basketguard.engine.cli.scan import add_signature_options, library_from_args
 from basketguard.engine.config.project import load_project
 from basketguard.engine.detect.compile import describe
 from basketguard.engine.detect.scan import compile_for
-from basketguard.engine.errors import ExitCode
 
 NAME = "signatures"
 HELP = "List and validate signature files; with --project, show what each feature matches."

@@ -6,7 +6,8 @@ import argparse
 import datetime
 import sys
 
-from basketguard.engine.errors import ConfigError, ExitCode
+from basketguard.engine.cli.exitcodes import ExitCode
+from basketguard.engine.errors import ConfigError
 from basketguard.models.simulator.run import EVENTS, SimConfig, simulate
 
 NAME = "synth"

@@ -29,9 +29,10 @@ import pyarrow.parquet as pq
 from basketguard.engine.config.project import Project
 from basketguard.engine.detect.compile import CatalogView, CompiledLibrary, catalog_view, resolve
 from basketguard.engine.errors import ConfigError, DataError
-from basketguard.engine.findings import Estimate, Finding, Severity, wilson
+from basketguard.engine.findings import Estimate, Finding, Severity
 from basketguard.engine.histories.build import Histories
 from basketguard.engine.io.output import atomic_path
+from basketguard.engine.stats import wilson
 from basketguard.kernels.windows import NO_DAY, scan_histories
 from basketguard.models.signatures.schema import Signature, load_library
 

@@ -14,7 +14,8 @@ with the segment? Three measures, each optional, judged against thresholds:
 
 The segment comes from the project's ``[segment]`` table, a file of customer
 ids, or the customers a signature flags (the audience of a targeted mailing).
-Findings carry aggregates only; the exit status follows the worst severity.
+Findings carry aggregates only; the result's severity is the worst finding's (the CLI
+turns it into the exit status).
 """
 
 from __future__ import annotations
@@ -29,12 +30,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from basketguard.engine.config.project import Project, SourceSpec, infer_format
-from basketguard.engine.errors import ConfigError, DataError, ExitCode
-from basketguard.engine.findings import Finding, Severity
+from basketguard.engine.errors import ConfigError, DataError
+from basketguard.engine.findings import Finding, Severity, worst
 from basketguard.engine.histories.build import Histories
 from basketguard.engine.io.tables import read_role
-
-_ORDER = {Severity.INFO: 0, Severity.PASS: 0, Severity.WARN: 1, Severity.FAIL: 2}
 
 
 @dataclass(frozen=True)
@@ -128,16 +127,8 @@ class AssessResult:
 
     @property
     def severity(self) -> Severity:
-        worst = Severity.PASS
-        for f in self.findings:
-            if _ORDER[f.severity] > _ORDER[worst]:
-                worst = f.severity
-        return worst
-
-    @property
-    def exit_code(self) -> ExitCode:
-        return {Severity.FAIL: ExitCode.FAIL, Severity.WARN: ExitCode.WARN}.get(
-            self.severity, ExitCode.OK)
+        """The worst finding's severity (PASS when nothing was judged)."""
+        return worst(f.severity for f in self.findings)
 
     def to_dict(self) -> dict[str, Any]:
         return {"segment": self.segment, "severity": self.severity.value,

@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from basketguard.engine.errors import ConfigError, DataError, SchemaError
-from basketguard.engine.findings import Estimate, Finding, Severity
+from basketguard.engine.findings import Estimate, Finding, Threshold
 from basketguard.engine.io import columns as colconv
 from basketguard.engine.reid.uniqueness import (
     Histogram,
@@ -432,26 +432,23 @@ class ClassesResult:
             where = ("within the segment" if s.scope == "segment"
                      else f"among all {self.customers} customers (k-map)")
             check = "reid.k_anonymity" if s.scope == "segment" else "reid.k_map"
-            out.append(Finding(
+            out.append(Finding.judged(
                 check=f"{check}.prosecutor",
                 metric=f"prosecutor risk (max 1/k) {where}",
-                estimate=Estimate(s.prosecutor), threshold=1.0 / p.k,
-                severity=_above(s.prosecutor, 1.0 / p.k),
+                estimate=Estimate(s.prosecutor), threshold=Threshold(fail=1.0 / p.k),
                 explanation=(f"On {attrs}, the smallest class {where} holds {s.min_k} "
                              f"customer(s); policy k = {p.k}."),
                 details=s.details()))
-            out.append(Finding(
+            out.append(Finding.judged(
                 check=f"{check}.average",
                 metric=f"average re-identification risk per member {where}",
-                estimate=Estimate(s.average), threshold=p.average_risk_max,
-                severity=_above(s.average, p.average_risk_max),
+                estimate=Estimate(s.average), threshold=Threshold(fail=p.average_risk_max),
                 explanation=(f"Mean over members of 1/(class size) on {attrs}, {where}."),
                 details={"records": s.records, "classes": s.classes}))
-            out.append(Finding(
+            out.append(Finding.judged(
                 check=f"{check}.small_classes",
                 metric=f"share of members in classes smaller than k={p.k} {where}",
-                estimate=Estimate(s.small_share), threshold=p.small_share_max,
-                severity=_above(s.small_share, p.small_share_max),
+                estimate=Estimate(s.small_share), threshold=Threshold(fail=p.small_share_max),
                 explanation=(f"{s.small_records} of {s.records} members share their values of "
                              f"{attrs} with fewer than {p.k} customer(s) {where} "
                              f"({s.unique_records} are unique)."),
@@ -459,11 +456,10 @@ class ClassesResult:
                          "records_by_class_size": s.by_size}))
         d = self.diversity
         if d is not None:
-            out.append(Finding(
+            out.append(Finding.judged(
                 check="reid.l_diversity",
                 metric=f"share of segment classes with fewer than l={d.l} sensitive values",
-                estimate=Estimate(d.share_below), threshold=p.l_share_max,
-                severity=_above(d.share_below, p.l_share_max),
+                estimate=Estimate(d.share_below), threshold=Threshold(fail=p.l_share_max),
                 explanation=(f"{d.classes_below} of {d.classes} classes on {attrs} "
                              f"({d.records_below} members) show fewer than {d.l} distinct "
                              f"values of the sensitive attribute; smallest distinct l = "
@@ -474,16 +470,6 @@ class ClassesResult:
         if self.uniqueness is not None:
             out.append(self.uniqueness.finding(fail=p.uniqueness_max))
         return out
-
-
-def _above(value: float, limit: float | None) -> Severity:
-    """FAIL above ``limit`` (strictly), PASS otherwise; INFO without a limit; a value
-    that could not be measured (NaN) warns so that a gate never passes on it."""
-    if limit is None:
-        return Severity.INFO
-    if math.isnan(value):
-        return Severity.WARN
-    return Severity.FAIL if value > limit + 1e-12 else Severity.PASS
 
 
 # ---------------------------------------------------------------- assessment

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from basketguard.engine.errors import ConfigError, DataError
-from basketguard.engine.findings import Estimate, Finding, judge
+from basketguard.engine.findings import Estimate, Finding, Threshold
 from basketguard.engine.histories.transactions import Transactions
 from basketguard.kernels import itemsets as ik
 
@@ -280,7 +280,6 @@ class KmAnonymity:
         list of Finding
         """
         share = self.share_affected
-        severity = judge(share.value, warn, fail)
         sizes = ", ".join(f"size {s + 1}: {n:,}" for s, n in enumerate(self.n_violating))
         items = self.top_items(3)
         named = "; items most involved: " + ", ".join(f"{name} ({c:,})" for name, c in items) \
@@ -291,13 +290,12 @@ class KmAnonymity:
             f"{self.m} items that fewer than {self.k} {self.unit} share; "
             f"{self.total_violating:,} such itemsets ({sizes}){named}."
         )
-        return [Finding(
+        return [Finding.judged(
             check=CHECK,
             metric=f"share of {self.unit} holding an itemset of <= {self.m} items with "
                    f"support < {self.k}",
             estimate=share,
-            threshold=fail if fail is not None else warn,
-            severity=severity,
+            threshold=Threshold(warn, fail),
             explanation=explanation,
             details=self.to_dict(top),
         )]

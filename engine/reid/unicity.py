@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -60,8 +59,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from basketguard.engine.errors import ConfigError, DataError
-from basketguard.engine.findings import Estimate, Finding, judge
+from basketguard.engine.findings import Estimate, Finding, Threshold
 from basketguard.engine.histories.build import Histories
+from basketguard.engine.stats import cluster_wilson
 from basketguard.kernels import invindex as ix
 from basketguard.kernels import unicity as uk
 
@@ -175,44 +175,6 @@ class UnicityCounts:
         return UnicityResult(counts=self, unicity=est, confidence=confidence)
 
 
-def cluster_wilson(unique: int, unique_sq: int, members: int, draws: int,
-                   confidence: float = 0.95) -> Estimate:
-    """Share of unique draws with a Wilson interval over members (see module docstring).
-
-    Parameters
-    ----------
-    unique, unique_sq : int
-        Sum over members of their unique draws, and of its square.
-    members, draws : int
-        Eligible members and draws per member.
-    confidence : float
-        Two-sided coverage.
-
-    Returns
-    -------
-    Estimate
-        NaN without members or draws.
-    """
-    trials = members * draws
-    if trials == 0:
-        return Estimate(float("nan"))
-    p = unique / trials
-    if members > 1:
-        mean_r = unique / members / draws
-        var_r = (unique_sq / draws**2 - members * mean_r**2) / (members - 1)
-        var = max(var_r, 0.0) / members
-    else:
-        var = 0.0
-    n_eff = p * (1 - p) / var if var > 0 else float(members)
-    n_eff = min(max(n_eff, float(members)), float(trials))
-    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
-    denom = 1.0 + z * z / n_eff
-    centre = (p + z * z / (2 * n_eff)) / denom
-    half = z * math.sqrt(p * (1 - p) / n_eff + z * z / (4 * n_eff * n_eff)) / denom
-    return Estimate(p, max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half)),
-                    confidence, "wilson over members (effective size)")
-
-
 # ------------------------------------------------------------------------ result
 
 
@@ -281,12 +243,11 @@ class UnicityResult:
             est = self.unicity[p - 1]
             kind = c.points.replace("-", ", ") if c.points != "items" else "item"
             share = "nan" if math.isnan(est.value) else f"{est.value:.1%}"
-            out.append(Finding(
+            out.append(Finding.judged(
                 check="reid.unicity",
                 metric=f"share of members unique from {p} known ({kind}) points",
                 estimate=est,
-                threshold=fail if fail is not None else warn,
-                severity=judge(est.value, warn, fail),
+                threshold=Threshold(warn, fail),
                 explanation=(f"{share} of {int(c.eligible[p - 1])} members with at least {p} "
                              f"({kind}) points are the only customer of the base holding {p} "
                              f"points drawn from their own history ({c.draws} draws each); "

@@ -84,7 +84,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from basketguard.engine.errors import ConfigError
-from basketguard.engine.findings import Estimate, Finding, Severity
+from basketguard.engine.findings import Estimate, Finding, Threshold
 
 MODELS = ("pitman", "zayatz", "snb", "dankar")
 #: Dankar et al.'s switch between Pitman and Zayatz / SNB.
@@ -511,26 +511,14 @@ class PopulationUniqueness:
         Parameters
         ----------
         warn, fail : float, optional
-            Thresholds on the share; the value fails above ``fail`` and warns
-            above ``warn`` (strictly).
+            Thresholds on the share (larger is worse; see :class:`Threshold`).
         """
         value = self.share("dankar")
-        sev = Severity.INFO
-        if warn is not None or fail is not None:
-            if math.isnan(value):
-                sev = Severity.WARN
-            elif fail is not None and value > fail:
-                sev = Severity.FAIL
-            elif warn is not None and value > warn:
-                sev = Severity.WARN
-            else:
-                sev = Severity.PASS
-        return Finding(
+        return Finding.judged(
             check="reid.population_uniqueness",
             metric="estimated share of the population unique on the exported attributes",
             estimate=Estimate(value),
-            threshold=fail if fail is not None else warn,
-            severity=sev,
+            threshold=Threshold(warn, fail),
             explanation=(
                 f"The {self.records} customers known are taken as {self.sampling_fraction:g} "
                 f"of a population of about {self.population:,.0f}; {self.sample_uniques} are "

@@ -1,4 +1,4 @@
-"""Findings: estimates, Wilson intervals, severities, JSON form."""
+"""Findings: estimates, Wilson intervals, thresholds and severities, JSON form."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from basketguard.engine.findings import Estimate, Finding, Severity, judge, wilson
+from basketguard.engine.findings import Estimate, Finding, Severity, Threshold, judge, worst
+from basketguard.engine.stats import cluster_wilson, wilson
 
 
 def test_wilson_hand_checked():
@@ -42,21 +43,71 @@ def test_estimate_needs_both_bounds_in_order():
         Estimate(0.5, low=0.6, high=0.4)
 
 
-@pytest.mark.parametrize("value, warn, fail, expected", [
-    (0.1, None, None, Severity.INFO),
-    (0.1, 0.2, 0.5, Severity.PASS),
-    (0.2, 0.2, 0.5, Severity.WARN),
-    (0.5, 0.2, 0.5, Severity.FAIL),
-    (0.9, None, 0.5, Severity.FAIL),
-    (float("nan"), 0.2, 0.5, Severity.WARN),  # nothing measured never passes
+# A level is a limit the policy still allows: at the level passes, strictly beyond it
+# warns / fails; "min" thresholds are judged the other way round.
+@pytest.mark.parametrize("value, warn, fail, direction, expected", [
+    pytest.param(0.1, None, None, "max", Severity.INFO, id="no_levels_info"),
+    pytest.param(0.1, 0.2, 0.5, "max", Severity.PASS, id="below_warn_passes"),
+    pytest.param(0.2, 0.2, 0.5, "max", Severity.PASS, id="at_warn_passes"),
+    pytest.param(0.2 + 1e-9, 0.2, 0.5, "max", Severity.WARN, id="just_above_warn_warns"),
+    pytest.param(0.5, 0.2, 0.5, "max", Severity.WARN, id="at_fail_warns"),
+    pytest.param(0.51, 0.2, 0.5, "max", Severity.FAIL, id="above_fail_fails"),
+    pytest.param(0.9, None, 0.5, "max", Severity.FAIL, id="fail_only"),
+    pytest.param(0.3, 0.2, None, "max", Severity.WARN, id="warn_only"),
+    pytest.param(0.0, 0.0, None, "max", Severity.PASS, id="zero_level_allows_zero"),
+    pytest.param(1e-9, 0.0, None, "max", Severity.WARN, id="zero_level_warns_on_any"),
+    pytest.param(1 / 5, None, 1 / 5, "max", Severity.PASS, id="one_over_k_at_k"),
+    pytest.param(0.1 + 0.2, None, 0.3, "max", Severity.PASS, id="rounding_is_at_level"),
+    pytest.param(float("nan"), 0.2, 0.5, "max", Severity.WARN, id="nan_never_passes"),
+    pytest.param(100, 200, 50, "min", Severity.WARN, id="min_below_warn"),
+    pytest.param(49, 200, 50, "min", Severity.FAIL, id="min_below_fail"),
+    pytest.param(50, None, 50, "min", Severity.PASS, id="min_at_fail_passes"),
+    pytest.param(float("nan"), None, 50, "min", Severity.WARN, id="min_nan_warns"),
 ])
-def test_judge(value, warn, fail, expected):
-    assert judge(value, warn, fail) == expected
+def test_judge(value, warn, fail, direction, expected):
+    assert judge(value, Threshold(warn, fail, direction)) == expected
+
+
+def test_judge_without_threshold_is_info():
+    assert judge(0.7, None) == Severity.INFO
+
+
+@pytest.mark.parametrize("bad", [
+    dict(direction="up"), dict(warn=float("nan")), dict(fail=float("inf")),
+])
+def test_threshold_rejects_bad_levels(bad):
+    with pytest.raises(ValueError):
+        Threshold(**bad)
+
+
+def test_worst_orders_severities():
+    assert worst([]) == Severity.PASS
+    assert worst([Severity.INFO, Severity.INFO]) == Severity.PASS
+    assert worst([Severity.PASS, Severity.WARN, Severity.INFO]) == Severity.WARN
+    assert worst([Severity.WARN, Severity.FAIL, Severity.PASS]) == Severity.FAIL
+
+
+def test_judged_finding_carries_its_levels():
+    f = Finding.judged("reid.x", "m", Estimate(0.6), Threshold(0.1, 0.5))
+    assert f.severity == Severity.FAIL
+    d = f.to_dict()
+    assert d["threshold"] == 0.5 and d["levels"] == {"warn": 0.1, "fail": 0.5,
+                                                     "direction": "max"}
+    assert Finding.judged("reid.y", "m", Estimate(0.6), None).to_dict()["levels"] is None
+
+
+@given(st.integers(0, 300), st.integers(0, 300), st.integers(1, 50), st.integers(1, 20))
+def test_cluster_wilson_contains_the_share(u, extra, members, draws):
+    unique = min(u, members * draws)
+    sq = min(unique * draws, unique * unique + extra)
+    e = cluster_wilson(unique, max(sq, (unique * unique + members - 1) // members), members,
+                       draws)
+    assert 0.0 <= e.low <= e.value <= e.high <= 1.0
 
 
 def test_finding_json_is_safe():
-    f = Finding("reid.x", "metric", Estimate(float("inf")), 0.5, Severity.FAIL, "why",
-                {"n": 3})
+    f = Finding("reid.x", "metric", Estimate(float("inf")), Threshold(fail=0.5), Severity.FAIL,
+                "why", {"n": 3})
     doc = json.loads(json.dumps(f.to_dict()))
     assert doc["value"] is None and doc["severity"] == "fail" and doc["details"] == {"n": 3}
     g = Finding("reid.y", "m", wilson(1, 4)).to_dict()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from basketguard.engine import api
+from basketguard.engine.cli.exitcodes import ExitCode
 from basketguard.engine.cli.main import main
-from basketguard.engine.errors import ExitCode
 from basketguard.engine.io import output
 
 #: Customer ids distinctive enough that any leak into the output shows.

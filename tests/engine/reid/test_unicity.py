@@ -18,17 +18,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from basketguard.engine.errors import ConfigError, DataError
-from basketguard.engine.findings import Severity, wilson
+from basketguard.engine.findings import Severity
 from basketguard.engine.histories.build import Histories
 from basketguard.engine.reid.unicity import (
     POINT_KINDS,
     UnicityCounts,
     build_point_index,
-    cluster_wilson,
     member_risk,
     unicity,
     unicity_counts,
 )
+from basketguard.engine.stats import cluster_wilson, wilson
 from tests.conftest import REPO
 from tests.reference import unicity as nu
 

@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from basketguard.engine.errors import ConfigError, ExitCode
+from basketguard.engine.cli.exitcodes import ExitCode
+from basketguard.engine.errors import ConfigError
 from basketguard.kernels.sim.customers import NO_EVENT
 from basketguard.models.simulator.catalog import GROUPS, MIN_ITEMS, build_catalog
 from basketguard.models.simulator.events import PROGRAMS
