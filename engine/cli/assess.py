@@ -12,13 +12,14 @@ import sys
 
 from basketguard.engine.cli.common import (
     add_data_options,
-    dump_json,
     load_with_progress,
     write_atomic,
 )
 from basketguard.engine.cli.exitcodes import exit_code
 from basketguard.engine.errors import ConfigError
-from basketguard.engine.reid.assess import AssessOptions, assess, format_report, segment_members
+from basketguard.engine.reid.assess import AssessOptions, assess, segment_members
+from basketguard.engine.report.json import dumps
+from basketguard.engine.report.text import assess_text
 
 NAME = "assess"
 HELP = "Assess how well a segment's members could be re-identified (classes, unicity, k^m)."
@@ -106,6 +107,6 @@ def run(args: argparse.Namespace) -> int:
     result = assess(project, hist, members, options, info, progress=say)
     doc = result.to_dict()
     if args.out:
-        write_atomic(args.out, dump_json(doc))
-    sys.stdout.write(dump_json(doc) if args.json else format_report(doc) + "\n")
+        write_atomic(args.out, dumps(doc))
+    sys.stdout.write(dumps(doc) if args.json else assess_text(doc) + "\n")
     return exit_code(result.severity)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from basketguard.engine.io.output import write_text_atomic
 
@@ -73,7 +71,3 @@ def load_with_progress(args: argparse.Namespace):
     finally:
         progress.close()
     return project, hist
-
-
-def dump_json(doc: Any) -> str:
-    return json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n"

@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 
 from basketguard.engine.api import load_histories, profile_project
-from basketguard.engine.cli.common import dump_json, write_atomic
+from basketguard.engine.cli.common import write_atomic
 from basketguard.engine.cli.exitcodes import ExitCode
 from basketguard.engine.config.project import load_project
-from basketguard.engine.detect.scan import format_summary, scan
-from basketguard.engine.histories.profile import format_profile
-from basketguard.engine.reid.assess import AssessOptions, assess, format_report, segment_members
+from basketguard.engine.detect.scan import scan
+from basketguard.engine.reid.assess import AssessOptions, assess, segment_members
+from basketguard.engine.report.json import dumps
+from basketguard.engine.report.text import assess_text, profile_text, scan_text
 
 NAME = "demo"
 HELP = ("Generate a synthetic shopper population, profile it, scan it for sensitive "
@@ -43,21 +44,21 @@ def run(args: argparse.Namespace) -> int:
     project = load_project(result.paths["project"])
     hist = load_histories(project, use_cache=False)
     prof = profile_project(project, hist)
-    write_atomic(out / "profile.json", dump_json(prof))
-    sys.stdout.write(format_profile(prof) + "\n")
+    write_atomic(out / "profile.json", dumps(prof))
+    sys.stdout.write(profile_text(prof) + "\n")
     sys.stdout.write("\n== scan: what do these purchases reveal? ==\n")
     scanned = scan(project, hist)
     summary = scanned.summary()
-    write_atomic(out / "scan.json", dump_json(summary))
-    sys.stdout.write(format_summary(summary) + "\n")
+    write_atomic(out / "scan.json", dumps(summary))
+    sys.stdout.write(scan_text(summary) + "\n")
     sys.stdout.write("\n== assess: could the customers a pregnancy mailing targets be "
                      "singled out? ==\n")
     members, info = segment_members(project, hist, signature="pregnancy")
     assessed = assess(project, hist, members, AssessOptions(points=("item-day", "items"),
                                                             item_lists=True), info)
     doc = assessed.to_dict()
-    write_atomic(out / "assess.json", dump_json(doc))
-    sys.stdout.write(format_report(doc) + "\n")
+    write_atomic(out / "assess.json", dumps(doc))
+    sys.stdout.write(assess_text(doc) + "\n")
     sys.stdout.write(f"\nwrote {out / 'profile.json'}, {out / 'scan.json'} and "
                      f"{out / 'assess.json'}. Run the same jobs on your own data with "
                      "`basketguard profile|scan|assess PROJECT.toml` (see README).\n")

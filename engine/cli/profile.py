@@ -8,12 +8,12 @@ import sys
 from basketguard.engine.api import profile_project
 from basketguard.engine.cli.common import (
     add_data_options,
-    dump_json,
     load_with_progress,
     write_atomic,
 )
 from basketguard.engine.cli.exitcodes import ExitCode
-from basketguard.engine.histories.profile import format_profile
+from basketguard.engine.report.json import dumps
+from basketguard.engine.report.text import profile_text
 
 NAME = "profile"
 HELP = "Profile the basket lines of a project: counts, time span, distributions, dropped rows."
@@ -29,6 +29,6 @@ def run(args: argparse.Namespace) -> int:
     project, hist = load_with_progress(args)
     prof = profile_project(project, hist)
     if args.out:
-        write_atomic(args.out, dump_json(prof))
-    sys.stdout.write(dump_json(prof) if args.json else format_profile(prof) + "\n")
+        write_atomic(args.out, dumps(prof))
+    sys.stdout.write(dumps(prof) if args.json else profile_text(prof) + "\n")
     return ExitCode.OK

@@ -12,12 +12,13 @@ import sys
 
 from basketguard.engine.cli.common import (
     add_data_options,
-    dump_json,
     load_with_progress,
     write_atomic,
 )
 from basketguard.engine.cli.exitcodes import ExitCode
-from basketguard.engine.detect.scan import format_summary, scan
+from basketguard.engine.detect.scan import scan
+from basketguard.engine.report.json import dumps
+from basketguard.engine.report.text import scan_text
 from basketguard.models.signatures.schema import load_library
 
 NAME = "scan"
@@ -65,6 +66,6 @@ def run(args: argparse.Namespace) -> int:
     if args.scores:
         result.write_scores(args.scores, args.min_probability)
     if args.out:
-        write_atomic(args.out, dump_json(summary))
-    sys.stdout.write(dump_json(summary) if args.json else format_summary(summary) + "\n")
+        write_atomic(args.out, dumps(summary))
+    sys.stdout.write(dumps(summary) if args.json else scan_text(summary) + "\n")
     return ExitCode.OK

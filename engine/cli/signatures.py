@@ -11,12 +11,12 @@ import argparse
 import sys
 
 from basketguard.engine.api import load_histories
-from basketguard.engine.cli.common import dump_json
 from basketguard.engine.cli.exitcodes import ExitCode
 from basketguard.engine.cli.scan import add_signature_options, library_from_args
 from basketguard.engine.config.project import load_project
 from basketguard.engine.detect.compile import describe
 from basketguard.engine.detect.scan import compile_for
+from basketguard.engine.report.json import dumps
 
 NAME = "signatures"
 HELP = "List and validate signature files; with --project, show what each feature matches."
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         doc["matches"] = describe(compiled, view)
         doc["warnings"] = compiled.warnings
     if args.json:
-        sys.stdout.write(dump_json(doc))
+        sys.stdout.write(dumps(doc))
         return ExitCode.OK
     out = [f"{len(library)} signatures, all valid:"]
     for s in library:

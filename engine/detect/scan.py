@@ -276,22 +276,26 @@ class ScanResult:
 
     def findings(self) -> list[Finding]:
         """One informational finding per signature (share of customers flagged)."""
+        ag = self.aggregates
         out = []
-        for entry in self.summary()["signatures"]:
-            est = (wilson(entry["customers_flagged"], self.n_customers)
+        for s, sig in enumerate(self.signatures):
+            n_flag = int(ag["signature_flagged"][s])
+            est = (wilson(n_flag, self.n_customers)
                    if self.n_customers else Estimate(float("nan")))
-            top = ", ".join(f["feature"] for f in sorted(
-                entry["features"], key=lambda f: -(f["flagged_with_feature"]))[:3]
-                if f["flagged_with_feature"])
+            fs = self.library.feature_slice(s)
+            flagged = ag["feature_flagged"][fs.start:fs.stop]
+            order = np.argsort(-flagged, kind="stable")[:3]
+            top = ", ".join(self.library.features[fs.start + int(i)].feature
+                            for i in order if flagged[i])
             out.append(Finding(
-                check=f"inference.{entry['signature']}",
-                metric=f"share of customers whose purchases imply {entry['title'].lower()} "
-                       f"(probability >= {entry['threshold']})",
+                check=f"inference.{sig.name}",
+                metric=f"share of customers whose purchases imply {sig.title.lower()} "
+                       f"(probability >= {sig.threshold})",
                 estimate=est, severity=Severity.INFO,
-                explanation=(f"{entry['customers_flagged']} of {self.n_customers} customers; "
-                             f"driven by {top}." if top else "no customer reaches the threshold."),
-                details={"customers_flagged": entry["customers_flagged"],
-                         "sensitivity": entry["sensitivity"], "gdpr_art9": entry["gdpr_art9"]},
+                explanation=(f"{n_flag} of {self.n_customers} customers; driven by {top}."
+                             if top else "no customer reaches the threshold."),
+                details={"customers_flagged": n_flag, "sensitivity": sig.sensitivity,
+                         "gdpr_art9": sig.gdpr_art9},
             ))
         return out
 
@@ -440,34 +444,3 @@ def scan(project: Project, hist: Histories, signatures: tuple[Signature, ...] | 
                                  None if as_of is None else date_to_day(as_of))
     result.seconds = {"resolve": t1 - t0, **result.seconds}
     return result
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    """Readable terminal view of :meth:`ScanResult.summary`."""
-    lines = [f"Scanned {summary['customers']:,} customers, {summary['lines']:,} lines "
-             f"({summary['first_day']} .. {summary['last_day']}); stages as of "
-             f"{summary['as_of']}.", ""]
-    lines.append(f"{'signature':<30} {'class':<13} {'evidence':>9} {'flagged':>8} "
-                 f"{'prevalence':>10}  top features at peak")
-    for e in summary["signatures"]:
-        top = sorted(e["features"], key=lambda f: -f["flagged_with_feature"])[:3]
-        tops = ", ".join(f["feature"] for f in top if f["flagged_with_feature"]) or "-"
-        prev = f"{100 * e['prevalence']:.2f}%" if e["prevalence"] is not None else "-"
-        lines.append(f"{e['signature']:<30} {e['sensitivity']:<13} "
-                     f"{e['customers_with_evidence']:>9,} {e['customers_flagged']:>8,} "
-                     f"{prev:>10}  {tops}")
-    for e in summary["signatures"]:
-        ev = e.get("event")
-        if ev and ev["flagged_with_estimate"]:
-            stages = ", ".join(f"{k}: {v}" for k, v in ev["stage_at_as_of"].items())
-            lines.append(f"\n{e['signature']}: {ev['name']} estimated for "
-                         f"{ev['flagged_with_estimate']:,} flagged customers; {stages}")
-    for e in summary["signatures"]:
-        if e["top_products"]:
-            prods = "; ".join(f"{p['product']} ({p['flagged_customers']})"
-                              for p in e["top_products"][:5])
-            lines.append(f"\n{e['signature']} products: {prods}")
-    if summary["warnings"]:
-        lines.append("\nWarnings:")
-        lines.extend(f"  - {w}" for w in summary["warnings"])
-    return "\n".join(lines)

@@ -334,28 +334,3 @@ def _subset(hist: Histories, members: np.ndarray) -> Histories:
                      price=None if hist.price is None else hist.price[idx],
                      store=None if hist.store is None else hist.store[idx],
                      basket_ids=hist.basket_ids, store_ids=hist.store_ids)
-
-
-def format_report(doc: dict[str, Any]) -> str:
-    """Readable terminal view of :meth:`AssessResult.to_dict`."""
-    seg = doc["segment"]
-    lines = [f"Segment: {seg.get('members', 0):,} members ({seg.get('source', 'given')}) "
-             f"against {seg.get('customer_base', 0):,} customers.  Overall: "
-             f"{doc['severity'].upper()}", ""]
-    for f in doc["findings"]:
-        v = f.get("value")
-        val = "-" if v is None else f"{v:.4g}"
-        if "interval" in f and f["interval"][0] is not None:
-            val += f" [{f['interval'][0]:.3g}, {f['interval'][1]:.3g}]"
-        thr = ""
-        if f["threshold"] is not None:
-            below = v is not None and v < f["threshold"]
-            thr = (f" (over the warning level; fails at {f['threshold']:g})"
-                   if f["severity"] == "warn" and below else f" (threshold {f['threshold']:g})")
-        lines.append(f"{f['severity'].upper():<5} {f['check']:<34} {val}{thr}")
-        lines.append(f"      {f['metric']}. {f['explanation']}")
-    if doc["skipped"]:
-        lines.append("")
-        lines.extend(f"skipped: {s}" for s in doc["skipped"])
-    return "\n".join(lines)
-

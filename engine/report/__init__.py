@@ -1,0 +1,1 @@
+"""Reports: renderings of result documents (text for terminals, JSON for machines)."""

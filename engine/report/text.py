@@ -1,0 +1,113 @@
+"""Text renderings of results, for a terminal.
+
+Each function takes the JSON document of one result (the same document
+``--json`` prints and ``--out`` writes) and returns its readable text, so
+that every format is a view of one document and computing modules never
+format text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def profile_text(p: dict[str, Any]) -> str:
+    """Readable text of a profile document (:func:`~basketguard.engine.histories.profile.profile_histories`)."""
+
+    def n(x) -> str:
+        return f"{x:,}" if isinstance(x, int) else f"{x:,.2f}"
+
+    rows = [
+        f"basketguard profile: {p['project']}",
+        f"  source            {p['source']}",
+        f"  lines             {n(p['lines'])}  (of {n(p['rows_read'])} rows read)",
+        f"  customers         {n(p['customers'])}",
+        f"  items             {n(p['items'])}",
+        f"  baskets           {n(p['baskets'])}"
+        + ("  (derived from customer + timestamp)" if p["baskets_derived"] else ""),
+    ]
+    span = p["time_span"]
+    if span:
+        rows.append(f"  time span         {span['first_day']} .. {span['last_day']}"
+                    f"  ({n(span['days'])} days)")
+    for title, key in (("lines / customer", "lines_per_customer"), ("basket size", "basket_size")):
+        d = p[key]
+        rows.append(
+            f"  {title:<17} mean {d['mean']:.2f}  p5 {d['p5']:g}  p25 {d['p25']:g}  "
+            f"median {d['p50']:g}  p75 {d['p75']:g}  p95 {d['p95']:g}  p99 {d['p99']:g}  "
+            f"max {n(d['max'])}"
+        )
+    if p["dropped"]:
+        rows.append(f"  dropped rows      {n(p['dropped_total'])}")
+        for reason, count in sorted(p["dropped"].items(), key=lambda kv: -kv[1]):
+            rows.append(f"    {reason:<24} {n(count)}")
+    else:
+        rows.append("  dropped rows      none")
+    dup = p["duplicates"]
+    if dup["found"]:
+        state = "kept" if dup["kept"] else "dropped"
+        rows.append(f"  exact duplicates  {n(dup['found'])} ({state})")
+    cat = p.get("catalog")
+    if cat:
+        rows.append(f"  catalog           {n(cat['catalog_items'])} items; "
+                    f"{n(cat['items_in_catalog'])} of the {n(p['items'])} items in the lines "
+                    f"are listed ({n(cat['items_missing'])} missing)")
+    b = p["build"]
+    if b:
+        rows.append("  build             " + ", ".join(f"{k}={v}" for k, v in b.items()))
+    return "\n".join(rows)
+
+
+def scan_text(summary: dict[str, Any]) -> str:
+    """Readable text of a scan summary (:meth:`~basketguard.engine.detect.scan.ScanResult.summary`)."""
+    lines = [f"Scanned {summary['customers']:,} customers, {summary['lines']:,} lines "
+             f"({summary['first_day']} .. {summary['last_day']}); stages as of "
+             f"{summary['as_of']}.", ""]
+    lines.append(f"{'signature':<30} {'class':<13} {'evidence':>9} {'flagged':>8} "
+                 f"{'prevalence':>10}  top features at peak")
+    for e in summary["signatures"]:
+        top = sorted(e["features"], key=lambda f: -f["flagged_with_feature"])[:3]
+        tops = ", ".join(f["feature"] for f in top if f["flagged_with_feature"]) or "-"
+        prev = f"{100 * e['prevalence']:.2f}%" if e["prevalence"] is not None else "-"
+        lines.append(f"{e['signature']:<30} {e['sensitivity']:<13} "
+                     f"{e['customers_with_evidence']:>9,} {e['customers_flagged']:>8,} "
+                     f"{prev:>10}  {tops}")
+    for e in summary["signatures"]:
+        ev = e.get("event")
+        if ev and ev["flagged_with_estimate"]:
+            stages = ", ".join(f"{k}: {v}" for k, v in ev["stage_at_as_of"].items())
+            lines.append(f"\n{e['signature']}: {ev['name']} estimated for "
+                         f"{ev['flagged_with_estimate']:,} flagged customers; {stages}")
+    for e in summary["signatures"]:
+        if e["top_products"]:
+            prods = "; ".join(f"{p['product']} ({p['flagged_customers']})"
+                              for p in e["top_products"][:5])
+            lines.append(f"\n{e['signature']} products: {prods}")
+    if summary["warnings"]:
+        lines.append("\nWarnings:")
+        lines.extend(f"  - {w}" for w in summary["warnings"])
+    return "\n".join(lines)
+
+
+def assess_text(doc: dict[str, Any]) -> str:
+    """Readable text of an assessment (:meth:`~basketguard.engine.reid.assess.AssessResult.to_dict`)."""
+    seg = doc["segment"]
+    lines = [f"Segment: {seg.get('members', 0):,} members ({seg.get('source', 'given')}) "
+             f"against {seg.get('customer_base', 0):,} customers.  Overall: "
+             f"{doc['severity'].upper()}", ""]
+    for f in doc["findings"]:
+        v = f.get("value")
+        val = "-" if v is None else f"{v:.4g}"
+        if "interval" in f and f["interval"][0] is not None:
+            val += f" [{f['interval'][0]:.3g}, {f['interval'][1]:.3g}]"
+        thr = ""
+        if f["threshold"] is not None:
+            below = v is not None and v < f["threshold"]
+            thr = (f" (over the warning level; fails at {f['threshold']:g})"
+                   if f["severity"] == "warn" and below else f" (threshold {f['threshold']:g})")
+        lines.append(f"{f['severity'].upper():<5} {f['check']:<34} {val}{thr}")
+        lines.append(f"      {f['metric']}. {f['explanation']}")
+    if doc["skipped"]:
+        lines.append("")
+        lines.extend(f"skipped: {s}" for s in doc["skipped"])
+    return "\n".join(lines)
