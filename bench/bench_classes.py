@@ -77,7 +77,7 @@ def bg_codes(codes, cards):
 
 
 def bg_arrow(table):
-    from basketguard.engine.reid.classes import encode_attributes
+    from basketguard.engine.reid.attributes import encode_attributes
     from basketguard.kernels.classes import classify
 
     enc = encode_attributes(table, ATTRS)
@@ -128,7 +128,7 @@ def main() -> None:
     args = ap.parse_args()
     n = PROFILES[args.profile]
     table = customers_table(n)
-    from basketguard.engine.reid.classes import encode_attributes
+    from basketguard.engine.reid.attributes import encode_attributes
 
     enc = encode_attributes(table, ATTRS)
     codes, cards = list(enc.codes), list(enc.cards)

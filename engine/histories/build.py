@@ -84,6 +84,37 @@ class Histories:
         """Slice of the line arrays holding customer ``code``'s history."""
         return slice(int(self.offsets[code]), int(self.offsets[code + 1]))
 
+    def subset(self, customers: np.ndarray) -> Histories:
+        """The histories of some customers, in the order given (codes 0..len-1 of the result).
+
+        Parameters
+        ----------
+        customers : int64 array
+            Customer codes of this object (each once for a partition).
+
+        Returns
+        -------
+        Histories
+            Same item (and basket, store) dictionaries; ``customer_ids`` holds the
+            chosen customers' ids, so partial results keep their original ids.
+        """
+        customers = np.asarray(customers, np.int64)
+        starts, ends = self.offsets[customers], self.offsets[customers + 1]
+        lens = ends - starts
+        offsets = np.zeros(customers.size + 1, np.int64)
+        np.cumsum(lens, out=offsets[1:])
+        idx = (np.repeat(starts - offsets[:-1], lens) + np.arange(offsets[-1])).astype(np.int64)
+
+        def take(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[idx]
+
+        return Histories(offsets=offsets, item=self.item[idx], day=self.day[idx],
+                         basket=self.basket[idx],
+                         customer_ids=self.customer_ids.take(pa.array(customers, pa.int64())),
+                         item_ids=self.item_ids, quantity=take(self.quantity),
+                         price=take(self.price), store=take(self.store),
+                         basket_ids=self.basket_ids, store_ids=self.store_ids)
+
     def validate(self) -> None:
         """Check the CSR invariants; raise :class:`InternalError` if broken."""
         o = self.offsets

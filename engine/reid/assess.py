@@ -253,7 +253,7 @@ def assess(project: Project, hist: Histories, members: np.ndarray, options: Asse
                              sampling_fraction=options.sampling_fraction)
         hier = None
         if options.hierarchies:
-            from basketguard.engine.reid.classes import load_hierarchies
+            from basketguard.engine.reid.attributes import load_hierarchies
 
             hier = load_hierarchies(options.hierarchies)
         result = assess_classes(customers, member_ids,
@@ -286,7 +286,7 @@ def assess(project: Project, hist: Histories, members: np.ndarray, options: Asse
 
         say("k^m-anonymity of the exported item lists")
         t0 = time.perf_counter()
-        sub = _subset(hist, members)
+        sub = hist.subset(members)
         tx = transactions_from_histories(sub, unit=options.km_unit)
         names = _catalog_names(project, hist)
         if names is not None:
@@ -318,19 +318,3 @@ def _catalog_names(project: Project, hist: Histories) -> np.ndarray | None:
         if n is not None:
             names[code] = f"{n.strip()} ({ids[code]})"
     return names
-
-
-def _subset(hist: Histories, members: np.ndarray) -> Histories:
-    """Histories of the given customers only (item dictionary unchanged)."""
-    starts, ends = hist.offsets[members], hist.offsets[members + 1]
-    lens = ends - starts
-    offsets = np.zeros(members.size + 1, np.int64)
-    np.cumsum(lens, out=offsets[1:])
-    idx = (np.repeat(starts - offsets[:-1], lens) + np.arange(offsets[-1])).astype(np.int64)
-    return Histories(offsets=offsets, item=hist.item[idx], day=hist.day[idx],
-                     basket=hist.basket[idx], customer_ids=hist.customer_ids.take(
-                         pa.array(members, pa.int64())), item_ids=hist.item_ids,
-                     quantity=None if hist.quantity is None else hist.quantity[idx],
-                     price=None if hist.price is None else hist.price[idx],
-                     store=None if hist.store is None else hist.store[idx],
-                     basket_ids=hist.basket_ids, store_ids=hist.store_ids)

@@ -15,7 +15,7 @@ from basketguard.engine.cli.main import main
 from basketguard.engine.config.project import load_project
 from basketguard.engine.errors import ConfigError, DataError
 from basketguard.engine.findings import Severity
-from basketguard.engine.reid.assess import AssessOptions, _subset, assess, segment_members
+from basketguard.engine.reid.assess import AssessOptions, assess, segment_members
 from basketguard.models.simulator.run import SimConfig, simulate
 
 pytestmark = pytest.mark.jit  # simulates and scans a population (the option checks below too)
@@ -95,7 +95,7 @@ def test_skipped_measures_are_listed(population):
 def test_subset_keeps_each_members_lines(population):
     _, _, _, hist = population
     members = np.array([2, 5, 9])
-    sub = _subset(hist, members)
+    sub = hist.subset(members)
     for j, c in enumerate(members):
         a, b = hist.offsets[c], hist.offsets[c + 1]
         assert np.array_equal(sub.item[sub.offsets[j]:sub.offsets[j + 1]], hist.item[a:b])

@@ -14,14 +14,8 @@ from hypothesis import strategies as st
 
 from basketguard.engine.errors import ConfigError, DataError, SchemaError
 from basketguard.engine.findings import Severity
-from basketguard.engine.reid.classes import (
-    ClassPolicy,
-    assess_classes,
-    classes_from_project,
-    encode_attributes,
-    load_hierarchies,
-    member_rows,
-)
+from basketguard.engine.reid.attributes import encode_attributes, load_hierarchies, member_rows
+from basketguard.engine.reid.classes import ClassPolicy, assess_classes, classes_from_project
 from basketguard.engine.reid.uniqueness import Histogram, population_uniqueness
 from tests.reference import classes as naive
 

@@ -1,0 +1,226 @@
+"""Exported attributes as dense codes: generalization hierarchies, encoding, member rows.
+
+Values: each attribute is dictionary-encoded with pyarrow; a null is a value of
+its own (as in ARX, where a missing value is just another value). A hierarchy
+maps each value to its generalized value (``{"18-24": "18-34", ...}``); the key
+``"*"`` maps every value not listed. Non-text values are looked up by their
+text form (``str(value)``), nulls are not generalized.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from basketguard.engine.errors import ConfigError, DataError, SchemaError
+from basketguard.engine.io import columns as colconv
+
+Hierarchies = Mapping[str, Mapping[str, Any]]
+
+
+def load_hierarchies(source: str | Path | Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Read generalization hierarchies from a TOML file or a mapping.
+
+    Parameters
+    ----------
+    source : path or mapping
+        ``{attribute: {value: generalized value}}``, either directly or under a
+        top-level ``hierarchies`` table; in TOML::
+
+            [hierarchies.age_band]
+            "18-24" = "18-34"
+            "25-34" = "18-34"
+            "*" = "35+"
+
+    Returns
+    -------
+    dict
+        Attribute -> value -> generalized value (all text).
+
+    Raises
+    ------
+    ConfigError
+        The file cannot be read or a table is not ``value = "generalized"``.
+    """
+    where = "hierarchies"
+    if isinstance(source, str | Path):
+        where = str(source)
+        try:
+            data: Mapping[str, Any] = tomllib.loads(Path(source).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{where}: cannot read the hierarchies: {exc}") from exc
+    else:
+        data = source
+    if "hierarchies" in data and isinstance(data["hierarchies"], Mapping):
+        data = data["hierarchies"]
+    out: dict[str, dict[str, str]] = {}
+    for attr, table in data.items():
+        if not isinstance(table, Mapping) or not all(
+            isinstance(v, str | int | float | bool) for v in table.values()
+        ):
+            raise ConfigError(
+                f"{where}: hierarchy {attr!r} must be a table of value = \"generalized value\"."
+            )
+        out[str(attr)] = {str(k): str(v) for k, v in table.items()}
+    return out
+
+
+@dataclass(frozen=True)
+class AttributeCodes:
+    """Attributes of every customer as dense codes.
+
+    ``codes[j]`` (int32, one per customer) lies in ``[0, cards[j])``;
+    ``labels[j][c]`` is the (generalized) value of code ``c`` (None for null).
+    """
+
+    names: tuple[str, ...]
+    codes: tuple[np.ndarray, ...]
+    cards: tuple[int, ...]
+    labels: tuple[tuple[Any, ...], ...]
+
+
+def _key(v: Any) -> str:
+    return v if isinstance(v, str) else str(v)
+
+
+def encode_column(col: pa.Array | pa.ChunkedArray, name: str,
+                  hierarchy: Mapping[str, str] | None = None) -> tuple[np.ndarray, tuple]:
+    """Dense codes of one attribute column (nulls are a value), optionally generalized.
+
+    Returns
+    -------
+    codes : numpy.ndarray of int32
+    labels : tuple
+        Value of each code.
+    """
+    arr = colconv.as_array(col)
+    enc = pc.dictionary_encode(arr, null_encoding="encode")
+    indices = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+    values = enc.dictionary.to_pylist()
+    if hierarchy is None:
+        return indices, tuple(values)
+    default = hierarchy.get("*")
+    general: list[Any] = []
+    missing = []
+    for v in values:
+        if v is None:
+            general.append(None)
+        elif _key(v) in hierarchy:
+            general.append(hierarchy[_key(v)])
+        elif default is not None:
+            general.append(default)
+        else:
+            missing.append(v)
+    if missing:
+        raise ConfigError(
+            f"hierarchy for attribute {name!r} does not cover {len(missing)} value(s), e.g. "
+            f"{', '.join(repr(_key(v)) for v in missing[:5])}; add them or a \"*\" entry."
+        )
+    uniq = list(dict.fromkeys(general))
+    index = {g: i for i, g in enumerate(uniq)}
+    remap = np.array([index[g] for g in general], dtype=np.int32)
+    return remap[indices] if indices.size else indices, tuple(uniq)
+
+
+def encode_attributes(customers: pa.Table, attributes: Sequence[str] | None = None,
+                      hierarchies: Hierarchies | None = None) -> AttributeCodes:
+    """Pick the exported attributes and encode them.
+
+    Parameters
+    ----------
+    customers : pyarrow.Table
+        Column ``customer`` plus attribute columns (from ``read_role``).
+    attributes : sequence of str, optional
+        The attributes exported with the segment (default: every column but
+        ``customer``).
+    hierarchies : mapping, optional
+        Attribute -> value -> generalized value (see :func:`load_hierarchies`).
+
+    Returns
+    -------
+    AttributeCodes
+
+    Raises
+    ------
+    ConfigError
+        An unknown attribute, a hierarchy for an attribute not exported, or a
+        hierarchy that does not cover a value.
+    """
+    available = [c for c in customers.column_names if c != "customer"]
+    names = list(available if attributes is None else attributes)
+    for name in names:
+        if name not in available:
+            raise ConfigError(
+                f"attribute {name!r} is not a column of the customers table; available: "
+                f"{', '.join(available) or '(none)'}."
+            )
+    if len(set(names)) != len(names):
+        raise ConfigError(f"attributes listed twice: {names}.")
+    hierarchies = hierarchies or {}
+    for name in hierarchies:
+        if name not in names:
+            raise ConfigError(
+                f"hierarchy given for {name!r}, which is not an exported attribute; "
+                f"exported: {', '.join(names) or '(none)'}."
+            )
+    codes, cards, labels = [], [], []
+    for name in names:
+        c, lab = encode_column(customers.column(name), name, hierarchies.get(name))
+        codes.append(c)
+        cards.append(max(len(lab), 1))
+        labels.append(lab)
+    return AttributeCodes(tuple(names), tuple(codes), tuple(cards), tuple(labels))
+
+
+def member_rows(customer_ids: pa.Array | pa.ChunkedArray,
+                segment_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Row of each (distinct) segment member in the customers table.
+
+    Parameters
+    ----------
+    customer_ids, segment_ids : pyarrow.Array
+        Customer ids of the customers table and of the segment (no nulls).
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        Rows, in order of first appearance in the segment (repeats dropped).
+
+    Raises
+    ------
+    SchemaError
+        Integer ids on one side and text on the other.
+    DataError
+        A customer listed twice in the customers table, or segment members that
+        are not in it.
+    """
+    cust = colconv.as_array(customer_ids)
+    seg = pc.unique(colconv.as_array(segment_ids))
+    if pa.types.is_integer(cust.type) != pa.types.is_integer(seg.type):
+        raise SchemaError(
+            f"segment customer ids are {seg.type} but the customers table's are {cust.type}; "
+            "map columns of the same kind (both integers or both text)."
+        )
+    if len(pc.unique(cust)) != len(cust):
+        counts = pc.value_counts(cust)
+        dup = counts.filter(pc.greater(counts.field("counts"), 1))[0].as_py()
+        raise DataError(
+            f"customer {dup['values']!r} appears {dup['counts']} times in the customers table; "
+            "each customer needs exactly one row of attributes."
+        )
+    idx = pc.index_in(seg, value_set=cust)
+    if idx.null_count:
+        missing = seg.filter(idx.is_null())
+        raise DataError(
+            f"{len(missing)} of {len(seg)} segment member(s) are not in the customers table "
+            f"(e.g. {missing[0].as_py()!r}); the k-map needs every member's attributes: add "
+            "them to the customers table or drop them from the segment."
+        )
+    return idx.to_numpy(zero_copy_only=False).astype(np.int64)
