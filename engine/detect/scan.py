@@ -130,12 +130,23 @@ class ScanResult:
         raise ConfigError(f"no signature {signature!r} in this scan "
                           f"({', '.join(s.name for s in self.signatures)}).")
 
+    # ------------------------------------------- partial protocol (engine.runner)
+    @property
+    def merge_key(self) -> tuple:
+        """Scans merge when they share the compiled library (by identity) and the as-of."""
+        return (id(self.library), self.as_of_given, self.as_of if self.as_of_given else None)
+
+    def finalize(self) -> ScanResult:
+        """A scan is its own result: its summary and scores are computed from the sums."""
+        return self
+
     def merge(self, other: ScanResult) -> ScanResult:
         """Combine the scans of two disjoint customer shards of the same data.
 
         Aggregates add; entries are concatenated with the other shard's customer
-        codes shifted past this one's. Both must come from the same compiled
-        library and item dictionary.
+        codes shifted past this one's (``customer_ids`` follow, so every entry
+        keeps its original id). Both must come from the same compiled library
+        and item dictionary.
         """
         if other.library is not self.library:
             raise ConfigError("scans to merge must share one compiled library")

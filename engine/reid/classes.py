@@ -42,6 +42,7 @@ from basketguard.engine.errors import ConfigError, DataError, SchemaError
 from basketguard.engine.findings import Estimate, Finding, Threshold
 from basketguard.engine.io import columns as colconv
 from basketguard.engine.reid.attributes import (
+    AttributeCodes,
     Hierarchies,
     encode_attributes,
     encode_column,
@@ -53,7 +54,15 @@ from basketguard.engine.reid.uniqueness import (
     PopulationUniqueness,
     population_uniqueness,
 )
-from basketguard.kernels.classes import classify, diversity, size_histogram, subset_sizes
+from basketguard.kernels.classes import (
+    ClassCounts,
+    class_counts,
+    classify,
+    diversity,
+    merge_class_counts,
+    size_histogram,
+    subset_sizes,
+)
 
 
 # ------------------------------------------------------------------- policy
@@ -269,6 +278,60 @@ class ClassesResult:
         if self.uniqueness is not None:
             out.append(self.uniqueness.finding(fail=p.uniqueness_max))
         return out
+
+
+# --------------------------------------------------- partial (engine.runner)
+@dataclass(frozen=True, eq=False)
+class AttributeClassCounts:
+    """The distinct attribute tuples of a shard of customers and their counts.
+
+    A partial of the runner protocol: shards encoded with one set of dictionaries
+    (one :class:`~basketguard.engine.reid.attributes.AttributeCodes` of the whole
+    customer base) merge exactly, whatever the split; :meth:`finalize` gives the
+    frequencies of class sizes over all shards (what population-uniqueness
+    estimators and a base-wide k-anonymity need).
+
+    Attributes
+    ----------
+    attributes : tuple of str
+    cards : tuple of int
+        Dictionary size of each attribute.
+    counts : basketguard.kernels.classes.ClassCounts
+        Distinct code tuples (lexicographic) and their customer counts.
+    """
+
+    attributes: tuple[str, ...]
+    cards: tuple[int, ...]
+    counts: ClassCounts
+
+    @classmethod
+    def of(cls, codes: AttributeCodes, rows: np.ndarray | None = None) -> AttributeClassCounts:
+        """Count the classes of some customers (rows of ``codes``; all when None)."""
+        cols = [np.ascontiguousarray(c if rows is None else c[rows]) for c in codes.codes]
+        n = len(codes.codes[0]) if rows is None and codes.codes else (
+            0 if rows is None else len(rows))
+        return cls(codes.names, codes.cards, class_counts(cols, list(codes.cards), n=n))
+
+    @property
+    def records(self) -> int:
+        return int(self.counts.counts.sum())
+
+    @property
+    def merge_key(self) -> tuple:
+        return (self.attributes, self.cards)
+
+    def merge(self, other: AttributeClassCounts) -> AttributeClassCounts:
+        """Exact sum of two shards' class counts (same attributes and dictionaries)."""
+        if other.merge_key != self.merge_key:
+            raise ConfigError("cannot merge attribute classes over different attributes or "
+                              "dictionaries; encode the whole customer base once, then shard")
+        return AttributeClassCounts(self.attributes, self.cards,
+                                    merge_class_counts([self.counts, other.counts], self.cards))
+
+    def finalize(self) -> Histogram:
+        """Frequencies of class sizes (how many classes hold 1, 2, ... customers)."""
+        values, counts = size_histogram(self.counts.counts)
+        return Histogram.of(values, counts)
 
 
 # ---------------------------------------------------------------- assessment

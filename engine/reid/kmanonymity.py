@@ -28,7 +28,7 @@ transactions are then counted shard by shard against the merged counts and
 summed::
 
     parts = [count_itemsets(shard, m) for shard in shards]           # phase 1
-    merged = merge_counts(parts)
+    merged = merge_all(parts)                                        # engine.runner.partial
     n_aff = sum(affected_transactions(s, merged, k) for s in shards)  # phase 2
     result = km_anonymity_from_counts(merged, k, n_affected=n_aff)
 
@@ -40,7 +40,6 @@ and needs ``n_items ** m < 2**63``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +99,16 @@ class ItemsetCounts:
         """Itemsets of one size as rows of item codes, and their supports."""
         return ik.decode_keys(self.keys[size - 1], self.n_items, size), self.counts[size - 1]
 
+    @property
+    def merge_key(self) -> tuple:
+        """Counts merge under the same m, unit and number of items (the coding itself
+        is compared by :meth:`merge`)."""
+        return (self.m, self.unit, self.n_items)
+
+    def finalize(self, k: int = 5, n_affected: int | None = None) -> KmAnonymity:
+        """:func:`km_anonymity_from_counts` of the merged counts."""
+        return km_anonymity_from_counts(self, k, n_affected)
+
     def merge(self, other: ItemsetCounts) -> ItemsetCounts:
         """Sum of two partials (same m, unit and item coding).
 
@@ -152,28 +161,6 @@ def count_itemsets(tx: Transactions, m: int) -> ItemsetCounts:
         counts.append(cc)
     return ItemsetCounts(m, tx.n_transactions, tx.item_names, tx.unit, tuple(keys),
                          tuple(counts))
-
-
-def merge_counts(parts: Iterable[ItemsetCounts]) -> ItemsetCounts:
-    """Exact sum of partial counts (shards of one set of transactions).
-
-    Parameters
-    ----------
-    parts : iterable of ItemsetCounts
-        At least one.
-
-    Returns
-    -------
-    ItemsetCounts
-    """
-    it = iter(parts)
-    try:
-        out = next(it)
-    except StopIteration:
-        raise DataError("nothing to merge: no itemset counts given") from None
-    for p in it:
-        out = out.merge(p)
-    return out
 
 
 def affected_transactions(tx: Transactions, counts: ItemsetCounts, k: int) -> int:

@@ -155,10 +155,14 @@ class UnicityCounts:
             if getattr(self, name) is None:
                 setattr(self, name, np.zeros(n, np.int64))
 
+    @property
+    def merge_key(self) -> tuple:
+        """Counts merge under the same point kind, p_max, draws and seed."""
+        return (self.points, self.p_max, self.draws, self.seed)
+
     def merge(self, other: UnicityCounts) -> UnicityCounts:
         """Exact sum of two disjoint shards' counts (same kind, p_max, draws, seed)."""
-        mine = (self.points, self.p_max, self.draws, self.seed)
-        theirs = (other.points, other.p_max, other.draws, other.seed)
+        mine, theirs = self.merge_key, other.merge_key
         if mine != theirs:
             raise ConfigError(f"cannot merge unicity counts of {theirs} into {mine} "
                               "(points, p_max, draws and seed must agree)")

@@ -32,8 +32,8 @@ from basketguard.engine.reid.kmanonymity import (
     count_itemsets,
     km_anonymity,
     km_anonymity_from_counts,
-    merge_counts,
 )
+from basketguard.engine.runner.partial import merge_all
 from tests.reference import itemsets as naive
 
 
@@ -78,7 +78,7 @@ def test_sharded_counts_merge_to_the_whole(case, k, m, data):
     cuts = sorted(data.draw(st.lists(st.integers(0, len(raw)), max_size=3)))
     bounds = [0, *cuts, len(raw)]
     shards = [whole.take(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    merged = merge_counts(count_itemsets(s, m) for s in shards)
+    merged = merge_all(count_itemsets(s, m) for s in shards)
     n_aff = sum(affected_transactions(s, merged, k) for s in shards)
     got = km_anonymity_from_counts(merged, k, n_affected=n_aff)
     want = km_anonymity(whole, k, m)
@@ -100,7 +100,7 @@ def test_violations_do_not_add_across_shards():
     whole = make_tx(raw, 2)
     halves = [whole.take(0, 3), whole.take(3, 6)]
     assert [km_anonymity(h, 5, 2).total_violating for h in halves] == [3, 3]
-    merged = merge_counts(count_itemsets(h, 2) for h in halves)
+    merged = merge_all(count_itemsets(h, 2) for h in halves)
     assert km_anonymity_from_counts(merged, 5).total_violating == 0
     assert km_anonymity(whole, 5, 2).total_violating == 0
 
@@ -140,8 +140,8 @@ def test_merge_rejects_other_codings():
         a.merge(b)
     with pytest.raises(DataError, match="m="):
         a.merge(count_itemsets(make_tx([[0]], 2), 1))
-    with pytest.raises(DataError, match="nothing to merge"):
-        merge_counts([])
+    with pytest.raises(ConfigError, match="nothing to merge"):
+        merge_all([])
 
 
 # -------------------------------------------------------------------- findings
@@ -310,7 +310,7 @@ def test_pinned_figures_equal_brute_force(datasets, name):
 def test_groceries_sharded_equals_whole(datasets):
     tx = read_transactions(datasets / "groceries.csv")
     shards = [tx.take(a, min(a + 3000, len(tx))) for a in range(0, len(tx), 3000)]
-    merged = merge_counts(count_itemsets(s, 2) for s in shards)
+    merged = merge_all(count_itemsets(s, 2) for s in shards)
     n_aff = sum(affected_transactions(s, merged, 5) for s in shards)
     got = km_anonymity_from_counts(merged, 5, n_affected=n_aff)
     assert got.n_violating == PINNED["groceries.csv"]["by_size"]
