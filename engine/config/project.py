@@ -23,14 +23,13 @@ Everything is validated on load into frozen dataclasses; a mistake raises
 
 from __future__ import annotations
 
-import difflib
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from basketguard.engine.config.toml import check_keys, read_toml
 from basketguard.engine.errors import ConfigError
 from basketguard.engine.io.filters import Filter, parse_filter
 
@@ -81,20 +80,6 @@ _SOURCE_KEYS = (
     "time_zone",
     "delimiter",
 )
-
-
-def _closest(word: str, options) -> str:
-    match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
-    return f" Did you mean {match[0]!r}?" if match else ""
-
-
-def _check_keys(table: Mapping[str, Any], allowed, where: str, origin: str) -> None:
-    for key in table:
-        if key not in allowed:
-            raise ConfigError(
-                f"{origin}: unknown key {where}{key!r}.{_closest(key, allowed)} "
-                f"Allowed keys here: {', '.join(sorted(allowed))}."
-            )
 
 
 def infer_format(location: str) -> str | None:
@@ -296,7 +281,7 @@ def _parse_source(role: str, table: Any, base_dir: Path, origin: str) -> SourceS
     where = f"{origin} [{role}]"
     if not isinstance(table, Mapping):
         raise ConfigError(f"{where}: expected a table with at least `source` and `columns`.")
-    _check_keys(table, _SOURCE_KEYS, f"{role}.", origin)
+    check_keys(table, _SOURCE_KEYS, f"{role}.", origin)
     location = table.get("source")
     if not isinstance(location, str) or not location.strip():
         raise ConfigError(
@@ -317,7 +302,7 @@ def _parse_source(role: str, table: Any, base_dir: Path, origin: str) -> SourceS
     cols = table.get("columns", {})
     if not isinstance(cols, Mapping):
         raise ConfigError(f"{where}: `columns` must be a table of role = \"column name\".")
-    _check_keys(cols, required + optional + list_keys, f"{role}.columns.", origin)
+    check_keys(cols, required + optional + list_keys, f"{role}.columns.", origin)
     columns: dict[str, str] = {}
     lists: dict[str, tuple[str, ...]] = {}
     for key, value in cols.items():
@@ -399,11 +384,11 @@ def project_from_dict(data: Mapping[str, Any], base_dir: Path, origin: str = "<p
     Project
     """
     allowed = ("project", "validation", *ROLES)
-    _check_keys(data, allowed, "", origin)
+    check_keys(data, allowed, "", origin)
     meta = data.get("project", {})
     if not isinstance(meta, Mapping):
         raise ConfigError(f"{origin}: [project] must be a table.")
-    _check_keys(meta, ("name", "description"), "project.", origin)
+    check_keys(meta, ("name", "description"), "project.", origin)
     if "lines" not in data:
         raise ConfigError(
             f"{origin}: no [lines] table; every project maps a basket-lines source "
@@ -414,7 +399,7 @@ def project_from_dict(data: Mapping[str, Any], base_dir: Path, origin: str = "<p
     val = data.get("validation", {})
     if not isinstance(val, Mapping):
         raise ConfigError(f"{origin}: [validation] must be a table.")
-    _check_keys(val, tuple(VALIDATION_REASONS), "validation.", origin)
+    check_keys(val, tuple(VALIDATION_REASONS), "validation.", origin)
     try:
         policy = ValidationPolicy(**val)
     except ConfigError as exc:
@@ -446,10 +431,5 @@ def load_project(path: str | Path) -> Project:
             f"project file {str(p)!r} does not exist. Pass the path of a TOML project "
             "file (see README, 'Your own data')."
         )
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}.") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{p}: not a UTF-8 text file.") from None
+    data = read_toml(p, "project file")
     return project_from_dict(data, base_dir=p.resolve().parent, origin=str(p), path=p)

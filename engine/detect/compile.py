@@ -31,8 +31,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from basketguard.engine.config.toml import did_you_mean
 from basketguard.engine.errors import ConfigError, SchemaError
-from basketguard.models.signatures.schema import Feature, Signature, _closest
+from basketguard.models.signatures.schema import Feature, Signature
 
 
 @dataclass
@@ -218,7 +219,7 @@ def _match_feature(feat: Feature, sig: Signature, view: CatalogView, item_ids: p
         elif view.levels and not sig.builtin:
             raise ConfigError(
                 f"{sig.path or sig.name}: feature {feat.name!r} levels.{level}: the catalog "
-                f"({view.where}) has no taxonomy level {level!r}.{_closest(level, view.levels)} "
+                f"({view.where}) has no taxonomy level {level!r}.{did_you_mean(level, view.levels)} "
                 f"Its levels are: {', '.join(view.levels)}."
             )
     has_criteria = bool(feat.levels or feat.names)
@@ -311,7 +312,7 @@ def resolve(signatures: tuple[Signature, ...], view: CatalogView, item_ids: pa.A
         if thr <= 0:
             raise ConfigError(
                 f"{sig.path or sig.name}: [link] gives probability "
-                f"{float(sig.link.probability(0.0)):.3f} >= threshold {sig.threshold} at score 0, "
+                f"{float(sig.probability(0.0)):.3f} >= threshold {sig.threshold} at score 0, "
                 "so every customer would be flagged; lower the intercept or raise the threshold."
             )
         sig_thr.append(thr)
@@ -338,7 +339,7 @@ def resolve(signatures: tuple[Signature, ...], view: CatalogView, item_ids: pa.A
                 if level is not None and level not in view.levels:
                     raise ConfigError(
                         f"{sig.path or sig.name}: feature {feat.name!r} baseline_level: the "
-                        f"catalog has no taxonomy level {level!r}.{_closest(level, view.levels)}"
+                        f"catalog has no taxonomy level {level!r}.{did_you_mean(level, view.levels)}"
                         f" Its levels are: {', '.join(view.levels) or '(none)'}."
                     )
                 lk = level or ""

@@ -112,7 +112,7 @@ class ScanResult:
         out = np.empty(self.entries["score"].shape[0])
         for s, sig in enumerate(self.signatures):
             sel = self.entries["signature"] == s
-            out[sel] = sig.link.probability(self.entries["score"][sel])
+            out[sel] = sig.probability(self.entries["score"][sel])
         return out
 
     def dense_scores(self, signature: str) -> np.ndarray:
@@ -216,10 +216,10 @@ class ScanResult:
         for s, sig in enumerate(self.signatures):
             sel = self.entries["signature"] == s
             scores = self.entries["score"][sel]
-            probs = sig.link.probability(scores)
+            probs = sig.probability(scores)
             n_ev = int(ag["signature_customers"][s])
             n_flag = int(ag["signature_flagged"][s])
-            p0 = float(sig.link.probability(0.0))
+            p0 = float(sig.probability(0.0))
             hist_counts = np.histogram(probs, bins=PROB_BINS, range=(0.0, 1.0))[0]
             zero_bin = min(int(p0 * PROB_BINS), PROB_BINS - 1)
             hist_counts[zero_bin] += self.n_customers - n_ev

@@ -11,7 +11,6 @@ Every failure names the project key, the file and what to do.
 
 from __future__ import annotations
 
-import difflib
 import glob
 import os
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from basketguard.engine.config.project import SourceSpec
+from basketguard.engine.config.toml import closest_match, did_you_mean
 from basketguard.engine.errors import ConfigError, SchemaError, SourceError
 from basketguard.engine.io.filters import quote_ident
 
@@ -86,8 +86,8 @@ class Source:
         names = self.schema.names
         for col in needed:
             if col not in names:
-                close = difflib.get_close_matches(col, names, n=1, cutoff=0.4)
-                hint = f" The closest name is {close[0]!r}." if close else ""
+                close = closest_match(col, names, cutoff=0.4)
+                hint = f" The closest name is {close!r}." if close else ""
                 why = f" (mapped by {purpose[col]})" if purpose and col in purpose else ""
                 raise SchemaError(
                     f"{self.where}: column {col!r}{why} is not in the source.{hint} "
@@ -270,9 +270,7 @@ def _resolve_files(spec: SourceSpec) -> tuple[list[Path], str | Path | list[str]
         parent = path.parent
         hint = ""
         if parent.is_dir():
-            close = difflib.get_close_matches(path.name, os.listdir(parent), n=1, cutoff=0.5)
-            if close:
-                hint = f" Did you mean {close[0]!r}?"
+            hint = did_you_mean(path.name, os.listdir(parent))
         raise SourceError(
             f"{spec.origin}: source file {text!r} does not exist.{hint} Paths are relative "
             "to the project file's folder."
@@ -339,8 +337,7 @@ def open_source(spec: SourceSpec) -> Source:
                 tables = [r[0] for r in con.sql(
                     "SELECT table_name FROM information_schema.tables").fetchall()]
                 if spec.table not in tables:
-                    close = difflib.get_close_matches(spec.table, tables, n=1, cutoff=0.4)
-                    hint = f" Did you mean {close[0]!r}?" if close else ""
+                    hint = did_you_mean(spec.table, tables, cutoff=0.4)
                     raise SourceError(
                         f"{spec.origin}: table {spec.table!r} is not in {str(path)!r}.{hint} "
                         f"Tables: {', '.join(tables) or '(none)'}."

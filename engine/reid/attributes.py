@@ -9,7 +9,6 @@ text form (``str(value)``), nulls are not generalized.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from basketguard.engine.config.toml import read_toml
 from basketguard.engine.errors import ConfigError, DataError, SchemaError
 from basketguard.engine.io import columns as colconv
 
@@ -52,10 +52,7 @@ def load_hierarchies(source: str | Path | Mapping[str, Any]) -> dict[str, dict[s
     where = "hierarchies"
     if isinstance(source, str | Path):
         where = str(source)
-        try:
-            data: Mapping[str, Any] = tomllib.loads(Path(source).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"{where}: cannot read the hierarchies: {exc}") from exc
+        data: Mapping[str, Any] = read_toml(source, "hierarchies file")
     else:
         data = source
     if "hierarchies" in data and isinstance(data["hierarchies"], Mapping):

@@ -51,39 +51,20 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from basketguard.engine.config.toml import did_you_mean, read_toml
 from basketguard.engine.errors import ConfigError
-
-#: Sensitivity classes a signature may declare.
-SENSITIVITIES: dict[str, str] = {
-    "health": "physical or mental health condition",
-    "reproductive": "pregnancy, fertility or reproductive health",
-    "religion": "religious or philosophical belief",
-    "sex_life": "sex life or sexual orientation",
-    "addiction": "addiction or substance use",
-    "financial": "financial vulnerability",
-    "family": "family or household life event",
-}
-
-#: GDPR Article 9(1) special categories ("none" where Article 9 does not apply).
-GDPR_ART9: dict[str, str] = {
-    "health": "data concerning health",
-    "religious_beliefs": "religious or philosophical beliefs",
-    "sex_life": "data concerning a person's sex life or sexual orientation",
-    "none": "not a special category under Art. 9",
-}
+from basketguard.models.detector import GDPR_ART9, NAME_PATTERN, SENSITIVITIES
 
 #: Largest number of features in one signature (the kernel keeps them in a 64-bit mask).
 MAX_FEATURES = 64
 #: Longest window the kernel accepts (ten years).
 MAX_WINDOW = 3650
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOP_KEYS = ("name", "title", "sensitivity", "gdpr_art9", "window_days", "threshold", "event",
              "min_stage_features", "rationale", "sources", "link", "feature", "stage")
 _LINK_KEYS = ("intercept", "slope", "calibrated_on")
@@ -142,7 +123,9 @@ class Link:
 
 @dataclass(frozen=True)
 class Signature:
-    """A loaded, validated signature."""
+    """A loaded, validated signature: a :class:`~basketguard.models.detector.Detector`."""
+
+    kind: ClassVar[str] = "signature"
 
     name: str
     title: str
@@ -170,6 +153,10 @@ class Signature:
         """The score from which the probability reaches :attr:`threshold`."""
         return self.link.score_for(self.threshold)
 
+    def probability(self, score):
+        """Probability of a score (array or number) through the signature's link."""
+        return self.link.probability(score)
+
     def summary(self) -> dict[str, Any]:
         """A JSON-friendly description (for ``basketguard signatures``)."""
         return {
@@ -181,13 +168,6 @@ class Signature:
         }
 
 
-def _closest(word: str, options: Iterable[str]) -> str:
-    import difflib
-
-    match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.5)
-    return f" Did you mean {match[0]!r}?" if match else ""
-
-
 class _Reader:
     """Typed access to one TOML table with errors naming the file and key."""
 
@@ -197,7 +177,7 @@ class _Reader:
             self.fail("", f"must be a table, not {type(table).__name__}")
         for key in table:
             if key not in allowed:
-                self.fail(key, f"is not a known key.{_closest(key, allowed)} "
+                self.fail(key, f"is not a known key.{did_you_mean(key, allowed)} "
                                f"Allowed here: {', '.join(allowed)}")
 
     def fail(self, key: str, message: str):
@@ -282,7 +262,7 @@ def _patterns(r: _Reader, key: str) -> tuple[str, ...]:
 def _feature(origin: str, table: Any, index: int) -> Feature:
     r = _Reader(origin, table, f"feature[{index}].", _FEATURE_KEYS)
     name = r.text("name", required=True)
-    if not _NAME.match(name):
+    if not NAME_PATTERN.match(name):
         r.fail("name", f"must be lower-case letters, digits and '_', not {name!r}")
     r.where = f"feature {name!r} "
     weight = r.number("weight", required=True, low=0.0, low_open=True)
@@ -359,16 +339,16 @@ def signature_from_dict(data: Mapping[str, Any], origin: str = "<signature>",
     """
     r = _Reader(origin, data, "", _TOP_KEYS)
     name = r.text("name", required=True)
-    if not _NAME.match(name):
+    if not NAME_PATTERN.match(name):
         r.fail("name", f"must be lower-case letters, digits and '_', not {name!r}")
     sensitivity = r.text("sensitivity", required=True)
     if sensitivity not in SENSITIVITIES:
         r.fail("sensitivity", f"is {sensitivity!r}, not one of {', '.join(SENSITIVITIES)}."
-                              f"{_closest(sensitivity, SENSITIVITIES)}")
+                              f"{did_you_mean(sensitivity, SENSITIVITIES)}")
     art9 = r.text("gdpr_art9", "none")
     if art9 not in GDPR_ART9:
         r.fail("gdpr_art9", f"is {art9!r}, not one of {', '.join(GDPR_ART9)}."
-                            f"{_closest(art9, GDPR_ART9)}")
+                            f"{did_you_mean(art9, GDPR_ART9)}")
     window = r.integer("window_days", required=True, low=1, high=MAX_WINDOW)
     threshold = r.number("threshold", 0.5, low=0.0, high=1.0, low_open=True, high_open=True)
     if not r.has("link"):
@@ -414,12 +394,7 @@ def load_signature(path: str | Path) -> Signature:
         Unreadable file, invalid TOML or an invalid key (the message names the file).
     """
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read signature file: {exc.strerror or exc}.") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}. Fix the file's syntax.") from None
+    data = read_toml(p, "signature file")
     return signature_from_dict(data, str(p), p)
 
 
@@ -489,7 +464,7 @@ def load_library(paths: Iterable[str | Path] = (), *, builtin: bool = True,
         known = set(by_name) | ({p.stem for p in BUILTIN_DIR.glob("*.toml")} if builtin else set())
         for name in wanted:
             if name not in by_name:
-                raise ConfigError(f"unknown signature {name!r}.{_closest(name, known)} "
+                raise ConfigError(f"unknown signature {name!r}.{did_you_mean(name, known)} "
                                   f"Known: {', '.join(sorted(known)) or '(none)'}.")
         by_name = {n: by_name[n] for n in wanted}
     if not by_name:
