@@ -101,26 +101,26 @@ def feature_tables(library) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray
     t = library.tables
     slot_item = library.slot_item
     n_slots = slot_item.shape[0]
-    pair_slot = np.repeat(np.arange(n_slots), np.diff(t["slot_feat_off"]))
-    feat = t["slot_feat"].astype(np.int32)
+    pair_slot = np.repeat(np.arange(n_slots), np.diff(t.slot_feat_off))
+    feat = t.slot_feat.astype(np.int32)
     ifeat = {
         "item": slot_item[pair_slot].astype(np.int32),
         "feat": feat,
-        "sig": t["feat_sig"][feat].astype(np.int32),
-        "bit": np.left_shift(np.uint64(1), t["feat_local"][feat].astype(np.uint64)),
-        "weight": t["feat_weight"][feat].astype(np.float64),
-        "win": t["sig_window"][t["feat_sig"][feat]].astype(np.int32),
-        "ratio": t["feat_ratio"][feat].astype(np.float64),
-        "grp": t["slot_feat_group"].astype(np.int32),
+        "sig": t.feat_sig[feat].astype(np.int32),
+        "bit": np.left_shift(np.uint64(1), t.feat_local[feat].astype(np.uint64)),
+        "weight": t.feat_weight[feat].astype(np.float64),
+        "win": t.sig_window[t.feat_sig[feat]].astype(np.int32),
+        "ratio": t.feat_ratio[feat].astype(np.float64),
+        "grp": t.slot_feat_group.astype(np.int32),
     }
     # The same pairs as the resolved features' item lists.
     for g, match in enumerate(library.features):
         got = np.sort(ifeat["item"][feat == g])
         if not np.array_equal(got, np.sort(match.items)):
             raise AssertionError(f"feature {g}: item table differs from library.features")
-    grp_slot = np.repeat(np.arange(n_slots), np.diff(t["slot_grp_off"]))
+    grp_slot = np.repeat(np.arange(n_slots), np.diff(t.slot_grp_off))
     igrp = {"item": slot_item[grp_slot].astype(np.int32),
-            "grp": t["slot_grp"].astype(np.int32)}
+            "grp": t.slot_grp.astype(np.int32)}
     return ifeat, igrp
 
 
@@ -146,9 +146,9 @@ def setup_basketguard(hist, library):
             off = hist.offsets[:n_customers + 1]
             n = int(off[-1])
             item, day, q = hist.item[:n], hist.day[:n], None if qty is None else qty[:n]
-        r = scan_histories(off, item, day, q, library.tables, library.n_groups)
-        return {"c": r["customer"], "sig": r["signature"], "score": r["score"],
-                "peak": r["peak_day"], "mask": r["mask"]}
+        e = scan_histories(off, item, day, q, library.tables, library.n_groups).entries
+        return {"c": e.customer, "sig": e.signature, "score": e.score, "peak": e.peak_day,
+                "mask": e.mask}
 
     return run, {"groups": library.n_groups}
 

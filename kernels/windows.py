@@ -5,17 +5,9 @@ Input contract
 - ``offsets`` int64 (customers + 1), ``item`` int32, ``day`` int32 (days since
   the epoch), each customer's lines sorted by day; ``quantity`` float32 of the
   same length, or empty when no baseline groups are given.
-- The compiled library (built by ``engine.signatures.resolve``):
-  ``item_slot`` int32 (n_items): the slot of an item that matters to some
-  signature, else -1. Per slot: the features it matches (``slot_feat_off`` /
-  ``slot_feat``, with ``slot_feat_group``: the baseline group a quantity
-  condition compares against, or -1 for none) and the baseline groups its lines
-  count toward (``slot_grp_off`` / ``slot_grp``). Per feature (global ids, the
-  features of signature ``s`` are ``sig_feat_off[s] .. sig_feat_off[s+1]-1``):
-  ``feat_weight`` (> 0), ``feat_ratio`` (quantity must reach ``ratio`` times the
-  customer's usual; ignored when the group is -1), ``feat_stage`` /
-  ``feat_has_stage`` / ``feat_spread``. Per signature: ``sig_window`` (days),
-  ``sig_min_stage``, ``sig_score_thr`` (flagging score).
+- ``tables``: the compiled library, a :class:`ScanTables` (whose docstring
+  documents every table), built by :func:`basketguard.engine.detect.compile.resolve`;
+  ``n_groups``: the number of baseline groups.
 
 Definitions
 -----------
@@ -36,10 +28,15 @@ Definitions
   lower median of ``|e_f - estimate|``. Fewer than ``min_stage`` stage features:
   no estimate (:data:`NO_DAY`).
 
-Only (customer, signature) pairs with a positive score are written (a sparse
-list, customer-major, signatures ascending): every other customer scores 0.
-Aggregates are per block and summed by the caller; blocks are contiguous
-customer ranges, so results do not depend on the number of threads.
+Outputs
+-------
+:func:`scan_histories` returns a :class:`ScanOutput`: :class:`ScanEntries`, only
+the (customer, signature) pairs with a positive score (a sparse list,
+customer-major, signatures ascending: every other customer scores 0), and
+:class:`ScanAggregates`, sums over customers. The kernel fills one
+:class:`ScanAggregates` row per block (arrays with a leading block axis) and
+the wrapper sums them; blocks are contiguous customer ranges, so results do not
+depend on the number of threads.
 """
 
 from __future__ import annotations
@@ -47,6 +44,15 @@ from __future__ import annotations
 import numba
 import numpy as np
 from numba import njit, prange
+
+from basketguard.kernels.scan_arrays import (
+    ScanAggregates,
+    ScanEntries,
+    ScanOutput,
+    ScanTables,
+    checked_tables,
+    field_dtypes,
+)
 
 #: Day sentinel: no peak / no estimate.
 NO_DAY = np.iinfo(np.int32).min
@@ -100,13 +106,33 @@ def _weighted_median(est, wt, n):
 
 
 @njit(cache=True, nogil=True)
-def _scan_block(c_lo, c_hi, offsets, item, day, quantity, item_slot, slot_feat_off, slot_feat,
-                slot_feat_group, slot_grp_off, slot_grp, n_groups, feat_sig, feat_local,
-                feat_weight, feat_ratio, feat_stage, feat_has_stage, feat_spread, sig_feat_off,
-                sig_window, sig_min_stage, sig_score_thr, base,
-                o_cust, o_sig, o_score, o_peak, o_mask, o_event, o_lo, o_hi,
-                a_feat_lines, a_feat_cust, a_feat_flag, a_sig_cust, a_sig_flag, a_slot_flag):
-    """Score customers ``c_lo .. c_hi - 1``; returns the number of entries written."""
+def _scan_block(c_lo, c_hi, offsets, item, day, quantity, tables, n_groups, base, entries,
+                blocks, blk):
+    """Score customers ``c_lo .. c_hi - 1``: entries from ``base`` on, aggregates into row
+    ``blk`` of ``blocks``; returns the number of entries written."""
+    item_slot = tables.item_slot
+    slot_feat_off = tables.slot_feat_off
+    slot_feat = tables.slot_feat
+    slot_feat_group = tables.slot_feat_group
+    slot_grp_off = tables.slot_grp_off
+    slot_grp = tables.slot_grp
+    feat_sig = tables.feat_sig
+    feat_local = tables.feat_local
+    feat_weight = tables.feat_weight
+    feat_ratio = tables.feat_ratio
+    feat_stage = tables.feat_stage
+    feat_has_stage = tables.feat_has_stage
+    feat_spread = tables.feat_spread
+    sig_feat_off = tables.sig_feat_off
+    sig_window = tables.sig_window
+    sig_min_stage = tables.sig_min_stage
+    sig_score_thr = tables.sig_score_thr
+    a_feat_lines = blocks.feature_lines[blk]
+    a_feat_cust = blocks.feature_customers[blk]
+    a_feat_flag = blocks.feature_flagged[blk]
+    a_sig_cust = blocks.signature_customers[blk]
+    a_sig_flag = blocks.signature_flagged[blk]
+    a_slot_flag = blocks.slot_flagged[blk]
     n_sig = sig_window.shape[0]
     n_feat = feat_weight.shape[0]
     n_slots = slot_feat_off.shape[0] - 1
@@ -309,14 +335,14 @@ def _scan_block(c_lo, c_hi, offsets, item, day, quantity, item_slot, slot_feat_o
                         h = spread
                     ev_lo = ev - h
                     ev_hi = ev + h
-            o_cust[out] = c
-            o_sig[out] = s
-            o_score[out] = best
-            o_peak[out] = peak
-            o_mask[out] = best_mask
-            o_event[out] = ev
-            o_lo[out] = ev_lo
-            o_hi[out] = ev_hi
+            entries.customer[out] = c
+            entries.signature[out] = s
+            entries.score[out] = best
+            entries.peak_day[out] = peak
+            entries.mask[out] = best_mask
+            entries.event_day[out] = ev
+            entries.event_low[out] = ev_lo
+            entries.event_high[out] = ev_hi
             out += 1
             a_sig_cust[s] += 1
             if best >= sig_score_thr[s]:
@@ -336,40 +362,20 @@ def _scan_block(c_lo, c_hi, offsets, item, day, quantity, item_slot, slot_feat_o
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _scan(bounds, offsets, item, day, quantity, item_slot, slot_feat_off, slot_feat,
-          slot_feat_group, slot_grp_off, slot_grp, n_groups, feat_sig, feat_local, feat_weight,
-          feat_ratio, feat_stage, feat_has_stage, feat_spread, sig_feat_off, sig_window,
-          sig_min_stage, sig_score_thr, o_cust, o_sig, o_score, o_peak, o_mask, o_event, o_lo,
-          o_hi, counts, a_feat_lines, a_feat_cust, a_feat_flag, a_sig_cust, a_sig_flag,
-          a_slot_flag):
-    """Blocks in parallel; block ``b`` writes entries from ``bounds[b] * n_sig`` on."""
-    n_sig = sig_window.shape[0]
+def _scan(bounds, offsets, item, day, quantity, tables, n_groups, entries, counts, blocks):
+    """Blocks in parallel; block ``b`` writes entries from ``bounds[b] * n_sig`` on and its
+    aggregates into row ``b`` of ``blocks``."""
+    n_sig = tables.sig_window.shape[0]
     for b in prange(bounds.shape[0] - 1):
-        counts[b] = _scan_block(
-            bounds[b], bounds[b + 1], offsets, item, day, quantity, item_slot, slot_feat_off,
-            slot_feat, slot_feat_group, slot_grp_off, slot_grp, n_groups, feat_sig, feat_local,
-            feat_weight, feat_ratio, feat_stage, feat_has_stage, feat_spread, sig_feat_off,
-            sig_window, sig_min_stage, sig_score_thr, bounds[b] * n_sig,
-            o_cust, o_sig, o_score, o_peak, o_mask, o_event, o_lo, o_hi,
-            a_feat_lines[b], a_feat_cust[b], a_feat_flag[b], a_sig_cust[b], a_sig_flag[b],
-            a_slot_flag[b])
-
-
-_TABLES = ("item_slot", "slot_feat_off", "slot_feat", "slot_feat_group", "slot_grp_off",
-           "slot_grp", "feat_sig", "feat_local", "feat_weight", "feat_ratio", "feat_stage",
-           "feat_has_stage", "feat_spread", "sig_feat_off", "sig_window", "sig_min_stage",
-           "sig_score_thr")
-_DTYPES = {"item_slot": np.int32, "slot_feat_off": np.int64, "slot_feat": np.int32,
-           "slot_feat_group": np.int32, "slot_grp_off": np.int64, "slot_grp": np.int32,
-           "feat_sig": np.int32, "feat_local": np.int32, "feat_weight": np.float64,
-           "feat_ratio": np.float64, "feat_stage": np.int64, "feat_has_stage": np.bool_,
-           "feat_spread": np.int64, "sig_feat_off": np.int64, "sig_window": np.int64,
-           "sig_min_stage": np.int64, "sig_score_thr": np.float64}
+        # np.int64: the parallel body types ``b`` as uint64, which would compile
+        # _scan_block a second time (one signature per index type)
+        counts[b] = _scan_block(bounds[b], bounds[b + 1], offsets, item, day, quantity, tables,
+                                n_groups, bounds[b] * n_sig, entries, blocks, np.int64(b))
 
 
 def scan_histories(offsets: np.ndarray, item: np.ndarray, day: np.ndarray,
-                   quantity: np.ndarray | None, tables: dict[str, np.ndarray], n_groups: int,
-                   n_blocks: int | None = None) -> dict[str, np.ndarray]:
+                   quantity: np.ndarray | None, tables: ScanTables, n_groups: int,
+                   n_blocks: int | None = None) -> ScanOutput:
     """Score every signature of a compiled library over every customer.
 
     Parameters
@@ -378,8 +384,8 @@ def scan_histories(offsets: np.ndarray, item: np.ndarray, day: np.ndarray,
         Histories (see the module docstring).
     quantity : numpy.ndarray or None
         float32 quantities; required when ``n_groups > 0``.
-    tables : dict
-        The compiled library (keys :data:`_TABLES`, see the module docstring).
+    tables : ScanTables
+        The compiled library.
     n_groups : int
         Number of baseline groups (0: no quantity conditions).
     n_blocks : int, optional
@@ -387,16 +393,18 @@ def scan_histories(offsets: np.ndarray, item: np.ndarray, day: np.ndarray,
 
     Returns
     -------
-    dict
-        Sparse entries ``customer`` (int64), ``signature`` (int32), ``score``
-        (float64), ``peak_day``, ``event_day``, ``event_low``, ``event_high``
-        (int32, :data:`NO_DAY` when absent), ``mask`` (uint64); aggregates
-        ``feature_lines``, ``feature_customers``, ``feature_flagged`` (per
-        feature), ``signature_customers`` (positive score), ``signature_flagged``
-        (per signature) and ``slot_flagged`` (slots x signatures: flagged
-        customers with the slot's item in their peak window), all int64.
+    ScanOutput
+        The sparse :class:`ScanEntries` and the :class:`ScanAggregates`.
+
+    Raises
+    ------
+    TypeError
+        ``tables`` is not a :class:`ScanTables`.
+    ValueError
+        A table of the wrong dtype, dimension or length (named), histories that
+        are not one CSR, missing quantities, item codes outside ``item_slot``.
     """
-    t = {k: np.ascontiguousarray(tables[k], dtype=_DTYPES[k]) for k in _TABLES}
+    t = checked_tables(tables)
     offsets = np.ascontiguousarray(offsets, np.int64)
     item = np.ascontiguousarray(item, np.int32)
     day = np.ascontiguousarray(day, np.int32)
@@ -408,47 +416,29 @@ def scan_histories(offsets: np.ndarray, item: np.ndarray, day: np.ndarray,
         quantity = np.ascontiguousarray(quantity, np.float32)
     else:
         quantity = np.empty(0, np.float32)
-    if item.size and (item.min() < 0 or item.max() >= t["item_slot"].shape[0]):
+    if item.size and (item.min() < 0 or item.max() >= t.item_slot.shape[0]):
         raise ValueError("item codes outside the slot table")
-    n_sig = t["sig_window"].shape[0]
-    n_feat = t["feat_weight"].shape[0]
-    n_slots = t["slot_feat_off"].shape[0] - 1
+    n_sig = t.sig_window.shape[0]
+    n_feat = t.feat_weight.shape[0]
+    n_slots = t.slot_feat_off.shape[0] - 1
     n_cust = offsets.shape[0] - 1
     if n_blocks is None:
         n_blocks = 8 * numba.get_num_threads()
     bounds = block_bounds(offsets, n_blocks)
     nb = bounds.shape[0] - 1
     cap = n_cust * n_sig
-    o_cust = np.empty(cap, np.int64)
-    o_sig = np.empty(cap, np.int32)
-    o_score = np.empty(cap, np.float64)
-    o_peak = np.empty(cap, np.int32)
-    o_mask = np.empty(cap, np.uint64)
-    o_event = np.empty(cap, np.int32)
-    o_lo = np.empty(cap, np.int32)
-    o_hi = np.empty(cap, np.int32)
+    entries = ScanEntries(*(np.empty(cap, dtype) for dtype in field_dtypes(ScanEntries)))
     counts = np.zeros(max(nb, 0), np.int64)
-    a_feat_lines = np.zeros((nb, n_feat), np.int64)
-    a_feat_cust = np.zeros((nb, n_feat), np.int64)
-    a_feat_flag = np.zeros((nb, n_feat), np.int64)
-    a_sig_cust = np.zeros((nb, n_sig), np.int64)
-    a_sig_flag = np.zeros((nb, n_sig), np.int64)
-    a_slot_flag = np.zeros((nb, n_slots, n_sig), np.int64)
+    shapes = ScanAggregates(
+        feature_lines=(nb, n_feat), feature_customers=(nb, n_feat),
+        feature_flagged=(nb, n_feat), signature_customers=(nb, n_sig),
+        signature_flagged=(nb, n_sig), slot_flagged=(nb, n_slots, n_sig))
+    blocks = ScanAggregates(*(np.zeros(shape, dtype) for shape, dtype
+                              in zip(shapes, field_dtypes(ScanAggregates), strict=True)))
     if nb > 0 and n_sig > 0:
-        _scan(bounds, offsets, item, day, quantity, t["item_slot"], t["slot_feat_off"],
-              t["slot_feat"], t["slot_feat_group"], t["slot_grp_off"], t["slot_grp"],
-              np.int64(n_groups), t["feat_sig"], t["feat_local"], t["feat_weight"],
-              t["feat_ratio"], t["feat_stage"], t["feat_has_stage"], t["feat_spread"],
-              t["sig_feat_off"], t["sig_window"], t["sig_min_stage"], t["sig_score_thr"],
-              o_cust, o_sig, o_score, o_peak, o_mask, o_event, o_lo, o_hi, counts,
-              a_feat_lines, a_feat_cust, a_feat_flag, a_sig_cust, a_sig_flag, a_slot_flag)
+        _scan(bounds, offsets, item, day, quantity, t, np.int64(n_groups), entries, counts,
+              blocks)
     keep = np.concatenate([np.arange(bounds[b] * n_sig, bounds[b] * n_sig + counts[b])
                            for b in range(nb)]) if nb else np.zeros(0, np.int64)
-    return {
-        "customer": o_cust[keep], "signature": o_sig[keep], "score": o_score[keep],
-        "peak_day": o_peak[keep], "mask": o_mask[keep], "event_day": o_event[keep],
-        "event_low": o_lo[keep], "event_high": o_hi[keep],
-        "feature_lines": a_feat_lines.sum(axis=0), "feature_customers": a_feat_cust.sum(axis=0),
-        "feature_flagged": a_feat_flag.sum(axis=0), "signature_customers": a_sig_cust.sum(axis=0),
-        "signature_flagged": a_sig_flag.sum(axis=0), "slot_flagged": a_slot_flag.sum(axis=0),
-    }
+    return ScanOutput(ScanEntries(*(a[keep] for a in entries)),
+                      ScanAggregates(*(a.sum(axis=0) for a in blocks)))

@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 
 from basketguard.engine.config.toml import did_you_mean
 from basketguard.engine.errors import ConfigError, SchemaError
+from basketguard.kernels.scan_arrays import ScanTables
 from basketguard.models.signatures.schema import Feature, Signature
 
 
@@ -54,8 +55,8 @@ class CompiledLibrary:
     Attributes
     ----------
     signatures : tuple of Signature
-    tables : dict of numpy.ndarray
-        The kernel's tables (see :mod:`basketguard.kernels.windows`).
+    tables : ScanTables
+        The kernel's tables (see :class:`basketguard.kernels.windows.ScanTables`).
     n_groups : int
         Number of quantity baseline groups.
     slot_item : int32 array
@@ -67,14 +68,14 @@ class CompiledLibrary:
     """
 
     signatures: tuple[Signature, ...]
-    tables: dict[str, np.ndarray]
+    tables: ScanTables
     n_groups: int
     slot_item: np.ndarray
     features: list[FeatureMatch]
     warnings: list[str] = field(default_factory=list)
 
     def feature_slice(self, s: int) -> slice:
-        off = self.tables["sig_feat_off"]
+        off = self.tables.sig_feat_off
         return slice(int(off[s]), int(off[s + 1]))
 
 
@@ -398,25 +399,25 @@ def resolve(signatures: tuple[Signature, ...], view: CatalogView, item_ids: pa.A
                          axis=0) if gm_items.size else np.zeros((0, 2), np.int64)
     slot_grp_off = np.zeros(n_slots + 1, np.int64)
     np.cumsum(np.bincount(gs_pairs[:, 0], minlength=n_slots), out=slot_grp_off[1:])
-    tables = {
-        "item_slot": item_slot,
-        "slot_feat_off": slot_feat_off,
-        "slot_feat": ff[order].astype(np.int32),
-        "slot_feat_group": fg[order].astype(np.int32),
-        "slot_grp_off": slot_grp_off,
-        "slot_grp": gs_pairs[:, 1].astype(np.int32),
-        "feat_sig": np.asarray(feat_rows["sig"], np.int32),
-        "feat_local": np.asarray(feat_rows["local"], np.int32),
-        "feat_weight": np.asarray(feat_rows["weight"], np.float64),
-        "feat_ratio": np.asarray(feat_rows["ratio"], np.float64),
-        "feat_stage": np.asarray(feat_rows["stage"], np.int64),
-        "feat_has_stage": np.asarray(feat_rows["has_stage"], np.bool_),
-        "feat_spread": np.asarray(feat_rows["spread"], np.int64),
-        "sig_feat_off": np.asarray(sig_feat_off, np.int64),
-        "sig_window": np.asarray([s.window_days for s in signatures], np.int64),
-        "sig_min_stage": np.asarray([s.min_stage_features for s in signatures], np.int64),
-        "sig_score_thr": np.asarray(sig_thr, np.float64),
-    }
+    tables = ScanTables(
+        item_slot=item_slot,
+        slot_feat_off=slot_feat_off,
+        slot_feat=ff[order].astype(np.int32),
+        slot_feat_group=fg[order].astype(np.int32),
+        slot_grp_off=slot_grp_off,
+        slot_grp=gs_pairs[:, 1].astype(np.int32),
+        feat_sig=np.asarray(feat_rows["sig"], np.int32),
+        feat_local=np.asarray(feat_rows["local"], np.int32),
+        feat_weight=np.asarray(feat_rows["weight"], np.float64),
+        feat_ratio=np.asarray(feat_rows["ratio"], np.float64),
+        feat_stage=np.asarray(feat_rows["stage"], np.int64),
+        feat_has_stage=np.asarray(feat_rows["has_stage"], np.bool_),
+        feat_spread=np.asarray(feat_rows["spread"], np.int64),
+        sig_feat_off=np.asarray(sig_feat_off, np.int64),
+        sig_window=np.asarray([s.window_days for s in signatures], np.int64),
+        sig_min_stage=np.asarray([s.min_stage_features for s in signatures], np.int64),
+        sig_score_thr=np.asarray(sig_thr, np.float64),
+    )
     return CompiledLibrary(tuple(signatures), tables, len(groups), slot_item, matches, warnings)
 
 

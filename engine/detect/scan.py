@@ -33,6 +33,7 @@ from basketguard.engine.findings import Estimate, Finding, Severity
 from basketguard.engine.histories.build import Histories
 from basketguard.engine.io.output import atomic_path
 from basketguard.engine.stats import wilson
+from basketguard.kernels.scan_arrays import ScanAggregates, ScanEntries
 from basketguard.kernels.windows import NO_DAY, scan_histories
 from basketguard.models.signatures.schema import Signature, load_library
 
@@ -57,10 +58,8 @@ def date_to_day(value: datetime.date | str) -> int:
     return (value - _EPOCH).days
 
 
-_AGGREGATES = ("feature_lines", "feature_customers", "feature_flagged", "signature_customers",
-               "signature_flagged", "slot_flagged")
-_ENTRIES = ("customer", "signature", "score", "peak_day", "mask", "event_day", "event_low",
-            "event_high")
+_AGGREGATES = ScanAggregates._fields
+_ENTRIES = ScanEntries._fields
 
 
 @dataclass
@@ -392,7 +391,7 @@ def scan_histories_with(hist: Histories, library: CompiledLibrary, view: Catalog
         first = last = 0
     return ScanResult(library, view, hist.customer_ids, hist.item_ids, hist.n_customers,
                       hist.n_lines, first, last, last if as_of is None else as_of,
-                      {k: raw[k] for k in _ENTRIES}, {k: raw[k] for k in _AGGREGATES}, seconds,
+                      raw.entries._asdict(), raw.aggregates._asdict(), seconds,
                       as_of is not None)
 
 

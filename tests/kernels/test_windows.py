@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given
@@ -14,10 +15,6 @@ from tests.reference import windows as naive
 
 NO_DAY = kw.NO_DAY
 BLOCKS = (1, 2, 7)
-ENTRY_KEYS = ("customer", "signature", "score", "peak_day", "mask", "event_day", "event_low",
-              "event_high")
-AGG_KEYS = ("feature_lines", "feature_customers", "feature_flagged", "signature_customers",
-            "signature_flagged", "slot_flagged")
 
 
 # ------------------------------------------------------------------ compact tables
@@ -43,7 +40,7 @@ class S:
 
 @dataclass
 class Lib:
-    tables: dict[str, np.ndarray]
+    tables: kw.ScanTables
     n_groups: int
     slot_item: list[int] = field(default_factory=list)
 
@@ -89,25 +86,25 @@ def make_tables(sigs: list[S], n_items: int, levels: tuple[dict[int, int], ...] 
     np.cumsum(np.bincount([p[0] for p in by_slot], minlength=n_slots), out=sf_off[1:])
     sg_off = np.zeros(n_slots + 1, np.int64)
     np.cumsum(np.bincount([p[0] for p in grp_pairs], minlength=n_slots), out=sg_off[1:])
-    tables = {
-        "item_slot": item_slot,
-        "slot_feat_off": sf_off,
-        "slot_feat": np.array([p[1] for p in by_slot], np.int32),
-        "slot_feat_group": np.array([p[2] for p in by_slot], np.int32),
-        "slot_grp_off": sg_off,
-        "slot_grp": np.array([p[1] for p in grp_pairs], np.int32),
-        "feat_sig": np.array([s for s, _, _ in feats], np.int32),
-        "feat_local": np.array([loc for _, loc, _ in feats], np.int32),
-        "feat_weight": np.array([f.weight for _, _, f in feats], np.float64),
-        "feat_ratio": np.array([f.ratio or 0.0 for _, _, f in feats], np.float64),
-        "feat_stage": np.array([f.stage or 0 for _, _, f in feats], np.int64),
-        "feat_has_stage": np.array([f.stage is not None for _, _, f in feats], np.bool_),
-        "feat_spread": np.array([f.spread for _, _, f in feats], np.int64),
-        "sig_feat_off": np.array(sig_feat_off, np.int64),
-        "sig_window": np.array([s.window for s in sigs], np.int64),
-        "sig_min_stage": np.array([s.min_stage for s in sigs], np.int64),
-        "sig_score_thr": np.array([s.thr for s in sigs], np.float64),
-    }
+    tables = kw.ScanTables(
+        item_slot=item_slot,
+        slot_feat_off=sf_off,
+        slot_feat=np.array([p[1] for p in by_slot], np.int32),
+        slot_feat_group=np.array([p[2] for p in by_slot], np.int32),
+        slot_grp_off=sg_off,
+        slot_grp=np.array([p[1] for p in grp_pairs], np.int32),
+        feat_sig=np.array([s for s, _, _ in feats], np.int32),
+        feat_local=np.array([loc for _, loc, _ in feats], np.int32),
+        feat_weight=np.array([f.weight for _, _, f in feats], np.float64),
+        feat_ratio=np.array([f.ratio or 0.0 for _, _, f in feats], np.float64),
+        feat_stage=np.array([f.stage or 0 for _, _, f in feats], np.int64),
+        feat_has_stage=np.array([f.stage is not None for _, _, f in feats], np.bool_),
+        feat_spread=np.array([f.spread for _, _, f in feats], np.int64),
+        sig_feat_off=np.array(sig_feat_off, np.int64),
+        sig_window=np.array([s.window for s in sigs], np.int64),
+        sig_min_stage=np.array([s.min_stage for s in sigs], np.int64),
+        sig_score_thr=np.array([s.thr for s in sigs], np.float64),
+    )
     return Lib(tables, len(groups), slot_item)
 
 
@@ -129,19 +126,25 @@ def run(lib: Lib, hist, n_blocks=1):
                              lib.n_groups, n_blocks)
 
 
-def check_against_naive(lib: Lib, hist, blocks=BLOCKS) -> dict:
+def assert_same_output(got: kw.ScanOutput, want: kw.ScanOutput, where: str = "") -> None:
+    """Every field of both parts: same type, dtype, shape and values (scores to 1e-9)."""
+    assert type(got) is kw.ScanOutput
+    assert type(got.entries) is kw.ScanEntries and type(got.aggregates) is kw.ScanAggregates
+    for g_part, w_part in zip(got, want, strict=True):
+        for name, g, w in zip(w_part._fields, g_part, w_part, strict=True):
+            assert g.dtype == w.dtype, (where, name)
+            assert g.shape == w.shape, (where, name, g, w)
+            if name == "score":
+                np.testing.assert_allclose(g, w, rtol=0, atol=1e-9, err_msg=f"{name} {where}")
+            else:
+                np.testing.assert_array_equal(g, w, err_msg=f"{name} {where}")
+
+
+def check_against_naive(lib: Lib, hist, blocks=BLOCKS) -> kw.ScanOutput:
     offsets, item, day, qty = hist
     want = naive.scan(offsets, item, day, qty if lib.n_groups else None, lib.tables)
     for nb in blocks:
-        got = run(lib, hist, nb)
-        assert set(got) == set(ENTRY_KEYS) | set(AGG_KEYS)
-        for k in ENTRY_KEYS + AGG_KEYS:
-            assert got[k].dtype == want[k].dtype, (nb, k)
-            assert got[k].shape == want[k].shape, (nb, k, got[k], want[k])
-            if k == "score":
-                np.testing.assert_allclose(got[k], want[k], rtol=0, atol=1e-9, err_msg=k)
-            else:
-                np.testing.assert_array_equal(got[k], want[k], err_msg=f"{k} n_blocks={nb}")
+        assert_same_output(run(lib, hist, nb), want, f"n_blocks={nb}")
     return want
 
 
@@ -208,15 +211,17 @@ def test_default_blocks_and_entries_invariants(case):
     lib, hist = case
     got = run(lib, hist, None)
     want = naive.scan(hist[0], hist[1], hist[2], hist[3] if lib.n_groups else None, lib.tables)
-    for k in ENTRY_KEYS + AGG_KEYS:
-        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+    for g_part, w_part in zip(got, want, strict=True):
+        for name, g, w in zip(w_part._fields, g_part, w_part, strict=True):
+            np.testing.assert_array_equal(g, w, err_msg=name)
     # customer-major, signatures ascending, scores positive, peaks are purchase days
-    key = got["customer"] * 1000 + got["signature"]
+    e = got.entries
+    key = e.customer * 1000 + e.signature
     assert np.all(np.diff(key) > 0)
-    assert np.all(got["score"] > 0)
-    n_sig = lib.tables["sig_window"].shape[0]
-    assert np.array_equal(np.bincount(got["signature"], minlength=n_sig),
-                          got["signature_customers"])
+    assert np.all(e.score > 0)
+    n_sig = lib.tables.sig_window.shape[0]
+    assert np.array_equal(np.bincount(e.signature, minlength=n_sig),
+                          got.aggregates.signature_customers)
 
 
 # ------------------------------------------------------------------ named edge cases
@@ -265,70 +270,70 @@ def test_edge_cases_match_naive(lib, customers):
 def test_empty_histories_shapes():
     lib = _lib(ONE_SIG, S(window=2, features=[F(1.0, (4,))]))
     for customers in ([], [[], []]):
-        got = run(lib, histories(customers), 3)
-        for k in ENTRY_KEYS:
-            assert got[k].shape == (0,)
-        assert got["feature_lines"].shape == (4,) and not got["feature_lines"].any()
-        assert got["signature_flagged"].shape == (2,)
-        assert got["slot_flagged"].shape == (len(lib.slot_item), 2)
+        ent, agg = run(lib, histories(customers), 3)
+        for name, arr in ent._asdict().items():
+            assert arr.shape == (0,), name
+        assert agg.feature_lines.shape == (4,) and not agg.feature_lines.any()
+        assert agg.signature_flagged.shape == (2,)
+        assert agg.slot_flagged.shape == (len(lib.slot_item), 2)
 
 
 def test_one_line_by_hand():
-    got = run(_lib(ONE_SIG), histories([[(2, 100)]]))
-    assert got["customer"].tolist() == [0] and got["score"].tolist() == [2.0]
-    assert got["peak_day"].tolist() == [100] and got["mask"].tolist() == [0b10]
-    assert got["event_day"].tolist() == [NO_DAY]
-    assert got["feature_lines"].tolist() == [0, 1, 0]
-    assert got["signature_flagged"].tolist() == [0]
+    ent, agg = run(_lib(ONE_SIG), histories([[(2, 100)]]))
+    assert ent.customer.tolist() == [0] and ent.score.tolist() == [2.0]
+    assert ent.peak_day.tolist() == [100] and ent.mask.tolist() == [0b10]
+    assert ent.event_day.tolist() == [NO_DAY]
+    assert agg.feature_lines.tolist() == [0, 1, 0]
+    assert agg.signature_flagged.tolist() == [0]
 
 
 def test_window_of_one_day_by_hand():
     lib = _lib(S(window=1, features=[F(1.0, (1,)), F(2.0, (2,))], thr=3.0))
-    got = run(lib, histories([[(1, 5), (2, 6)], [(1, 5), (2, 6), (1, 6)]]))
-    assert got["score"].tolist() == [2.0, 3.0]
-    assert got["peak_day"].tolist() == [6, 6]
-    assert got["signature_flagged"].tolist() == [1]
+    ent, agg = run(lib, histories([[(1, 5), (2, 6)], [(1, 5), (2, 6), (1, 6)]]))
+    assert ent.score.tolist() == [2.0, 3.0]
+    assert ent.peak_day.tolist() == [6, 6]
+    assert agg.signature_flagged.tolist() == [1]
 
 
 def test_peak_is_earliest_day_reaching_max():
     lib = _lib(S(window=3, features=[F(1.0, (1,)), F(1.0, (2,))], thr=2.0))
-    got = run(lib, histories([[(1, 0), (2, 1), (1, 10), (2, 11), (1, 12)]]))
-    assert got["score"].tolist() == [2.0] and got["peak_day"].tolist() == [1]
+    ent, _ = run(lib, histories([[(1, 0), (2, 1), (1, 10), (2, 11), (1, 12)]]))
+    assert ent.score.tolist() == [2.0] and ent.peak_day.tolist() == [1]
 
 
 def test_event_estimate_by_hand():
     # e = first day - stage: f0 0+20 = 20, f1 12+10 = 22, f2 16+5 = 21 (weights 1, 2, 1)
     # sorted (20:1, 21:1, 22:2), total 4: the median is 21; |e - 21| = 1, 0, 1 -> MAD 1,
     # ceil(1.4826) = 2 < min spread 2 of the stage features -> 21 +- 2.
-    got = run(_lib(STAGED), histories([[(1, 0), (2, 12), (3, 16), (4, 20)]]))
-    assert got["score"].tolist() == [5.0] and got["peak_day"].tolist() == [20]
-    assert (got["event_day"].tolist(), got["event_low"].tolist(),
-            got["event_high"].tolist()) == ([21], [19], [23])
-    assert got["mask"].tolist() == [0b1111]
+    ent, _ = run(_lib(STAGED), histories([[(1, 0), (2, 12), (3, 16), (4, 20)]]))
+    assert ent.score.tolist() == [5.0] and ent.peak_day.tolist() == [20]
+    assert (ent.event_day.tolist(), ent.event_low.tolist(),
+            ent.event_high.tolist()) == ([21], [19], [23])
+    assert ent.mask.tolist() == [0b1111]
 
 
 def test_event_interval_widens_with_mad():
     # e = 0, 10, 20 (equal weights): median 10, deviations 0, 10, 10 -> MAD 10,
     # ceil(1.4826 * 10) = 15 > spread 1 -> 10 +- 15.
     lib = _lib(S(window=30, features=[F(1.0, (i,), stage=0, spread=1) for i in (1, 2, 3)]))
-    got = run(lib, histories([[(1, 0), (2, 10), (3, 20)]]))
-    assert (got["event_day"].tolist(), got["event_low"].tolist(),
-            got["event_high"].tolist()) == ([10], [-5], [25])
+    ent, _ = run(lib, histories([[(1, 0), (2, 10), (3, 20)]]))
+    assert (ent.event_day.tolist(), ent.event_low.tolist(),
+            ent.event_high.tolist()) == ([10], [-5], [25])
 
 
 def test_min_stage_not_reached_gives_no_estimate():
-    got = run(_lib(STAGED), histories([[(1, 0), (4, 1)]]))
-    assert got["score"].tolist() == [2.0]
-    assert got["event_day"].tolist() == got["event_low"].tolist() == [NO_DAY]
+    ent, _ = run(_lib(STAGED), histories([[(1, 0), (4, 1)]]))
+    assert ent.score.tolist() == [2.0]
+    assert ent.event_day.tolist() == ent.event_low.tolist() == [NO_DAY]
 
 
 @pytest.mark.parametrize("qty, counts", [(1.0, False), (1.5, True), (2.0, True), (0.5, False)])
 def test_quantity_condition_single_line_in_group_usual_is_one(qty, counts):
     lib = _lib(S(window=5, features=[F(1.0, (1,), ratio=1.5)], thr=1.0))
     assert lib.n_groups == 1
-    got = run(lib, histories([[(1, 3, qty)]]))
-    assert got["feature_lines"].tolist() == [int(counts)]
-    assert got["customer"].shape == ((1,) if counts else (0,))
+    ent, agg = run(lib, histories([[(1, 3, qty)]]))
+    assert agg.feature_lines.tolist() == [int(counts)]
+    assert ent.customer.shape == ((1,) if counts else (0,))
 
 
 def test_quantity_condition_leaves_the_line_out():
@@ -336,32 +341,32 @@ def test_quantity_condition_leaves_the_line_out():
     # the same item-1 line among two item-1 lines at 2.0 (usual (1+1+2)/3) does not.
     lib = _lib(S(window=5, features=[F(1.0, (1,), ratio=2.0)], thr=1.0),
                levels=({1: 0, 3: 0},))
-    got = run(lib, histories([[(3, 0, 1.0), (3, 0, 1.0), (1, 1, 2.0)],
-                              [(3, 0, 1.0), (3, 0, 1.0), (1, 1, 2.0), (1, 1, 2.0)]]))
-    assert got["customer"].tolist() == [0]
-    assert got["feature_lines"].tolist() == [1]
+    ent, agg = run(lib, histories([[(3, 0, 1.0), (3, 0, 1.0), (1, 1, 2.0)],
+                                   [(3, 0, 1.0), (3, 0, 1.0), (1, 1, 2.0), (1, 1, 2.0)]]))
+    assert ent.customer.tolist() == [0]
+    assert agg.feature_lines.tolist() == [1]
 
 
 def test_feature_shared_by_two_signatures_counts_in_both():
     lib = _lib(S(window=5, features=[F(1.0, (1,))], thr=1.0),
                S(window=5, features=[F(2.0, (1,)), F(1.0, (2,))], thr=3.0))
-    got = run(lib, histories([[(1, 0), (2, 1)]]))
-    assert got["signature"].tolist() == [0, 1]
-    assert got["score"].tolist() == [1.0, 3.0]
-    assert got["feature_lines"].tolist() == [1, 1, 1]
-    assert got["signature_flagged"].tolist() == [1, 1]
+    ent, agg = run(lib, histories([[(1, 0), (2, 1)]]))
+    assert ent.signature.tolist() == [0, 1]
+    assert ent.score.tolist() == [1.0, 3.0]
+    assert agg.feature_lines.tolist() == [1, 1, 1]
+    assert agg.signature_flagged.tolist() == [1, 1]
     slot1, slot2 = lib.slot_item.index(1), lib.slot_item.index(2)
-    assert got["slot_flagged"][slot1].tolist() == [1, 1]
-    assert got["slot_flagged"][slot2].tolist() == [0, 1]
+    assert agg.slot_flagged[slot1].tolist() == [1, 1]
+    assert agg.slot_flagged[slot2].tolist() == [0, 1]
 
 
 def test_sixty_four_features_use_mask_bit_63():
     feats = [F(1.0, (i,)) for i in range(64)]
     lib = _lib(S(window=3, features=feats, thr=2.0), n_items=64)
-    got = run(lib, histories([[(63, 0), (0, 1)], [(63, 5)], [(i, 2) for i in range(64)]]))
-    assert got["mask"].dtype == np.uint64
-    assert [int(m) for m in got["mask"]] == [(1 << 63) | 1, 1 << 63, (1 << 64) - 1]
-    assert got["score"].tolist() == [2.0, 1.0, 64.0]
+    ent, _ = run(lib, histories([[(63, 0), (0, 1)], [(63, 5)], [(i, 2) for i in range(64)]]))
+    assert ent.mask.dtype == np.uint64
+    assert [int(m) for m in ent.mask] == [(1 << 63) | 1, 1 << 63, (1 << 64) - 1]
+    assert ent.score.tolist() == [2.0, 1.0, 64.0]
     check_against_naive(lib, histories([[(63, 0), (0, 1)], [(63, 5)],
                                         [(i, 2) for i in range(64)]]))
 
@@ -394,3 +399,61 @@ def test_bad_inputs_raise_value_error():
         kw.scan_histories(offsets, item, day, None, lib.tables, lib.n_groups, 1)
     with pytest.raises(ValueError, match="slot table"):
         kw.scan_histories(offsets, item + 100, day, qty, lib.tables, lib.n_groups, 1)
+
+
+def test_tables_are_checked_field_by_field():
+    lib = _lib(S(window=5, features=[F(1.0, (1,), ratio=1.5)]))
+    offsets, item, day, qty = histories([[(1, 0), (2, 1)]])
+
+    def scan(tables):
+        return kw.scan_histories(offsets, item, day, qty, tables, lib.n_groups, 1)
+
+    with pytest.raises(TypeError, match="ScanTables"):
+        scan(lib.tables._asdict())
+    dtypes = kw.field_dtypes(kw.ScanTables)
+    for name, arr, dtype in zip(kw.ScanTables._fields, lib.tables, dtypes, strict=True):
+        assert arr.dtype == dtype, name
+        other = np.float32 if dtype != np.float32 else np.int32
+        with pytest.raises(ValueError, match=rf"^tables\.{name}: expected a 1-D {dtype} array"):
+            scan(lib.tables._replace(**{name: arr.astype(other)}))
+        with pytest.raises(ValueError, match=rf"^tables\.{name}: expected a 1-D"):
+            scan(lib.tables._replace(**{name: arr.reshape(1, -1)}))
+        with pytest.raises(ValueError, match=rf"^tables\.{name}: expected a 1-D"):
+            scan(lib.tables._replace(**{name: arr.tolist()}))
+    t = lib.tables
+    for name, why in (("slot_feat", "slot_feat_off"), ("slot_grp_off", "slot_feat_off"),
+                      ("slot_grp", "slot_grp_off"), ("feat_ratio", "sig_feat_off"),
+                      ("sig_feat_off", "sig_window"), ("sig_score_thr", "sig_window")):
+        longer = np.concatenate([getattr(t, name), getattr(t, name)[-1:]])
+        with pytest.raises(ValueError, match=rf"^tables\.{name}: length .*\(.*{why}"):
+            scan(t._replace(**{name: longer}))
+    strided = t._replace(item_slot=np.repeat(t.item_slot, 2)[::2])  # not contiguous
+    assert not strided.item_slot.flags.c_contiguous
+    assert_same_output(scan(strided), scan(t))
+
+
+def test_field_dtypes_are_the_annotations():
+    lib = _lib(ONE_SIG)
+    out = run(lib, histories([[(2, 100)], [(1, 3), (3, 4)]]))
+    assert kw.field_dtypes(kw.ScanEntries) == tuple(a.dtype for a in out.entries)
+    assert kw.field_dtypes(kw.ScanAggregates) == tuple(a.dtype for a in out.aggregates)
+
+
+@pytest.mark.jit
+def test_block_kernel_has_one_signature(monkeypatch):
+    """The parallel body's uint64 block index is cast, so _scan_block is not compiled a
+    second time for it.
+
+    ``_scan`` is recompiled without its cache (a cached ``_scan`` never asks for
+    ``_scan_block``); ``_scan_block`` itself may load from its cache.
+    """
+    fresh = numba.njit(nogil=True, parallel=True)(kw._scan.py_func)
+    monkeypatch.setattr(kw, "_scan", fresh)
+    lib = _lib(ONE_SIG, S(window=5, features=[F(1.0, (1,), ratio=1.5)], thr=1.0))
+    hist = histories([[(1, 0, 2.0), (2, 1, 1.0)], [(3, 4, 1.0)]])
+    check_against_naive(lib, hist, blocks=(2,))
+    assert len(fresh.signatures) == 1
+    # other tests of this process may have compiled it for read-only inputs too; what
+    # matters is that no signature takes the block index as uint64
+    index_types = {sig[-1] for sig in kw._scan_block.signatures}
+    assert index_types == {numba.types.int64}, kw._scan_block.signatures

@@ -1,4 +1,9 @@
-"""Plain reference for the signature scan (kernels.windows), from its docstring.
+"""Plain reference for the signature scan (kernels.windows), from its docstrings.
+
+The definitions are the kernel module's; the input and output structures
+(``ScanTables``, ``ScanEntries``, ``ScanAggregates``, ``ScanOutput``) are the
+kernel's own NamedTuples, read and built by field name; the output dtypes are
+spelled here from the field documentation, so that the tests check the kernel's.
 
 Per customer and signature: the counting lines (the usual quantity recomputed
 from the customer's other lines each time), a loop over candidate days with
@@ -17,37 +22,39 @@ import math
 
 import numpy as np
 
+from basketguard.kernels.scan_arrays import ScanAggregates, ScanEntries, ScanOutput, ScanTables
+
 NO_DAY = int(np.iinfo(np.int32).min)
 
 
-def _library(tables: dict[str, np.ndarray]) -> dict:
+def _library(tables: ScanTables) -> dict:
     """The compiled tables as plain Python structures keyed by item code."""
-    item_slot = [int(v) for v in tables["item_slot"]]
-    sf_off = [int(v) for v in tables["slot_feat_off"]]
-    sg_off = [int(v) for v in tables["slot_grp_off"]]
+    item_slot = [int(v) for v in tables.item_slot]
+    sf_off = [int(v) for v in tables.slot_feat_off]
+    sg_off = [int(v) for v in tables.slot_grp_off]
     slot_feats = []  # slot -> [(feature, group)]
     slot_groups = []  # slot -> set of groups
     for sl in range(len(sf_off) - 1):
-        slot_feats.append([(int(tables["slot_feat"][j]), int(tables["slot_feat_group"][j]))
+        slot_feats.append([(int(tables.slot_feat[j]), int(tables.slot_feat_group[j]))
                            for j in range(sf_off[sl], sf_off[sl + 1])])
-        slot_groups.append({int(tables["slot_grp"][j]) for j in range(sg_off[sl], sg_off[sl + 1])})
-    sig_off = [int(v) for v in tables["sig_feat_off"]]
+        slot_groups.append({int(tables.slot_grp[j]) for j in range(sg_off[sl], sg_off[sl + 1])})
+    sig_off = [int(v) for v in tables.sig_feat_off]
     sigs = []
     for s in range(len(sig_off) - 1):
         feats = list(range(sig_off[s], sig_off[s + 1]))
         sigs.append({
             "features": feats,
-            "window": int(tables["sig_window"][s]),
-            "min_stage": int(tables["sig_min_stage"][s]),
-            "thr": float(tables["sig_score_thr"][s]),
+            "window": int(tables.sig_window[s]),
+            "min_stage": int(tables.sig_min_stage[s]),
+            "thr": float(tables.sig_score_thr[s]),
         })
     feat = {
-        "weight": [float(v) for v in tables["feat_weight"]],
-        "ratio": [float(v) for v in tables["feat_ratio"]],
-        "stage": [int(v) for v in tables["feat_stage"]],
-        "has_stage": [bool(v) for v in tables["feat_has_stage"]],
-        "spread": [int(v) for v in tables["feat_spread"]],
-        "sig": [int(v) for v in tables["feat_sig"]],
+        "weight": [float(v) for v in tables.feat_weight],
+        "ratio": [float(v) for v in tables.feat_ratio],
+        "stage": [int(v) for v in tables.feat_stage],
+        "has_stage": [bool(v) for v in tables.feat_has_stage],
+        "spread": [int(v) for v in tables.feat_spread],
+        "sig": [int(v) for v in tables.feat_sig],
     }
     return {"item_slot": item_slot, "slot_feats": slot_feats, "slot_groups": slot_groups,
             "sigs": sigs, "feat": feat, "n_slots": len(sf_off) - 1}
@@ -127,19 +134,19 @@ def score_signature(hits: list[tuple[int, int, int]], sig: dict, feat: dict) -> 
             "high": high, "present": at_peak, "slots": slots}
 
 
-def scan(offsets, item, day, quantity, tables: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def scan(offsets, item, day, quantity, tables: ScanTables) -> ScanOutput:
     """Same outputs as ``kernels.windows.scan_histories`` (quantity may be None)."""
     lib = _library(tables)
     sigs, feat = lib["sigs"], lib["feat"]
     n_feat, n_sig = len(feat["weight"]), len(sigs)
-    entries = {k: [] for k in ("customer", "signature", "score", "peak_day", "mask",
-                               "event_day", "event_low", "event_high")}
-    agg = {
-        "feature_lines": [0] * n_feat, "feature_customers": [0] * n_feat,
-        "feature_flagged": [0] * n_feat, "signature_customers": [0] * n_sig,
-        "signature_flagged": [0] * n_sig,
-    }
-    slot_flagged = np.zeros((lib["n_slots"], n_sig), np.int64)
+    rows: list[ScanEntries] = []  # one entry of scalars per (customer, signature) with evidence
+    agg = ScanAggregates(
+        feature_lines=np.zeros(n_feat, np.int64), feature_customers=np.zeros(n_feat, np.int64),
+        feature_flagged=np.zeros(n_feat, np.int64),
+        signature_customers=np.zeros(n_sig, np.int64),
+        signature_flagged=np.zeros(n_sig, np.int64),
+        slot_flagged=np.zeros((lib["n_slots"], n_sig), np.int64),
+    )
     offsets = [int(v) for v in offsets]
     for c in range(len(offsets) - 1):
         lines = [(int(item[i]), int(day[i]),
@@ -148,28 +155,29 @@ def scan(offsets, item, day, quantity, tables: dict[str, np.ndarray]) -> dict[st
         hits = counting_lines(lines, lib)
         for f in range(n_feat):
             k = sum(1 for _, g, _ in hits if g == f)
-            agg["feature_lines"][f] += k
-            agg["feature_customers"][f] += k > 0
+            agg.feature_lines[f] += k
+            agg.feature_customers[f] += k > 0
         for s, sig in enumerate(sigs):
             res = score_signature([h for h in hits if feat["sig"][h[1]] == s], sig, feat)
             if res is None:
                 continue
-            for key, val in (("customer", c), ("signature", s), ("score", res["score"]),
-                             ("peak_day", res["peak"]), ("mask", res["mask"]),
-                             ("event_day", res["event"]), ("event_low", res["low"]),
-                             ("event_high", res["high"])):
-                entries[key].append(val)
-            agg["signature_customers"][s] += 1
+            rows.append(ScanEntries(customer=c, signature=s, score=res["score"],
+                                    peak_day=res["peak"], mask=res["mask"],
+                                    event_day=res["event"], event_low=res["low"],
+                                    event_high=res["high"]))
+            agg.signature_customers[s] += 1
             if res["score"] >= sig["thr"]:
-                agg["signature_flagged"][s] += 1
+                agg.signature_flagged[s] += 1
                 for f in res["present"]:
-                    agg["feature_flagged"][f] += 1
+                    agg.feature_flagged[f] += 1
                 for sl in res["slots"]:
-                    slot_flagged[sl, s] += 1
-    dtypes = {"customer": np.int64, "signature": np.int32, "score": np.float64,
-              "peak_day": np.int32, "mask": np.uint64, "event_day": np.int32,
-              "event_low": np.int32, "event_high": np.int32}
-    out = {k: np.asarray(v, dtypes[k]).reshape(-1) for k, v in entries.items()}
-    out.update({k: np.asarray(v, np.int64).reshape(-1) for k, v in agg.items()})
-    out["slot_flagged"] = slot_flagged
-    return out
+                    agg.slot_flagged[sl, s] += 1
+    col = ScanEntries(*([getattr(r, name) for r in rows] for name in ScanEntries._fields))
+    entries = ScanEntries(
+        customer=np.asarray(col.customer, np.int64), signature=np.asarray(col.signature, np.int32),
+        score=np.asarray(col.score, np.float64), peak_day=np.asarray(col.peak_day, np.int32),
+        mask=np.asarray(col.mask, np.uint64), event_day=np.asarray(col.event_day, np.int32),
+        event_low=np.asarray(col.event_low, np.int32),
+        event_high=np.asarray(col.event_high, np.int32),
+    )
+    return ScanOutput(entries, agg)

@@ -189,7 +189,7 @@ def test_no_quantity_column_drops_quantity_condition():
     doc = sig(feat(names=["unscented"], larger_than_usual=1.5, baseline_level="type"))
     lib, _, _ = compile_(doc, has_quantity=False)
     assert lib.n_groups == 0 and not lib.features[0].quantity_condition
-    assert (lib.tables["slot_feat_group"] == -1).all() and lib.tables["feat_ratio"][0] == 0.0
+    assert (lib.tables.slot_feat_group == -1).all() and lib.tables.feat_ratio[0] == 0.0
     assert any("no quantity column" in w and "ignored" in w for w in lib.warnings)
 
 
@@ -209,21 +209,21 @@ def test_baseline_groups():
     t = lib.tables
     assert lib.n_groups == 2
     code = {ids[i].as_py(): i for i in range(len(ids))}
-    slot = {it: int(t["item_slot"][code[it]]) for it in code}
+    slot = {it: int(t.item_slot[code[it]]) for it in code}
     assert {it for it, s in slot.items() if s >= 0} == {12, 13, 14, 16, 17, 18, 20, 99}
-    groups = {it: {int(g) for g in t["slot_grp"][t["slot_grp_off"][s]:t["slot_grp_off"][s + 1]]}
+    groups = {it: {int(g) for g in t.slot_grp[t.slot_grp_off[s]:t.slot_grp_off[s + 1]]}
               for it, s in slot.items() if s >= 0}
     lotion = groups[13]
     assert len(lotion) == 1 and groups[12] == groups[14] == groups[20] == lotion
     assert groups[99] and groups[99] != lotion
     assert groups[16] == groups[17] == set()
-    assert t["feat_ratio"].tolist() == [1.5, 2.0, 2.0, 0.0]
+    assert t.feat_ratio.tolist() == [1.5, 2.0, 2.0, 0.0]
     # every feature item lies in its own baseline group (the kernel relies on it)
     for s in range(len(lib.slot_item)):
-        for j in range(t["slot_feat_off"][s], t["slot_feat_off"][s + 1]):
-            g = int(t["slot_feat_group"][j])
+        for j in range(t.slot_feat_off[s], t.slot_feat_off[s + 1]):
+            g = int(t.slot_feat_group[j])
             assert g == -1 or g in {int(x) for x in
-                                    t["slot_grp"][t["slot_grp_off"][s]:t["slot_grp_off"][s + 1]]}
+                                    t.slot_grp[t.slot_grp_off[s]:t.slot_grp_off[s + 1]]}
 
 
 def test_compiled_tables_score_like_the_reference(rng):
@@ -245,9 +245,11 @@ def test_compiled_tables_score_like_the_reference(rng):
     qty = np.array([r[2] for r in rows], np.float32)
     want = naive.scan(offsets, item, day, qty, lib.tables)
     got = kw.scan_histories(offsets, item, day, qty, lib.tables, lib.n_groups, 3)
-    assert len(want["customer"]) > 0
-    for k, v in want.items():
-        np.testing.assert_array_equal(got[k], v, err_msg=k)
+    assert len(want.entries.customer) > 0
+    for part in ("entries", "aggregates"):
+        w, g = getattr(want, part), getattr(got, part)
+        for name in w._fields:
+            np.testing.assert_array_equal(getattr(g, name), getattr(w, name), err_msg=name)
 
 
 def test_describe():
