@@ -52,6 +52,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from basketguard.kernels.checks import check_1d
+
 #: Keys are kept below this bound so that ``key * card + code`` never overflows.
 KEY_LIMIT = 1 << 62
 _DIGIT_BITS = 16
@@ -209,8 +211,7 @@ def _check_columns(columns: Sequence[np.ndarray], cards: Sequence[int]) -> int:
         raise ValueError(f"{len(columns)} columns but {len(cards)} cardinalities")
     n = -1
     for j, (col, card) in enumerate(zip(columns, cards, strict=True)):
-        if not isinstance(col, np.ndarray) or col.ndim != 1 or col.dtype != np.int32:
-            raise TypeError(f"column {j} must be a 1-D int32 array")
+        check_1d(col, np.int32, f"column {j}")
         if n >= 0 and col.shape[0] != n:
             raise ValueError(f"column {j} has {col.shape[0]} rows, expected {n}")
         n = col.shape[0]

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numba import config, njit
 
+from basketguard.kernels.checks import check_1d
+
 _EMPTY = -1
 
 
@@ -96,8 +98,7 @@ def _fill_direct(keys, n_codes, base, table):
 
 
 def _check(values: np.ndarray, keys: np.ndarray, n_codes: int) -> None:
-    if values.ndim != 1 or values.dtype != np.int64:
-        raise TypeError("values must be a 1-D int64 array")
+    check_1d(values, np.int64, "values")
     if keys.dtype != np.int64 or keys.shape[0] < n_codes + values.shape[0]:
         raise ValueError("keys must be int64 with room for n_codes + len(values) entries")
 

@@ -24,8 +24,10 @@ is its rank), ``hi_off`` (first point code of each ``hi``, so a key is found
 by a short binary search) and, for *dense* points held by at least
 ``n_customers / dense_ratio`` customers, a bitmap row over customers (never
 more bytes than the point's holder list). It is built with a two-pass LSD
-counting sort (by bucket, then by ``hi``) over fixed chunks of customers, so
-the result does not depend on the number of threads.
+sort: the distinct (customer, bucket) pairs of each ``hi`` come from the CSR
+transpose of :mod:`basketguard.kernels.csr` (tagged by bucket when there is
+time; customers ascending), then each ``hi``'s pairs are stably sorted by
+bucket; neither pass depends on the number of threads.
 
 Input contract: ``offsets`` int64 (customers + 1), non-decreasing from 0;
 ``hi`` int32 codes in ``[0, n_hi)``; ``day`` int32 days since the epoch, both
@@ -39,9 +41,10 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
+from basketguard.kernels.checks import as_1d, check_codes, check_offsets
+from basketguard.kernels.csr import invert, invert_tagged
+
 UNIT_NONE, UNIT_DAY, UNIT_WEEK, UNIT_MONTH = 0, 1, 2, 3
-_CHUNK_LINES = 1 << 18
-_MAX_CHUNKS = 32
 
 
 class PointIndex(NamedTuple):
@@ -67,8 +70,23 @@ class PointIndex(NamedTuple):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _bucket(day, unit):
-    """Time bucket of a day number (month: Hinnant's civil_from_days)."""
+def time_bucket(day, unit):
+    """Time bucket of a day number under a time unit (see the module docstring).
+
+    Months use Hinnant's ``civil_from_days`` (proleptic Gregorian calendar).
+
+    Parameters
+    ----------
+    day : int
+        Days since 1970-01-01.
+    unit : int
+        ``UNIT_NONE``, ``UNIT_DAY``, ``UNIT_WEEK`` or ``UNIT_MONTH``.
+
+    Returns
+    -------
+    int
+        ``0`` for ``UNIT_NONE``; otherwise the day, week or month number.
+    """
     d = np.int64(day)
     if unit == 0:
         return np.int64(0)
@@ -104,11 +122,11 @@ def bucket_range(day: np.ndarray, unit: int) -> tuple[int, int]:
         ``unit`` is ``UNIT_NONE``.
     """
     _check_unit(unit)
-    day = _as(day, np.int32, "day")
+    day = as_1d(day, np.int32, "day")
     if unit == UNIT_NONE or day.shape[0] == 0:
         return 0, 1
     # every unit's bucket is non-decreasing in the day: the span is that of the extreme days
-    lo, hi = int(_bucket(int(day.min()), unit)), int(_bucket(int(day.max()), unit))
+    lo, hi = int(time_bucket(int(day.min()), unit)), int(time_bucket(int(day.max()), unit))
     return lo, hi - lo + 1
 
 
@@ -116,7 +134,7 @@ def bucket_range(day: np.ndarray, unit: int) -> tuple[int, int]:
 def _point_keys(hi, day, unit, bmin, nb, out):
     """Key of every line (see the module docstring)."""
     for i in prange(hi.shape[0]):
-        out[i] = np.int64(hi[i]) * nb + (_bucket(day[i], unit) - bmin)
+        out[i] = np.int64(hi[i]) * nb + (time_bucket(day[i], unit) - bmin)
 
 
 def point_keys(hi: np.ndarray, day: np.ndarray, unit: int, bucket_min: int,
@@ -138,8 +156,8 @@ def point_keys(hi: np.ndarray, day: np.ndarray, unit: int, bucket_min: int,
         int64 keys, one per line.
     """
     _check_unit(unit)
-    hi = _as(hi, np.int32, "hi")
-    day = _as(day, np.int32, "day")
+    hi = as_1d(hi, np.int32, "hi")
+    day = as_1d(day, np.int32, "day")
     if hi.shape != day.shape:
         raise ValueError("hi and day must have the same length")
     out = np.empty(hi.shape[0], np.int64)
@@ -175,37 +193,32 @@ def build_index(offsets: np.ndarray, hi: np.ndarray, day: np.ndarray, unit: int,
     PointIndex
     """
     _check_unit(unit)
-    offsets = _as(offsets, np.int64, "offsets")
-    hi = _as(hi, np.int32, "hi")
-    day = _as(day, np.int32, "day")
+    offsets = as_1d(offsets, np.int64, "offsets")
+    hi = as_1d(hi, np.int32, "hi")
+    day = as_1d(day, np.int32, "day")
+    check_offsets(offsets, hi.shape[0])
+    if day.shape != hi.shape:
+        raise ValueError("hi and day must have the same length")
+    check_codes(hi, n_hi, "hi codes")
     n_cust = offsets.shape[0] - 1
-    if n_cust < 0 or offsets[0] != 0 or np.any(np.diff(offsets) < 0):
-        raise ValueError("offsets must be non-decreasing int64 starting at 0")
-    n = int(offsets[-1])
-    if hi.shape[0] != n or day.shape[0] != n:
-        raise ValueError(f"hi and day must have offsets[-1] = {n} elements")
-    if n_hi < 0 or (n and (hi.min() < 0 or hi.max() >= n_hi)):
-        raise ValueError(f"hi codes must lie in [0, {n_hi})")
+    n = hi.shape[0]
     if dense_ratio < 0:
         raise ValueError("dense_ratio must be >= 0")
     bmin, nb = bucket_range(day, unit)
-    dmin, btab = _bucket_table(day, unit, bmin)
-    n_chunks = min(_MAX_CHUNKS, max(1, n // _CHUNK_LINES))
-    # customer boundaries of chunks of about equal lines (fixed, thread-independent)
-    cb = np.searchsorted(offsets, np.arange(n_chunks + 1) * (n // n_chunks), side="left")
-    cb = np.maximum.accumulate(np.minimum(cb, n_cust)).astype(np.int64)
-    cb[0], cb[-1] = 0, n_cust
 
     # pass 1: distinct (customer, point) pairs per hi, customers ascending
-    counts = np.zeros((n_chunks, max(n_hi, 1)), np.int64)
-    if not _count_pairs(offsets, hi, day, dmin, btab, unit, bmin, cb, counts):
-        raise ValueError("days must be non-decreasing within each customer's lines")
-    cursors, start = _cursors(counts)
+    if nb == 1:
+        start, holders = invert(offsets, hi, n_hi)
+    else:
+        dmin, btab = _bucket_table(day, unit, bmin)
+        tags = np.empty(n, np.int32)
+        _line_buckets(day, dmin, btab, unit, bmin, tags)
+        try:
+            start, holders, bucket = invert_tagged(offsets, hi, tags, n_hi)
+        except ValueError as err:  # the inputs are checked above: only the tag order is left
+            raise ValueError("days must be non-decreasing within each customer's lines") from err
+        del tags
     n_pairs = int(start[-1])
-    holders = np.empty(n_pairs, np.int32)
-    bucket = np.empty(n_pairs if nb > 1 else 0, np.int32)
-    _scatter_pairs(offsets, hi, day, dmin, btab, unit, bmin, cb, cursors, holders, bucket)
-    del counts, cursors
 
     # pass 2: per hi, order by (bucket, customer); one point per distinct bucket
     if nb == 1:
@@ -224,7 +237,7 @@ def build_index(offsets: np.ndarray, hi: np.ndarray, day: np.ndarray, unit: int,
         point_off = np.empty(n_points + 1, np.int64)
         point_off[n_points] = n_pairs
         _write_points(start, bucket, hi_off, nb, _SLICES, point_key, point_off)
-    del bucket
+        del bucket
     lens = np.diff(point_off)
     if dense_ratio > 0 and point_key.shape[0]:
         dense = np.flatnonzero(lens * dense_ratio >= n_cust).astype(np.int64)
@@ -257,7 +270,7 @@ def _bucket_table(day: np.ndarray, unit: int, bmin: int) -> tuple[int, np.ndarra
 @njit(cache=True, nogil=True)
 def _fill_table(dmin, unit, bmin, tab):
     for j in range(tab.shape[0]):
-        tab[j] = _bucket(dmin + j, unit) - bmin
+        tab[j] = time_bucket(dmin + j, unit) - bmin
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -265,77 +278,14 @@ def _lo(d, dmin, btab, unit, bmin):
     """Bucket of day ``d`` relative to ``bmin`` (table lookup when the span is small)."""
     if btab.shape[0] > 0:
         return np.int64(btab[np.int64(d) - dmin])
-    return _bucket(d, unit) - bmin
+    return time_bucket(d, unit) - bmin
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _count_pairs(offsets, hi, day, dmin, btab, unit, bmin, cb, counts):
-    """Distinct (customer, point) pairs per (chunk, hi); False if days go backwards.
-
-    Duplicates are skipped on the fly: a customer's lines of one bucket are
-    contiguous (time-sorted), so ``last[hi] == run`` marks a repeat within the run.
-    """
-    n_chunks = cb.shape[0] - 1
-    ok = np.ones(n_chunks, np.bool_)
-    for k in prange(n_chunks):
-        last = np.full(counts.shape[1], -1, np.int64)
-        row = counts[k]
-        run = np.int64(0)
-        for c in range(cb[k], cb[k + 1]):
-            prev = np.int64(-1)
-            for i in range(offsets[c], offsets[c + 1]):
-                b = _lo(day[i], dmin, btab, unit, bmin)
-                if b != prev:
-                    if b < prev:
-                        ok[k] = False
-                    run += 1
-                    prev = b
-                h = hi[i]
-                if last[h] != run:
-                    last[h] = run
-                    row[h] += 1
-    return ok.all()
-
-
-@njit(cache=True, nogil=True)
-def _cursors(counts):
-    """Write cursors of a stable counting sort: bucket-major, chunk-minor prefix sums."""
-    n_chunks, nb = counts.shape
-    cursors = np.empty_like(counts)
-    start = np.empty(nb + 1, np.int64)
-    pos = 0
-    for b in range(nb):
-        start[b] = pos
-        for k in range(n_chunks):
-            cursors[k, b] = pos
-            pos += counts[k, b]
-    start[nb] = pos
-    return cursors, start
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def _scatter_pairs(offsets, hi, day, dmin, btab, unit, bmin, cb, cursors, holders, bucket):
-    """Stable scatter of the distinct (customer, bucket) pairs by hi (same walk as counting)."""
-    with_bucket = bucket.shape[0] > 0
-    for k in prange(cb.shape[0] - 1):
-        last = np.full(cursors.shape[1], -1, np.int64)
-        cur = cursors[k]
-        run = np.int64(0)
-        for c in range(cb[k], cb[k + 1]):
-            prev = np.int64(-1)
-            for i in range(offsets[c], offsets[c + 1]):
-                b = _lo(day[i], dmin, btab, unit, bmin)
-                if b != prev:
-                    run += 1
-                    prev = b
-                h = hi[i]
-                if last[h] != run:
-                    last[h] = run
-                    pos = cur[h]
-                    cur[h] = pos + 1
-                    holders[pos] = c
-                    if with_bucket:
-                        bucket[pos] = b
+def _line_buckets(day, dmin, btab, unit, bmin, out):
+    """Bucket of every line relative to ``bmin`` (the tags of the pair inversion)."""
+    for i in prange(day.shape[0]):
+        out[i] = _lo(day[i], dmin, btab, unit, bmin)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -414,14 +364,3 @@ def _fill_bitmaps(dense, point_off, holders, bitmaps):
 def _check_unit(unit: int) -> None:
     if unit not in (UNIT_NONE, UNIT_DAY, UNIT_WEEK, UNIT_MONTH):
         raise ValueError(f"unknown time unit {unit!r}")
-
-
-def _as(a: np.ndarray, dtype, name: str) -> np.ndarray:
-    a = np.asarray(a)
-    if a.ndim != 1:
-        raise ValueError(f"{name} must be 1-d, got shape {a.shape}")
-    if a.dtype != dtype:
-        if a.size and not np.can_cast(a.dtype, dtype, "same_kind"):
-            raise ValueError(f"{name} must be {np.dtype(dtype).name}, got {a.dtype}")
-        a = a.astype(dtype)
-    return np.ascontiguousarray(a)

@@ -22,7 +22,8 @@ Two paths count supports:
 
 - **pairs** (:func:`pair_violations`, the fast path for ``m = 2``): for each
   item ``a`` (in parallel), walk the transactions containing ``a`` (the
-  inverted index) and count each co-occurring ``b > a`` in a dense per-thread
+  inverted index, :func:`basketguard.kernels.csr.invert` of the transactions)
+  and count each co-occurring ``b > a`` in a dense per-thread
   array; the counts of ``a``'s pairs are then complete, so violations are
   judged at once and never stored. Work is the number of pair occurrences.
 - **any size** (:func:`itemset_supports`): for each item ``a``, enumerate the
@@ -41,6 +42,9 @@ from __future__ import annotations
 
 import numpy as np
 from numba import config, get_num_threads, njit, prange
+
+from basketguard.kernels.checks import check_1d, check_codes, check_offsets
+from basketguard.kernels.csr import invert
 
 _INSERTION_MAX = 32
 _KEY_MAX = 2**63 - 1
@@ -95,24 +99,18 @@ def _is_normal(offsets, items, n_items):
 
 
 def _check_csr(offsets: np.ndarray, items: np.ndarray) -> None:
-    if offsets.ndim != 1 or offsets.dtype != np.int64 or offsets.shape[0] < 1:
-        raise TypeError("offsets must be a 1-D int64 array of n_transactions + 1 entries")
-    if items.ndim != 1 or items.dtype != np.int32:
-        raise TypeError("items must be a 1-D int32 array")
-    if offsets[0] != 0 or offsets[-1] != items.shape[0]:
-        raise ValueError("offsets must start at 0 and end at len(items)")
-    if offsets.shape[0] > 1 and np.any(np.diff(offsets) < 0):
-        raise ValueError("offsets must be non-decreasing")
+    check_1d(offsets, np.int64, "offsets")
+    check_1d(items, np.int32, "items")
+    check_offsets(offsets, items.shape[0])
     if offsets.shape[0] - 1 >= 2**31:
         raise ValueError("at most 2**31 - 1 transactions")
+    check_codes(items, None, "item codes")
 
 
 def _check_normal(offsets: np.ndarray, items: np.ndarray, n_items: int) -> None:
     _check_csr(offsets, items)
     if n_items < 0:
         raise ValueError("n_items must be >= 0")
-    if items.shape[0] and items.min() < 0:
-        raise ValueError("item codes must be >= 0")
     if not _is_normal(offsets, items, n_items):
         raise ValueError("each transaction must be strictly ascending with codes < n_items "
                          "(use normalize_transactions)")
@@ -143,8 +141,6 @@ def normalize_transactions(offsets: np.ndarray, items: np.ndarray) -> tuple[np.n
         Each transaction's distinct items, ascending.
     """
     _check_csr(offsets, items)
-    if items.shape[0] and items.min() < 0:
-        raise ValueError("item codes must be >= 0")
     n_tx = offsets.shape[0] - 1
     work = np.empty_like(items)
     counts = np.empty(n_tx, np.int64)
@@ -159,46 +155,10 @@ def normalize_transactions(offsets: np.ndarray, items: np.ndarray) -> tuple[np.n
 
 
 # --------------------------------------------------------------- inverted index
-@njit(cache=True, nogil=True)
-def _invert(offsets, items, tx_offsets, tx_ids):
-    """Counting-sort transposition: transactions of each item, ascending."""
-    pos = tx_offsets[:-1].copy()
-    for t in range(offsets.shape[0] - 1):
-        for i in range(offsets[t], offsets[t + 1]):
-            a = items[i]
-            tx_ids[pos[a]] = t
-            pos[a] += 1
-
-
-def invert_transactions(offsets: np.ndarray, items: np.ndarray,
-                        n_items: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inverted index: the transactions containing each item.
-
-    Parameters
-    ----------
-    offsets, items : numpy.ndarray
-        Normalized transactions (see the module docstring).
-    n_items : int
-        Number of item codes.
-
-    Returns
-    -------
-    tx_offsets : numpy.ndarray of int64, shape (n_items + 1,)
-        ``tx_offsets[a + 1] - tx_offsets[a]`` is the support of item ``a``.
-    tx_ids : numpy.ndarray of int32, shape (len(items),)
-        Transaction numbers of each item, ascending.
-    """
-    _check_normal(offsets, items, n_items)
-    tx_offsets = np.zeros(n_items + 1, np.int64)
-    np.cumsum(np.bincount(items, minlength=n_items), out=tx_offsets[1:])
-    tx_ids = np.empty(items.shape[0], np.int32)
-    _invert(offsets, items, tx_offsets, tx_ids)
-    return tx_offsets, tx_ids
-
-
 def _index(offsets, items, n_items, index):
+    """The transactions of each item: ``index`` when given, else their CSR transpose."""
     if index is None:
-        return invert_transactions(offsets, items, n_items)
+        return invert(offsets, items, n_items)
     tx_offsets, tx_ids = index
     if tx_offsets.shape != (n_items + 1,) or tx_ids.shape != items.shape:
         raise ValueError("index does not match the transactions")
@@ -321,7 +281,7 @@ def pair_violations(offsets: np.ndarray, items: np.ndarray, n_items: int, k: int
     k : int
         Anonymity threshold (>= 1).
     index : (tx_offsets, tx_ids), optional
-        Output of :func:`invert_transactions`, when the caller has it.
+        Output of :func:`basketguard.kernels.csr.invert`, when the caller has it.
 
     Returns
     -------
@@ -451,7 +411,7 @@ def itemset_supports(offsets: np.ndarray, items: np.ndarray, n_items: int, size:
         When > 0, keep only itemsets with support < ``below`` (violations of
         ``k = below``); 0 keeps all.
     index : (tx_offsets, tx_ids), optional
-        Output of :func:`invert_transactions`, when the caller has it.
+        Output of :func:`basketguard.kernels.csr.invert`, when the caller has it.
     budget : int
         Scratch keys per block of items (a single item may exceed it).
 
@@ -549,8 +509,7 @@ def mark_transactions(offsets: np.ndarray, items: np.ndarray, n_items: int, size
     """
     _check_normal(offsets, items, n_items)
     _check_key(n_items, size)
-    if keys.ndim != 1 or keys.dtype != np.int64:
-        raise TypeError("keys must be a 1-D int64 array")
+    check_1d(keys, np.int64, "keys")
     if keys.shape[0] > 1 and np.any(np.diff(keys) <= 0):
         raise ValueError("keys must be strictly ascending")
     flags = np.zeros(offsets.shape[0] - 1, np.bool_)
@@ -603,7 +562,7 @@ def itemset_violations(offsets: np.ndarray, items: np.ndarray, n_items: int, k: 
     size : int
         Itemset size (>= 1).
     index : (tx_offsets, tx_ids), optional
-        Output of :func:`invert_transactions`.
+        Output of :func:`basketguard.kernels.csr.invert`.
 
     Returns
     -------

@@ -5,8 +5,8 @@ of credit card metadata", Science 347 (2015). For a member with ``n`` distinct
 points (see :mod:`basketguard.kernels.invindex`), draw ``d`` is a random
 ordering of the member's points, sorted by key first: a partial Fisher-Yates
 shuffle whose swap ``j`` takes position ``j + ((h >> 32) * (n - j)) >> 32``
-with ``h = splitmix64`` draw ``(key(seed, member), stream d, counter j)``
-(:mod:`basketguard.kernels.sim.sampling`), so draws are a pure function of the
+with ``h = draw(derive_key(seed, member), stream d, counter j)``
+(splitmix64, :mod:`basketguard.kernels.rng`), so draws are a pure function of the
 seed, the member's customer code and ``d`` (never of threads or shards). The
 adversary knows the first ``p`` points; the member is *unique at p* when no
 other customer's point set contains all of them. Prefixes are nested, so
@@ -30,8 +30,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from basketguard.kernels.invindex import PointIndex, _bucket
-from basketguard.kernels.sim.sampling import _customer_key, _draw
+from basketguard.kernels.checks import as_1d, check_codes
+from basketguard.kernels.invindex import PointIndex, time_bucket
+from basketguard.kernels.rng import check_seed, derive_key, draw
 
 MAX_P = 64
 _MAX_RANK_BITS = 1 << 31  # key bitmap for code lookups (256 MiB at most); else binary search
@@ -60,10 +61,8 @@ def member_points(offsets: np.ndarray, hi: np.ndarray, day: np.ndarray, members:
         ``mp_off`` (int64, members + 1) and ``mp_code`` (int32): each member's
         distinct points in ascending key order.
     """
-    members = np.ascontiguousarray(members, dtype=np.int64)
-    n_cust = offsets.shape[0] - 1
-    if members.ndim != 1 or (members.size and (members.min() < 0 or members.max() >= n_cust)):
-        raise ValueError(f"members must be customer codes in [0, {n_cust})")
+    members = as_1d(members, np.int64, "members")
+    check_codes(members, offsets.shape[0] - 1, "members (customer codes)")
     lens = offsets[members + 1] - offsets[members]
     tmp_off = np.zeros(members.shape[0] + 1, np.int64)
     np.cumsum(lens, out=tmp_off[1:])
@@ -97,7 +96,7 @@ def _sorted_member_keys(offsets, hi, day, unit, bmin, nb, members, tmp_off, tmp,
         a = tmp_off[m]
         for j in range(offsets[c + 1] - offsets[c]):
             i = offsets[c] + j
-            tmp[a + j] = np.int64(hi[i]) * nb + (_bucket(day[i], unit) - bmin)
+            tmp[a + j] = np.int64(hi[i]) * nb + (time_bucket(day[i], unit) - bmin)
         seg = tmp[a:tmp_off[m + 1]]
         seg.sort()
         n = 0
@@ -219,8 +218,7 @@ def unicity_draws(members: np.ndarray, mp_off: np.ndarray, mp_code: np.ndarray,
         raise ValueError(f"p_max must lie in [1, {MAX_P}], got {p_max}")
     if not 0 <= draws < 2**24:
         raise ValueError(f"draws must lie in [0, 2**24), got {draws}")
-    if not 0 <= int(seed) < 2**63:
-        raise ValueError(f"seed must lie in [0, 2**63), got {seed}")
+    check_seed(seed)
     if mp_off.shape[0] != members.shape[0] + 1:
         raise ValueError("mp_off must have one more element than members")
     out = np.zeros((members.shape[0], draws), np.int8)
@@ -240,7 +238,7 @@ def _unicity_draws(members, mp_off, mp_code, point_off, holders, dense_row, bitm
         big_p = min(n, p_max)
         if big_p == 0:
             continue
-        key = _customer_key(seed, members[m])
+        key = derive_key(seed, members[m])
         perm = np.empty(n, np.int64)
         lens = np.empty(n, np.int64)  # holder counts, gathered once per member
         for j in range(n):
@@ -264,7 +262,7 @@ def _draw_prefix(key, d, n, big_p, perm):
     for j in range(n):
         perm[j] = j
     for j in range(big_p):
-        h = _draw(key, d, j)
+        h = draw(key, d, j)
         r = j + np.int64(((h >> np.uint64(32)) * np.uint64(n - j)) >> np.uint64(32))
         t = perm[j]
         perm[j] = perm[r]
@@ -308,7 +306,7 @@ def _known_points(members, mp_off, mp_code, p, draws, seed, out):
         big_p = min(n, p)
         if big_p == 0:
             continue
-        key = _customer_key(seed, members[m])
+        key = derive_key(seed, members[m])
         perm = np.empty(n, np.int64)
         for d in range(draws):
             _draw_prefix(key, d, n, big_p, perm)

@@ -48,6 +48,7 @@ import numpy as np
 from basketguard.engine.errors import ConfigError, DataError
 from basketguard.engine.findings import Estimate, Finding, Threshold
 from basketguard.engine.histories.transactions import Transactions
+from basketguard.kernels import csr
 from basketguard.kernels import itemsets as ik
 
 CHECK = "reid.km_anonymity"
@@ -153,7 +154,7 @@ def count_itemsets(tx: Transactions, m: int) -> ItemsetCounts:
         Memory: 16 bytes per distinct occurring itemset.
     """
     _check_km(1, m, tx.n_items)
-    index = ik.invert_transactions(tx.offsets, tx.items, tx.n_items)
+    index = csr.invert(tx.offsets, tx.items, tx.n_items)
     keys, counts = [], []
     for s in range(1, m + 1):
         kk, cc = ik.itemset_supports(tx.offsets, tx.items, tx.n_items, s, index=index)
@@ -310,7 +311,7 @@ def km_anonymity(tx: Transactions, k: int = 5, m: int = 2) -> KmAnonymity:
     """
     _check_km(k, m, tx.n_items)
     o, it, n = tx.offsets, tx.items, tx.n_items
-    index = ik.invert_transactions(o, it, n)
+    index = csr.invert(o, it, n)
     n_bad, involvement, affected = ik.item_violations(o, it, n, k)
     by_size = [n_bad]
     for s in range(2, m + 1):

@@ -2,7 +2,8 @@
 
 Part of the shopper simulator (``basketguard.models.simulator.run``); the lines
 themselves are drawn by :mod:`basketguard.kernels.sim.lines`. Randomness is
-counter-based (:mod:`basketguard.kernels.sim.sampling`): a customer's draws depend
+counter-based (:mod:`basketguard.kernels.rng`, streams of
+:mod:`basketguard.kernels.sim.sampling`): a customer's draws depend
 only on (seed, customer id, tables).
 
 Input contract: see :func:`draw_customers` (cumulative tables float64 ending
@@ -17,14 +18,14 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
+from basketguard.kernels.rng import derive_key, draw, normal, uniform
 from basketguard.kernels.sim.sampling import (
-    _cdf_pick,
-    _check_cdf,
-    _check_seed,
-    _customer_key,
-    _draw,
-    _normal,
-    _unif,
+    S_BEHAVIOUR,
+    S_DEMO,
+    S_PROGRAM,
+    cdf_pick,
+    check_cdf,
+    check_customers,
 )
 
 #: ``onset`` value of a customer without the program.
@@ -34,25 +35,46 @@ NO_EVENT = -(2**31)
 #: the counter layout gives a basket 8 bits of line positions.
 MAX_BASKET = 255
 
-# Stream numbers: one per kind of draw, so that adding a draw of one kind never
-# shifts the draws of another (a customer without events buys exactly the same
-# lines whether or not events are enabled for the population).
-_S_DEMO = 1
-_S_BEHAVIOUR = 2
-_S_PROGRAM = 3
-_S_VISIT_GAP = 4
-_S_VISIT_ACCEPT = 5
-_S_VISIT = 6
-_S_STAGE = 7
-_S_STAGE_ITEM = 8
-_S_ITEM = 9
-_S_FAV = 10
-_S_PL = 11
-_S_LINE = 12
-_S_BRAND = 13
-_S_STAGE_LINE = 14
-_S_ITEM_ANY = 15
 
+class CustomerTables(NamedTuple):
+    """Conditional tables of :func:`draw_customers`, as one kernel argument.
+
+    Shapes use ``A`` age bands, ``G`` genders, ``M`` marital statuses, ``C``
+    children counts, ``E`` extra-adult counts, ``I`` income bands, ``P``
+    postcode prefixes and ``R`` programs; ``*_cdf`` are cumulative along their
+    last axis.
+    """
+
+    age_cdf: np.ndarray  #: float64 (A,)
+    gender_cdf: np.ndarray  #: float64 (A, G), given age
+    marital_cdf: np.ndarray  #: float64 (A, M), given age
+    partnered: np.ndarray  #: int8 (M,), 1 where the status means a partner at home
+    children_cdf: np.ndarray  #: float64 (A, M, C), given age and marital status
+    extra_adults_cdf: np.ndarray  #: float64 (A, E), given age
+    income_cdf: np.ndarray  #: float64 (A, 2, I), given age and partnership
+    postcode_cdf: np.ndarray  #: float64 (I, P), given income
+    pl_by_income: np.ndarray  #: float64 (I,), mean private-label chance
+    prog_prob: np.ndarray  #: float64 (R, A, G), program chance by age and gender
+    prog_income_mult: np.ndarray  #: float64 (R, I)
+    prog_children_mult: np.ndarray  #: float64 (R, 2), no children / some
+    prog_onset_lo: np.ndarray  #: int32 (R,), onset window [lo, hi) from day 0
+    prog_onset_hi: np.ndarray  #: int32 (R,)
+    prog_exclusive: np.ndarray  #: int32 (R,), earlier program that excludes this one, or -1
+
+
+class CustomerParams(NamedTuple):
+    """Scalar options of :func:`draw_customers`, as one kernel argument."""
+
+    n_days: int
+    visit_median: float
+    visit_sigma: float
+    basket_median: float
+    basket_sigma: float
+    join_rate: float
+    churn_rate: float
+    leakage: float
+    n_stores: int
+    stray_store_rate: float
 
 
 class CustomerArrays(NamedTuple):
@@ -165,7 +187,7 @@ def draw_customers(
     -------
     CustomerArrays
     """
-    _check_seed(seed, first_customer, n_customers)
+    check_customers(seed, first_customer, n_customers)
     if n_days < 1:
         raise ValueError(f"n_days must be >= 1, got {n_days}")
     if n_stores < 1:
@@ -173,13 +195,13 @@ def draw_customers(
     a = age_cdf.shape[0]
     n_inc = income_cdf.shape[2]
     n_prog = prog_prob.shape[0]
-    _check_cdf("age_cdf", age_cdf, (a,))
-    _check_cdf("gender_cdf", gender_cdf, (a, gender_cdf.shape[1]))
-    _check_cdf("marital_cdf", marital_cdf, (a, marital_cdf.shape[1]))
-    _check_cdf("children_cdf", children_cdf, (a, marital_cdf.shape[1], children_cdf.shape[2]))
-    _check_cdf("extra_adults_cdf", extra_adults_cdf, (a, extra_adults_cdf.shape[1]))
-    _check_cdf("income_cdf", income_cdf, (a, 2, n_inc))
-    _check_cdf("postcode_cdf", postcode_cdf, (n_inc, postcode_cdf.shape[1]))
+    check_cdf("age_cdf", age_cdf, (a,))
+    check_cdf("gender_cdf", gender_cdf, (a, gender_cdf.shape[1]))
+    check_cdf("marital_cdf", marital_cdf, (a, marital_cdf.shape[1]))
+    check_cdf("children_cdf", children_cdf, (a, marital_cdf.shape[1], children_cdf.shape[2]))
+    check_cdf("extra_adults_cdf", extra_adults_cdf, (a, extra_adults_cdf.shape[1]))
+    check_cdf("income_cdf", income_cdf, (a, 2, n_inc))
+    check_cdf("postcode_cdf", postcode_cdf, (n_inc, postcode_cdf.shape[1]))
     if partnered.shape != (marital_cdf.shape[1],):
         raise ValueError("partnered must have one entry per marital status")
     if pl_by_income.shape != (n_inc,):
@@ -200,6 +222,28 @@ def draw_customers(
     if np.any(prog_exclusive >= np.arange(n_prog)):
         raise ValueError("prog_exclusive must point to an earlier program or be -1")
 
+    tables = CustomerTables(
+        age_cdf=np.ascontiguousarray(age_cdf, np.float64),
+        gender_cdf=np.ascontiguousarray(gender_cdf, np.float64),
+        marital_cdf=np.ascontiguousarray(marital_cdf, np.float64),
+        partnered=np.ascontiguousarray(partnered, np.int8),
+        children_cdf=np.ascontiguousarray(children_cdf, np.float64),
+        extra_adults_cdf=np.ascontiguousarray(extra_adults_cdf, np.float64),
+        income_cdf=np.ascontiguousarray(income_cdf, np.float64),
+        postcode_cdf=np.ascontiguousarray(postcode_cdf, np.float64),
+        pl_by_income=np.ascontiguousarray(pl_by_income, np.float64),
+        prog_prob=np.ascontiguousarray(prog_prob, np.float64),
+        prog_income_mult=np.ascontiguousarray(prog_income_mult, np.float64),
+        prog_children_mult=np.ascontiguousarray(prog_children_mult, np.float64),
+        prog_onset_lo=np.ascontiguousarray(prog_onset_lo, np.int32),
+        prog_onset_hi=np.ascontiguousarray(prog_onset_hi, np.int32),
+        prog_exclusive=np.ascontiguousarray(prog_exclusive, np.int32),
+    )
+    params = CustomerParams(
+        int(n_days), float(visit_median), float(visit_sigma), float(basket_median),
+        float(basket_sigma), float(join_rate), float(churn_rate), float(leakage),
+        int(n_stores), float(stray_store_rate),
+    )
     n = n_customers
     out = CustomerArrays(
         age=np.empty(n, np.int8),
@@ -220,53 +264,69 @@ def draw_customers(
         onset=np.empty((n, n_prog), np.int32),
     )
     with np.errstate(over="ignore"):  # uint64 wrap-around is the hash (plain-Python mode)
-        _draw_customers(
-            seed, first_customer, n_days,
-            np.ascontiguousarray(age_cdf, np.float64),
-            np.ascontiguousarray(gender_cdf, np.float64),
-            np.ascontiguousarray(marital_cdf, np.float64),
-            np.ascontiguousarray(partnered, np.int8),
-            np.ascontiguousarray(children_cdf, np.float64),
-            np.ascontiguousarray(extra_adults_cdf, np.float64),
-            np.ascontiguousarray(income_cdf, np.float64),
-            np.ascontiguousarray(postcode_cdf, np.float64),
-            np.ascontiguousarray(pl_by_income, np.float64),
-            float(visit_median), float(visit_sigma), float(basket_median), float(basket_sigma),
-            float(join_rate), float(churn_rate), float(leakage), int(n_stores),
-            float(stray_store_rate),
-            np.ascontiguousarray(prog_prob, np.float64),
-            np.ascontiguousarray(prog_income_mult, np.float64),
-            np.ascontiguousarray(prog_children_mult, np.float64),
-            np.ascontiguousarray(prog_onset_lo, np.int32),
-            np.ascontiguousarray(prog_onset_hi, np.int32),
-            np.ascontiguousarray(prog_exclusive, np.int32),
-            *out,
-        )
+        _draw_customers(seed, first_customer, params, tables, out)
     return out
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _draw_customers(
-    seed, first, n_days, age_cdf, gender_cdf, marital_cdf, partnered, children_cdf,
-    extra_cdf, income_cdf, postcode_cdf, pl_by_income, visit_median, visit_sigma,
-    basket_median, basket_sigma, join_rate, churn_rate, leakage, n_stores, stray_rate,
-    prog_prob, prog_income_mult, prog_children_mult, prog_lo, prog_hi, prog_excl,
-    o_age, o_gender, o_marital, o_children, o_household, o_income, o_postcode,
-    o_visit, o_basket, o_from, o_to, o_store, o_loyalty, o_pl, o_nfav, o_onset,
-):
+def _draw_customers(seed, first, params, tables, out):
     """One customer per iteration; every draw is keyed by the customer id."""
+    # One field per statement: with Numba 0.68, unpacking four or more NamedTuple
+    # fields in one tuple assignment before a prange loop silently loses the loop's
+    # writes to them.
+    n_days = params.n_days
+    visit_median = params.visit_median
+    visit_sigma = params.visit_sigma
+    basket_median = params.basket_median
+    basket_sigma = params.basket_sigma
+    join_rate = params.join_rate
+    churn_rate = params.churn_rate
+    leakage = params.leakage
+    n_stores = params.n_stores
+    stray_rate = params.stray_store_rate
+    age_cdf = tables.age_cdf
+    gender_cdf = tables.gender_cdf
+    marital_cdf = tables.marital_cdf
+    partnered = tables.partnered
+    children_cdf = tables.children_cdf
+    extra_cdf = tables.extra_adults_cdf
+    income_cdf = tables.income_cdf
+    postcode_cdf = tables.postcode_cdf
+    pl_by_income = tables.pl_by_income
+    prog_prob = tables.prog_prob
+    prog_income_mult = tables.prog_income_mult
+    prog_children_mult = tables.prog_children_mult
+    prog_excl = tables.prog_exclusive
+    prog_lo = tables.prog_onset_lo
+    prog_hi = tables.prog_onset_hi
+    o_age = out.age
+    o_gender = out.gender
+    o_marital = out.marital
+    o_children = out.children
+    o_household = out.household
+    o_income = out.income
+    o_postcode = out.postcode
+    o_visit = out.visit_rate
+    o_basket = out.basket_mean
+    o_from = out.active_from
+    o_to = out.active_to
+    o_store = out.home_store
+    o_loyalty = out.loyalty
+    o_pl = out.pl_share
+    o_nfav = out.n_fav
+    o_onset = out.onset
     n = o_age.shape[0]
     n_post = postcode_cdf.shape[1]
     for i in prange(n):
-        key = _customer_key(seed, first + i)
-        age = _cdf_pick(age_cdf, _unif(_draw(key, _S_DEMO, 0)))
-        gender = _cdf_pick(gender_cdf[age], _unif(_draw(key, _S_DEMO, 1)))
-        marital = _cdf_pick(marital_cdf[age], _unif(_draw(key, _S_DEMO, 2)))
-        children = _cdf_pick(children_cdf[age, marital], _unif(_draw(key, _S_DEMO, 3)))
-        extra = _cdf_pick(extra_cdf[age], _unif(_draw(key, _S_DEMO, 4)))
+        key = derive_key(seed, first + i)
+        age = cdf_pick(age_cdf, uniform(draw(key, S_DEMO, 0)))
+        gender = cdf_pick(gender_cdf[age], uniform(draw(key, S_DEMO, 1)))
+        marital = cdf_pick(marital_cdf[age], uniform(draw(key, S_DEMO, 2)))
+        children = cdf_pick(children_cdf[age, marital], uniform(draw(key, S_DEMO, 3)))
+        extra = cdf_pick(extra_cdf[age], uniform(draw(key, S_DEMO, 4)))
         part = 1 if partnered[marital] != 0 else 0
-        income = _cdf_pick(income_cdf[age, part], _unif(_draw(key, _S_DEMO, 5)))
-        postcode = _cdf_pick(postcode_cdf[income], _unif(_draw(key, _S_DEMO, 6)))
+        income = cdf_pick(income_cdf[age, part], uniform(draw(key, S_DEMO, 5)))
+        postcode = cdf_pick(postcode_cdf[income], uniform(draw(key, S_DEMO, 6)))
         o_age[i] = age
         o_gender[i] = gender
         o_marital[i] = marital
@@ -275,27 +335,27 @@ def _draw_customers(
         o_income[i] = income
         o_postcode[i] = postcode
 
-        weekly = visit_median * math.exp(visit_sigma * _normal(key, _S_BEHAVIOUR, 0))
+        weekly = visit_median * math.exp(visit_sigma * normal(key, S_BEHAVIOUR, 0))
         weekly = min(max(weekly, 0.01), 7.0)
         o_visit[i] = weekly / 7.0
-        bm = basket_median * math.exp(basket_sigma * _normal(key, _S_BEHAVIOUR, 1))
+        bm = basket_median * math.exp(basket_sigma * normal(key, S_BEHAVIOUR, 1))
         o_basket[i] = min(max(bm, 1.0), 60.0)
         start = 0
-        if _unif(_draw(key, _S_BEHAVIOUR, 4)) < join_rate:
-            start = int(_unif(_draw(key, _S_BEHAVIOUR, 5)) * n_days)
+        if uniform(draw(key, S_BEHAVIOUR, 4)) < join_rate:
+            start = int(uniform(draw(key, S_BEHAVIOUR, 5)) * n_days)
         stop = n_days
-        if _unif(_draw(key, _S_BEHAVIOUR, 6)) < churn_rate:
-            stop = start + 1 + int(_unif(_draw(key, _S_BEHAVIOUR, 7)) * (n_days - start))
+        if uniform(draw(key, S_BEHAVIOUR, 6)) < churn_rate:
+            stop = start + 1 + int(uniform(draw(key, S_BEHAVIOUR, 7)) * (n_days - start))
             stop = min(stop, n_days)
         o_from[i] = start
         o_to[i] = stop
         store = (postcode * n_stores) // n_post
-        if _unif(_draw(key, _S_BEHAVIOUR, 8)) < stray_rate:
-            store = int(_unif(_draw(key, _S_BEHAVIOUR, 9)) * n_stores)
+        if uniform(draw(key, S_BEHAVIOUR, 8)) < stray_rate:
+            store = int(uniform(draw(key, S_BEHAVIOUR, 9)) * n_stores)
         o_store[i] = min(store, n_stores - 1)
-        o_loyalty[i] = 1.0 - min(1.0, 2.0 * leakage * _unif(_draw(key, _S_BEHAVIOUR, 10)))
-        o_pl[i] = min(1.0, pl_by_income[income] * (0.25 + 1.5 * _unif(_draw(key, _S_BEHAVIOUR, 11))))
-        nf = o_basket[i] * (1.5 + 3.0 * _unif(_draw(key, _S_BEHAVIOUR, 12)))
+        o_loyalty[i] = 1.0 - min(1.0, 2.0 * leakage * uniform(draw(key, S_BEHAVIOUR, 10)))
+        o_pl[i] = min(1.0, pl_by_income[income] * (0.25 + 1.5 * uniform(draw(key, S_BEHAVIOUR, 11))))
+        nf = o_basket[i] * (1.5 + 3.0 * uniform(draw(key, S_BEHAVIOUR, 12)))
         o_nfav[i] = max(3, int(nf))
 
         has_kids = 1 if children > 0 else 0
@@ -306,11 +366,7 @@ def _draw_customers(
                 continue
             p = prog_prob[r, age, gender] * prog_income_mult[r, income]
             p = p * prog_children_mult[r, has_kids]
-            if _unif(_draw(key, _S_PROGRAM, 2 * r)) < p:
+            if uniform(draw(key, S_PROGRAM, 2 * r)) < p:
                 span = prog_hi[r] - prog_lo[r]
-                off = int(_unif(_draw(key, _S_PROGRAM, 2 * r + 1)) * span)
+                off = int(uniform(draw(key, S_PROGRAM, 2 * r + 1)) * span)
                 o_onset[i, r] = prog_lo[r] + min(off, span - 1)
-
-
-# --------------------------------------------------------------------------
-# basket lines

@@ -23,7 +23,12 @@ Input contract (every public function validates it):
   only if no buying stage uses it (``item_mask`` is a
   uint64 bit set of the groups an item belongs to).
 * Item codes are ``0 .. n_items - 1``; ``alias_thr`` / ``alias_idx`` is a
-  Vose alias table over them (:func:`build_alias`).
+  Vose alias table over them (:func:`~basketguard.kernels.sim.sampling.build_alias`).
+
+The compiled passes take their inputs as four bundles: :class:`LineTables`
+(catalog, calendar and stage arrays), :class:`LineParams` (scalar options),
+:class:`~basketguard.kernels.sim.customers.CustomerArrays` (the customers) and
+:class:`LineArrays` (the outputs, written in place).
 """
 
 from __future__ import annotations
@@ -34,35 +39,71 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from basketguard.kernels.sim.customers import (
-    _S_BRAND,
-    _S_FAV,
-    _S_ITEM,
-    _S_ITEM_ANY,
-    _S_LINE,
-    _S_PL,
-    _S_STAGE,
-    _S_STAGE_ITEM,
-    _S_STAGE_LINE,
-    _S_VISIT,
-    _S_VISIT_ACCEPT,
-    _S_VISIT_GAP,
-    MAX_BASKET,
-    NO_EVENT,
-    CustomerArrays,
-)
+from basketguard.kernels.rng import derive_key, draw, uniform
+from basketguard.kernels.sim.customers import MAX_BASKET, NO_EVENT, CustomerArrays
 from basketguard.kernels.sim.sampling import (
-    _alias_pick,
-    _cdf_pick,
-    _check_cdf,
-    _check_seed,
-    _customer_key,
-    _draw,
-    _poisson,
-    _unif,
+    S_BRAND,
+    S_FAV,
+    S_ITEM,
+    S_ITEM_ANY,
+    S_LINE,
+    S_PL,
+    S_STAGE,
+    S_STAGE_ITEM,
+    S_STAGE_LINE,
+    S_VISIT,
+    S_VISIT_ACCEPT,
+    S_VISIT_GAP,
+    alias_pick,
+    alias_thresholds,
+    cdf_pick,
+    check_cdf,
+    check_customers,
+    poisson,
 )
 
 _BASKET_CAP_MEAN = 200.0
+
+
+class LineTables(NamedTuple):
+    """Catalog, calendar and program-stage tables of :func:`simulate_lines`, as one
+    kernel argument (``n_items`` items, ``S`` stages, ``R`` programs; see the
+    module docstring and :func:`simulate_lines` for their meaning)."""
+
+    dow_weight: np.ndarray  #: float64 (7,)
+    hour_cdf: np.ndarray  #: float64 (24,)
+    alias_thr: np.ndarray  #: int64 (n_items,), :func:`alias_thresholds` of the table
+    alias_idx: np.ndarray  #: int32 (n_items,)
+    item_price: np.ndarray  #: float64 (n_items,)
+    item_by_weight: np.ndarray  #: int8 (n_items,)
+    item_twin: np.ndarray  #: int32 (n_items,)
+    item_mask: np.ndarray  #: uint64 (n_items,)
+    group_off: np.ndarray  #: int32 (n_groups + 1,)
+    group_items: np.ndarray  #: int32
+    group_cum: np.ndarray  #: float64, like group_items
+    prog_stage_off: np.ndarray  #: int32 (R + 1,)
+    stage_start: np.ndarray  #: int32 (S,)
+    stage_end: np.ndarray  #: int32 (S,)
+    stage_period: np.ndarray  #: int32 (S,)
+    stage_group: np.ndarray  #: int32 (S,)
+    stage_prob: np.ndarray  #: float64 (S,)
+    stage_qty: np.ndarray  #: float64 (S,)
+    stage_suppress: np.ndarray  #: int8 (S,)
+
+
+class LineParams(NamedTuple):
+    """Scalar options of :func:`simulate_lines`, as one kernel argument."""
+
+    n_days: int
+    start_day: int
+    start_weekday: int  #: in 0..6
+    fav_share: float
+    brand_loyalty: float
+    promo_rate: float
+    promo_discount: float
+    other_store_rate: float
+    n_stores: int
+    max_basket: int
 
 
 class LineArrays(NamedTuple):
@@ -122,6 +163,19 @@ def simulate_lines(
     private-label substitution, plus one line for each active program stage
     that fires on that visit (probability ``stage_prob * loyalty``). Suppress
     stages keep their group out of the base lines while active.
+
+    The visit process of a customer with daily rate ``r`` (``visit_rate``), in
+    days ``d`` relative to day 0: let ``w_max`` be the largest ``dow_weight``
+    and ``p = min(1, r * w_max)``. Candidate days start from
+    ``d = active_from - 1``; step ``j = 0, 1, ...`` advances ``d`` by a
+    geometric gap ``G_j >= 1`` with success probability ``p``, drawn by
+    inversion of ``u_j = uniform(draw(key, S_VISIT_GAP, j))``: ``G_j`` is the
+    smallest ``g >= 1`` with ``(1 - p)**g < 1 - u_j``, computed as
+    ``1 + floor(log(1 - u_j) / log(1 - p))`` (with ``p = 1`` every day is a
+    candidate and no gap is drawn). The process ends when a gap exceeds
+    ``n_days`` or ``d >= active_to``. Candidate day ``d`` is a visit when
+    ``uniform(draw(key, S_VISIT_ACCEPT, d)) * w_max < dow_weight[(start_weekday
+    + d) % 7]`` (thinning to the weekday's rate).
 
     Runs in two passes over the customers (count, then fill at the computed
     offsets), both parallel over customers; the same routine serves both so
@@ -185,7 +239,7 @@ def simulate_lines(
     -------
     LineArrays
     """
-    _check_seed(seed, first_customer, customers.age.shape[0])
+    check_customers(seed, first_customer, customers.age.shape[0])
     n_items = alias_thr.shape[0]
     n_stage = stage_start.shape[0]
     n_groups = group_off.shape[0] - 1
@@ -224,14 +278,13 @@ def simulate_lines(
         raise ValueError(f"max_basket must lie in [1, {MAX_BASKET - n_stage}], got {max_basket}")
     if dow_weight.shape != (7,) or np.any(dow_weight <= 0):
         raise ValueError("dow_weight must be 7 positive weights")
-    _check_cdf("hour_cdf", hour_cdf, (24,))
+    check_cdf("hour_cdf", hour_cdf, (24,))
     if n_stores < 1:
         raise ValueError(f"n_stores must be >= 1, got {n_stores}")
 
-    args = (
-        seed, first_customer, int(n_days), int(start_day), int(start_weekday) % 7,
+    tables = LineTables(
         np.ascontiguousarray(dow_weight, np.float64), np.ascontiguousarray(hour_cdf, np.float64),
-        _alias_thresholds(alias_thr), np.ascontiguousarray(alias_idx, np.int32),
+        alias_thresholds(alias_thr), np.ascontiguousarray(alias_idx, np.int32),
         np.ascontiguousarray(item_price, np.float64), np.ascontiguousarray(item_by_weight, np.int8),
         np.ascontiguousarray(item_twin, np.int32), np.ascontiguousarray(item_mask, np.uint64),
         np.ascontiguousarray(group_off, np.int32), np.ascontiguousarray(group_items, np.int32),
@@ -241,16 +294,18 @@ def simulate_lines(
         np.ascontiguousarray(stage_period, np.int32), np.ascontiguousarray(stage_group, np.int32),
         np.ascontiguousarray(stage_prob, np.float64), np.ascontiguousarray(stage_qty, np.float64),
         np.ascontiguousarray(stage_suppress, np.int8),
-        float(fav_share), float(brand_loyalty), float(promo_rate), float(promo_discount),
-        float(other_store_rate), int(n_stores), int(max_basket),
-        customers.visit_rate, customers.basket_mean, customers.active_from,
-        customers.active_to, customers.home_store, customers.loyalty, customers.pl_share,
-        customers.n_fav, customers.onset,
+    )
+    params = LineParams(
+        int(n_days), int(start_day), int(start_weekday) % 7, float(fav_share),
+        float(brand_loyalty), float(promo_rate), float(promo_discount), float(other_store_rate),
+        int(n_stores), int(max_basket),
     )
     n = customers.age.shape[0]
     counts = np.zeros(n, dtype=np.int64)
+    e64, e32, ef = np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.float32)
+    nowhere = LineArrays(e64, e64, e32, e64, e64, ef, ef, e32)  # pass 1 writes no line
     with np.errstate(over="ignore"):  # uint64 wrap-around is the hash (plain-Python mode)
-        _count_lines(*args, counts)
+        _count_lines(seed, first_customer, params, tables, customers, nowhere, counts)
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
         total = int(offsets[-1])
@@ -264,7 +319,7 @@ def simulate_lines(
             price=np.empty(total, np.float32),
             store=np.empty(total, np.int32),
         )
-        _fill_lines(*args, *out)
+        _fill_lines(seed, first_customer, params, tables, customers, out)
     return out
 
 
@@ -314,18 +369,53 @@ def _base_quantity(by_weight, u):
 
 
 @njit(cache=True, nogil=True)
-def _customer_lines(
-    i, fill, pos, seed, first, n_days, start_day, start_wd, dow_weight, hour_cdf,
-    alias_thr, alias_idx, item_price, item_by_weight, item_twin, item_mask,
-    group_off, group_items, group_cum, prog_stage_off, stage_start, stage_end,
-    stage_period, stage_group, stage_prob, stage_qty, stage_suppress,
-    fav_share, brand_loyalty, promo_rate, promo_discount, other_store_rate, n_stores,
-    max_basket, c_visit, c_basket, c_from, c_to, c_store, c_loyalty, c_pl, c_nfav, c_onset,
-    o_customer, o_item, o_basket, o_ts, o_qty, o_price, o_store,
-):
-    """Lines of customer ``i``; writes them from ``pos`` when ``fill``. Returns the count."""
+def _customer_lines(i, fill, pos, seed, first, params, tables, customers, out):
+    """Lines of customer ``i``; writes them into ``out`` from ``pos`` when ``fill``.
+
+    Returns the number of lines (the same whether or not ``fill``).
+    """
+    # one field per statement (see _draw_customers in basketguard.kernels.sim.customers)
+    n_days = params.n_days
+    start_day = params.start_day
+    start_wd = params.start_weekday
+    fav_share = params.fav_share
+    brand_loyalty = params.brand_loyalty
+    promo_rate = params.promo_rate
+    promo_discount = params.promo_discount
+    other_store_rate = params.other_store_rate
+    n_stores = params.n_stores
+    max_basket = params.max_basket
+    dow_weight = tables.dow_weight
+    hour_cdf = tables.hour_cdf
+    alias_thr = tables.alias_thr
+    alias_idx = tables.alias_idx
+    item_price = tables.item_price
+    item_by_weight = tables.item_by_weight
+    item_twin = tables.item_twin
+    item_mask = tables.item_mask
+    group_off = tables.group_off
+    group_items = tables.group_items
+    group_cum = tables.group_cum
+    prog_stage_off = tables.prog_stage_off
+    stage_group = tables.stage_group
+    stage_start = tables.stage_start
+    stage_end = tables.stage_end
+    stage_period = tables.stage_period
+    stage_prob = tables.stage_prob
+    stage_qty = tables.stage_qty
+    stage_suppress = tables.stage_suppress
+    c_visit = customers.visit_rate
+    c_basket = customers.basket_mean
+    c_from = customers.active_from
+    c_to = customers.active_to
+    c_store = customers.home_store
+    c_loyalty = customers.loyalty
+    c_pl = customers.pl_share
+    c_nfav = customers.n_fav
+    c_onset = customers.onset
+    o_item = out.item
     cust = first + i
-    key = _customer_key(seed, cust)
+    key = derive_key(seed, cust)
     n_prog = c_onset.shape[1]
     wmax = 0.0
     for d in range(7):
@@ -341,7 +431,7 @@ def _customer_lines(
     while True:
         # next candidate day: geometric gap at the peak weekday rate, then thinning
         if p_max < 1.0:
-            u = _unif(_draw(key, _S_VISIT_GAP, step))
+            u = uniform(draw(key, S_VISIT_GAP, step))
             gap = 1.0 + math.floor(math.log(1.0 - u) / log_q)
             if gap > n_days:
                 break
@@ -352,26 +442,26 @@ def _customer_lines(
         if day >= c_to[i]:
             break
         wd = (start_wd + day) % 7
-        if _unif(_draw(key, _S_VISIT_ACCEPT, day)) * wmax >= dow_weight[wd]:
+        if uniform(draw(key, S_VISIT_ACCEPT, day)) * wmax >= dow_weight[wd]:
             continue
         # one visit: basket size first (needed by both passes)
-        g2 = -0.5 * math.log((1.0 - _unif(_draw(key, _S_VISIT, 4 * day)))
-                             * (1.0 - _unif(_draw(key, _S_VISIT, 4 * day + 1))))
+        g2 = -0.5 * math.log((1.0 - uniform(draw(key, S_VISIT, 4 * day)))
+                             * (1.0 - uniform(draw(key, S_VISIT, 4 * day + 1))))
         lam = min(c_basket[i] * g2, _BASKET_CAP_MEAN) - 1.0
-        nb = 1 + _poisson(max(lam, 0.0), _unif(_draw(key, _S_VISIT, 4 * day + 2)))
+        nb = 1 + poisson(max(lam, 0.0), uniform(draw(key, S_VISIT, 4 * day + 2)))
         nb = min(nb, max_basket)
         start = pos + n
         ts = np.int64(0)
         bid = np.int64(0)
         store = 0
         if fill:
-            h = _draw(key, _S_VISIT, 4 * day + 3)
-            hour = _cdf_pick(hour_cdf, _unif(h))
+            h = draw(key, S_VISIT, 4 * day + 3)
+            hour = cdf_pick(hour_cdf, uniform(h))
             second = int(np.int64(h & np.uint64(0xFFF)) * 3600 // 4096)
             ts = (np.int64(start_day) + day) * 86400 + hour * 3600 + second
             store = c_store[i]
-            if n_stores > 1 and _unif(_draw(key, _S_VISIT, 4 * n_days + day)) < other_store_rate:
-                other = int(_unif(_draw(key, _S_VISIT, 5 * n_days + day)) * (n_stores - 1))
+            if n_stores > 1 and uniform(draw(key, S_VISIT, 4 * n_days + day)) < other_store_rate:
+                other = int(uniform(draw(key, S_VISIT, 5 * n_days + day)) * (n_stores - 1))
                 store = (store + 1 + min(other, n_stores - 2)) % n_stores
             bid = np.int64(cust) * n_days + day
         # program stages active on this day
@@ -388,29 +478,28 @@ def _customer_lines(
                 if stage_suppress[s] != 0:
                     suppress |= np.uint64(1) << np.uint64(g)
                     continue
-                if _unif(_draw(key, _S_STAGE, (day << 8) | s)) >= stage_prob[s] * loyalty:
+                if uniform(draw(key, S_STAGE, (day << 8) | s)) >= stage_prob[s] * loyalty:
                     continue
                 if fill:
                     k = pos + n
                     ctr = (day << 12) | (s << 4)
-                    loyal = _unif(_draw(key, _S_STAGE_ITEM, ctr | 15)) < brand_loyalty
+                    loyal = uniform(draw(key, S_STAGE_ITEM, ctr | 15)) < brand_loyalty
                     it = -1
                     for t in range(15):
                         if t == 0 and loyal:
-                            u_pick = _unif(_draw(key, _S_BRAND, g))
+                            u_pick = uniform(draw(key, S_BRAND, g))
                         else:
-                            u_pick = _unif(_draw(key, _S_STAGE_ITEM, ctr | t))
+                            u_pick = uniform(draw(key, S_STAGE_ITEM, ctr | t))
                         it = _group_pick(group_off, group_items, group_cum, g, u_pick)
                         if not _in_basket(o_item, start, k, it):
                             break
-                    hq = _unif(_draw(key, _S_STAGE_LINE, 2 * ((day << 8) | s)))
+                    hq = uniform(draw(key, S_STAGE_LINE, 2 * ((day << 8) | s)))
                     q = _base_quantity(item_by_weight[it] != 0, hq) * stage_qty[s]
                     if item_by_weight[it] == 0:
                         q = math.ceil(q)
-                    u_promo = _unif(_draw(key, _S_STAGE_LINE, 2 * ((day << 8) | s) + 1))
+                    u_promo = uniform(draw(key, S_STAGE_LINE, 2 * ((day << 8) | s) + 1))
                     _write_line(k, cust, it, bid, ts, q, item_price[it], store, promo_rate,
-                                promo_discount, u_promo,
-                                o_customer, o_item, o_basket, o_ts, o_qty, o_price, o_store)
+                                promo_discount, u_promo, out)
                 n += 1
         # base lines
         if fill:
@@ -421,95 +510,54 @@ def _customer_lines(
                     # favourites first; from the third try on only the whole catalog,
                     # so a small repertoire cannot force a duplicate line
                     ctr = (day << 12) | (j << 4) | t
-                    u = _unif(_draw(key, _S_ITEM, ctr))
+                    u = uniform(draw(key, S_ITEM, ctr))
                     if t < 2 and u < fav_share:
                         f = min(int(u / fav_share * n_fav), n_fav - 1)
-                        it = _alias_pick(alias_thr, alias_idx, _draw(key, _S_FAV, f))
+                        it = alias_pick(alias_thr, alias_idx, draw(key, S_FAV, f))
                     else:
-                        it = _alias_pick(alias_thr, alias_idx, _draw(key, _S_ITEM_ANY, ctr))
+                        it = alias_pick(alias_thr, alias_idx, draw(key, S_ITEM_ANY, ctr))
                     tw = item_twin[it]
-                    if tw >= 0 and _unif(_draw(key, _S_PL, it)) < pl_share:
+                    if tw >= 0 and uniform(draw(key, S_PL, it)) < pl_share:
                         it = tw
                     if (item_mask[it] & suppress) != np.uint64(0):
                         continue
                     if _in_basket(o_item, start, k, it):
                         continue
                     break
-                hq = _unif(_draw(key, _S_LINE, 2 * ((day << 8) | j)))
+                hq = uniform(draw(key, S_LINE, 2 * ((day << 8) | j)))
                 q = _base_quantity(item_by_weight[it] != 0, hq)
-                u_promo = _unif(_draw(key, _S_LINE, 2 * ((day << 8) | j) + 1))
+                u_promo = uniform(draw(key, S_LINE, 2 * ((day << 8) | j) + 1))
                 _write_line(k, cust, it, bid, ts, q, item_price[it], store, promo_rate,
-                            promo_discount, u_promo,
-                            o_customer, o_item, o_basket, o_ts, o_qty, o_price, o_store)
+                            promo_discount, u_promo, out)
         n += nb
     return n
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _write_line(k, cust, it, bid, ts, q, price, store, promo_rate, promo_discount, u_promo,
-                o_customer, o_item, o_basket, o_ts, o_qty, o_price, o_store):
+                out):
+    """Line ``k`` of ``out``; the price after promotion is rounded to cents."""
     if u_promo < promo_rate:
         price = price * (1.0 - promo_discount)
-    o_customer[k] = cust
-    o_item[k] = it
-    o_basket[k] = bid
-    o_ts[k] = ts
-    o_qty[k] = q
-    o_price[k] = math.floor(price * 100.0 + 0.5) / 100.0
-    o_store[k] = store
+    out.customer[k] = cust
+    out.item[k] = it
+    out.basket[k] = bid
+    out.ts[k] = ts
+    out.quantity[k] = q
+    out.price[k] = math.floor(price * 100.0 + 0.5) / 100.0
+    out.store[k] = store
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _count_lines(
-    seed, first, n_days, start_day, start_wd, dow_weight, hour_cdf, alias_thr, alias_idx,
-    item_price, item_by_weight, item_twin, item_mask, group_off, group_items, group_cum,
-    prog_stage_off, stage_start, stage_end, stage_period, stage_group, stage_prob, stage_qty,
-    stage_suppress, fav_share, brand_loyalty, promo_rate, promo_discount, other_store_rate,
-    n_stores, max_basket, c_visit, c_basket, c_from, c_to, c_store, c_loyalty, c_pl, c_nfav,
-    c_onset, counts,
-):
-    """Pass 1: number of lines per customer."""
-    e64 = np.empty(0, np.int64)
-    e32 = np.empty(0, np.int32)
-    ef = np.empty(0, np.float32)
+def _count_lines(seed, first, params, tables, customers, nowhere, counts):
+    """Pass 1: number of lines per customer (``nowhere``: empty outputs, never written)."""
     for i in prange(counts.shape[0]):
-        counts[i] = _customer_lines(
-            i, False, 0, seed, first, n_days, start_day, start_wd, dow_weight, hour_cdf,
-            alias_thr, alias_idx, item_price, item_by_weight, item_twin, item_mask,
-            group_off, group_items, group_cum, prog_stage_off, stage_start, stage_end,
-            stage_period, stage_group, stage_prob, stage_qty, stage_suppress,
-            fav_share, brand_loyalty, promo_rate, promo_discount, other_store_rate, n_stores,
-            max_basket, c_visit, c_basket, c_from, c_to, c_store, c_loyalty, c_pl, c_nfav,
-            c_onset, e64, e32, e64, e64, ef, ef, e32,
-        )
+        counts[i] = _customer_lines(i, False, 0, seed, first, params, tables, customers, nowhere)
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _fill_lines(
-    seed, first, n_days, start_day, start_wd, dow_weight, hour_cdf, alias_thr, alias_idx,
-    item_price, item_by_weight, item_twin, item_mask, group_off, group_items, group_cum,
-    prog_stage_off, stage_start, stage_end, stage_period, stage_group, stage_prob, stage_qty,
-    stage_suppress, fav_share, brand_loyalty, promo_rate, promo_discount, other_store_rate,
-    n_stores, max_basket, c_visit, c_basket, c_from, c_to, c_store, c_loyalty, c_pl, c_nfav,
-    c_onset, offsets, o_customer, o_item, o_basket, o_ts, o_qty, o_price, o_store,
-):
-    """Pass 2: each customer writes its own slice ``offsets[i]:offsets[i+1]``."""
+def _fill_lines(seed, first, params, tables, customers, out):
+    """Pass 2: each customer writes its own slice ``out.offsets[i]:out.offsets[i+1]``."""
+    offsets = out.offsets
     for i in prange(offsets.shape[0] - 1):
-        _customer_lines(
-            i, True, offsets[i], seed, first, n_days, start_day, start_wd, dow_weight,
-            hour_cdf, alias_thr, alias_idx, item_price, item_by_weight, item_twin, item_mask,
-            group_off, group_items, group_cum, prog_stage_off, stage_start, stage_end,
-            stage_period, stage_group, stage_prob, stage_qty, stage_suppress,
-            fav_share, brand_loyalty, promo_rate, promo_discount, other_store_rate, n_stores,
-            max_basket, c_visit, c_basket, c_from, c_to, c_store, c_loyalty, c_pl, c_nfav,
-            c_onset, o_customer, o_item, o_basket, o_ts, o_qty, o_price, o_store,
-        )
-
-
-# --------------------------------------------------------------------------
-# validation helpers (plain Python)
-
-
-def _alias_thresholds(threshold: np.ndarray) -> np.ndarray:
-    """Alias thresholds as int64 in [0, 2**32], compared with 32 random bits."""
-    return np.floor(np.asarray(threshold, np.float64) * 4294967296.0).astype(np.int64)
+        _customer_lines(i, True, offsets[i], seed, first, params, tables, customers, out)

@@ -1,12 +1,13 @@
-"""Counter-based random numbers and sampling primitives for the simulator.
+"""Sampling primitives of the simulator: stream numbers, inverse-CDF picks, alias tables, Poisson.
 
-Every draw is ``splitmix64`` (Steele, Lea, Flood 2014) of a per-customer key,
-a stream number and a counter that names the draw, so a draw never depends on
-chunking or thread scheduling. Sampling: inverse-CDF picks, Vose alias tables
-(Vose 1991), and a small-mean Poisson by inversion.
+The random bits come from the counter-based generator of
+:mod:`basketguard.kernels.rng`; this module turns uniforms into categories
+(inverse-CDF picks, Vose alias tables, Vose 1991) and counts (Poisson by
+inversion), and names the simulator's streams.
 
-Input contract: keys and counters are integers; cumulative tables are float64,
-non-decreasing and end at 1.0; alias tables come from :func:`build_alias`.
+Input contract: cumulative tables are float64, non-decreasing and end at 1.0
+(:func:`check_cdf`); alias tables come from :func:`build_alias` and are
+compared as :func:`alias_thresholds`.
 """
 
 from __future__ import annotations
@@ -17,50 +18,44 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-# --------------------------------------------------------------------------
-# counter-based random numbers
+from basketguard.kernels.rng import check_seed
 
-
-@njit(cache=True, nogil=True)
-def _mix(z):
-    """splitmix64 finaliser (Steele, Lea, Flood 2014) on a uint64."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-@njit(cache=True, nogil=True)
-def _customer_key(seed, customer):
-    """Per-customer key: hash of the seed and the customer id."""
-    s = _mix(np.uint64(seed) ^ np.uint64(0x6A09E667F3BCC909))
-    return _mix(s + np.uint64(customer) * np.uint64(0x9E3779B97F4A7C15))
-
-
-@njit(cache=True, nogil=True)
-def _draw(key, stream, counter):
-    """64 random bits for draw ``counter`` of ``stream`` (splitmix64 at that index)."""
-    idx = (np.uint64(stream) << np.uint64(40)) | np.uint64(counter)
-    return _mix(key + idx * np.uint64(0x9E3779B97F4A7C15))
-
-
-@njit(cache=True, nogil=True)
-def _unif(h):
-    """Uniform float64 in [0, 1) from the top 53 bits."""
-    # via int64: a signed conversion is one instruction, an unsigned one is not
-    return float(np.int64(h >> np.uint64(11))) * (1.0 / 9007199254740992.0)
-
-
-@njit(cache=True, nogil=True)
-def _normal(key, stream, counter):
-    """Standard normal by Box-Muller from two draws ``2 counter`` and ``2 counter + 1``."""
-    u1 = _unif(_draw(key, stream, 2 * counter))
-    u2 = _unif(_draw(key, stream, 2 * counter + 1))
-    return math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(2.0 * math.pi * u2)
+# Stream numbers of the simulator (the ``stream`` of :func:`basketguard.kernels.rng.draw`):
+# one per kind of draw, so that adding a draw of one kind never shifts the draws of
+# another (a customer without events buys exactly the same lines whether or not
+# events are enabled for the population).
+S_DEMO = 1  #: demographics, counters 0..6
+S_BEHAVIOUR = 2  #: visit rate, basket size, activity window, store, loyalty, repertoire
+S_PROGRAM = 3  #: program membership ``2 r`` and onset ``2 r + 1``
+S_VISIT_GAP = 4  #: geometric gap ``step`` between candidate visit days
+S_VISIT_ACCEPT = 5  #: weekday thinning of candidate day ``day``
+S_VISIT = 6  #: basket size and time (``4 day + 0..3``), other store (``4 n_days + day``, ...)
+S_STAGE = 7  #: does stage ``s`` fire on ``day`` (``(day << 8) | s``)
+S_STAGE_ITEM = 8  #: stage product picks
+S_ITEM = 9  #: base line source and retries
+S_FAV = 10  #: favourite ``f`` of the repertoire
+S_PL = 11  #: private-label switch of item ``it``
+S_LINE = 12  #: base line quantity and promotion
+S_BRAND = 13  #: usual product of group ``g``
+S_STAGE_LINE = 14  #: stage line quantity and promotion
+S_ITEM_ANY = 15  #: catalog-wide base item pick
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _cdf_pick(cdf, u):
-    """First index whose cumulative value exceeds ``u`` (binary search)."""
+def cdf_pick(cdf, u):
+    """First index ``i`` with ``cdf[i] > u``, the last index if none (binary search).
+
+    Parameters
+    ----------
+    cdf : numpy.ndarray
+        float64 ``(n,)``, ``n >= 1``, non-decreasing.
+    u : float
+        Uniform in ``[0, 1)``.
+
+    Returns
+    -------
+    int
+    """
     lo = 0
     hi = cdf.shape[0] - 1
     while lo < hi:
@@ -73,9 +68,26 @@ def _cdf_pick(cdf, u):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _alias_pick(alias_thr, alias_idx, h):
-    """Item from a Vose alias table: high 32 bits pick the column, low 32 the side
-    (``alias_thr`` scaled to integers, see :func:`_alias_thresholds`)."""
+def alias_pick(alias_thr, alias_idx, h):
+    """Index drawn from a Vose alias table with 64 random bits.
+
+    Column ``col = ((h >> 32) * n) >> 32`` (the high 32 bits scaled to
+    ``[0, n)``); it is kept when the low 32 bits are below ``alias_thr[col]``,
+    otherwise ``alias_idx[col]`` is taken.
+
+    Parameters
+    ----------
+    alias_thr : numpy.ndarray
+        int64 ``(n,)`` thresholds in ``[0, 2**32]`` (:func:`alias_thresholds`).
+    alias_idx : numpy.ndarray
+        int32 ``(n,)`` aliases (:func:`build_alias`).
+    h : numpy.uint64
+        Random bits (:func:`basketguard.kernels.rng.draw`).
+
+    Returns
+    -------
+    int
+    """
     n = np.uint64(alias_thr.shape[0])
     col = np.int64(((h >> np.uint64(32)) * n) >> np.uint64(32))
     if np.int64(h & np.uint64(0xFFFFFFFF)) < alias_thr[col]:
@@ -84,8 +96,27 @@ def _alias_pick(alias_thr, alias_idx, h):
 
 
 @njit(cache=True, nogil=True)
-def _poisson(lam, u):
-    """Poisson(lam) by inversion of one uniform (sequential search; lam <= 200)."""
+def poisson(lam, u):
+    """Poisson(``lam``) by inversion of one uniform: the smallest ``k`` with ``F(k) >= u``.
+
+    ``F`` is the Poisson CDF, computed by sequential search in float64 with the
+    term recurrence ``p_0 = exp(-lam)``, ``p_k = p_(k-1) * lam / k`` and the
+    running sum ``F(k) = F(k-1) + p_k``; the search stops at ``k = 1000``
+    (reached only if rounding keeps the sum below ``u``). Exact inversion up to
+    the rounding of that sum (within ``2e-13`` of the true CDF for
+    ``lam <= 200``, against an ``lgamma``/``fsum`` computation).
+
+    Parameters
+    ----------
+    lam : float
+        Mean, ``0 <= lam <= 200`` (``exp(-lam)`` must not underflow).
+    u : float
+        Uniform in ``[0, 1)``.
+
+    Returns
+    -------
+    int
+    """
     p = math.exp(-lam)
     s = p
     k = 0
@@ -175,20 +206,55 @@ def _build_alias(w, thr, alias):
         alias[small[k]] = small[k]
 
 
+def alias_thresholds(threshold: np.ndarray) -> np.ndarray:
+    """Alias thresholds as int64 ``floor(threshold * 2**32)`` in ``[0, 2**32]``.
+
+    Parameters
+    ----------
+    threshold : numpy.ndarray
+        float64 ``AliasTable.threshold``.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, compared with 32 random bits by :func:`alias_pick`.
+    """
+    return np.floor(np.asarray(threshold, np.float64) * 4294967296.0).astype(np.int64)
+
+
 # --------------------------------------------------------------------------
-# customers
+# input checks
 
 
-def _check_seed(seed: int, first_customer: int, n_customers: int) -> None:
-    if not 0 <= int(seed) < 2**63:
-        raise ValueError(f"seed must lie in [0, 2**63), got {seed}")
+def check_customers(seed: int, first_customer: int, n_customers: int) -> None:
+    """Raise ``ValueError`` unless the seed and the customer ids are in range.
+
+    Parameters
+    ----------
+    seed : int
+        ``0 <= seed < 2**63``.
+    first_customer, n_customers : int
+        Non-negative; ids ``first_customer + i`` stay below ``2**40``.
+    """
+    check_seed(seed)
     if first_customer < 0 or n_customers < 0:
         raise ValueError("first_customer and n_customers must be >= 0")
     if first_customer + n_customers >= 2**40:
         raise ValueError("customer ids must stay below 2**40")
 
 
-def _check_cdf(name: str, cdf: np.ndarray, shape: tuple[int, ...]) -> None:
+def check_cdf(name: str, cdf: np.ndarray, shape: tuple[int, ...]) -> None:
+    """Raise ``ValueError`` unless ``cdf`` has ``shape`` and is a cumulative table.
+
+    Parameters
+    ----------
+    name : str
+        Argument name, for the message.
+    cdf : numpy.ndarray
+        Non-empty last axis, non-decreasing along it, ending at 1.0 (within 1e-9).
+    shape : tuple of int
+        Expected shape.
+    """
     if cdf.shape != shape or cdf.shape[-1] == 0:
         raise ValueError(f"{name} must have shape {shape}, got {cdf.shape}")
     if np.any(np.diff(cdf, axis=-1) < 0) or np.any(np.abs(cdf[..., -1] - 1.0) > 1e-9):

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from basketguard.kernels import itemsets as ik
+from basketguard.kernels.csr import invert as csr_invert
 from tests.reference import itemsets as naive
 
 
@@ -66,7 +67,7 @@ def test_normalize_long_transaction_uses_sort():
 def test_invert_lists_transactions_of_each_item(case):
     tx, n = case
     offsets, items = normal(tx)
-    tx_off, tx_ids = ik.invert_transactions(offsets, items, n)
+    tx_off, tx_ids = csr_invert(offsets, items, n)
     norm = naive.normalize(tx)
     for a in {i for t in norm for i in t} | {0, n - 1}:
         assert tx_ids[tx_off[a]:tx_off[a + 1]].tolist() == [t for t, s in enumerate(norm)

@@ -2,7 +2,7 @@
 
 Dates with :mod:`datetime`, point sets with ``set``, holders with ``dict``, the
 uniqueness test as "no other customer's set is a superset". The draws use the
-same splitmix64 stream as the kernel (``tests.reference.simulate``), so results can
+same splitmix64 stream as the kernel (``tests.reference.rng``), so results can
 be compared exactly.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tests.reference.simulate import customer_key, draw
+from tests.reference.rng import customer_key, draw
 
 EPOCH = dt.date(1970, 1, 1)
 
