@@ -210,14 +210,21 @@ def build_index(offsets: np.ndarray, hi: np.ndarray, day: np.ndarray, unit: int,
     if nb == 1:
         start, holders = invert(offsets, hi, n_hi)
     else:
-        dmin, btab = _bucket_table(day, unit, bmin)
-        tags = np.empty(n, np.int32)
-        _line_buckets(day, dmin, btab, unit, bmin, tags)
+        if unit == UNIT_DAY:
+            # a day's bucket is the day: tag by the days themselves and shift the (far
+            # fewer) pair tags afterwards, rather than writing a tag for every line
+            tags, shift = day, bmin
+        else:
+            dmin, btab = _bucket_table(day, unit, bmin)
+            tags, shift = np.empty(n, np.int32), 0
+            _line_buckets(day, dmin, btab, unit, bmin, tags)
         try:
             start, holders, bucket = invert_tagged(offsets, hi, tags, n_hi)
         except ValueError as err:  # the inputs are checked above: only the tag order is left
             raise ValueError("days must be non-decreasing within each customer's lines") from err
         del tags
+        if shift:
+            bucket -= np.int32(shift)
     n_pairs = int(start[-1])
 
     # pass 2: per hi, order by (bucket, customer); one point per distinct bucket

@@ -343,16 +343,9 @@ def _in_basket(o_item, lo, hi, item):
 
 @njit(cache=True, nogil=True, inline="always")
 def _group_pick(group_off, group_items, group_cum, g, u):
-    """Item of group ``g`` by its cumulative popularity (binary search)."""
+    """Item of group ``g`` by its cumulative popularity (:func:`cdf_pick` on the group)."""
     lo = group_off[g]
-    hi = group_off[g + 1] - 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if group_cum[mid] > u:
-            hi = mid
-        else:
-            lo = mid + 1
-    return group_items[lo]
+    return group_items[lo + cdf_pick(group_cum[lo:group_off[g + 1]], u)]
 
 
 @njit(cache=True, nogil=True)

@@ -20,17 +20,10 @@ INT64_MAX = 2**63 - 1
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 UNIT_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
-#: Drop reasons in the order a row is charged to them (a row counts once).
-REASONS = (
-    "null_customer",
-    "null_item",
-    "null_basket",
-    "null_store",
-    "null_time",
-    "bad_time",
-    "null_quantity",
-    "non_positive_quantity",
-)
+#: Drop reasons in the order a row is charged to them (a row counts once), as the
+#: README and docs/project-file.md list them.
+REASONS = ("null_customer", "null_item", "null_basket", "null_store", "null_time", "bad_time",
+           "null_quantity", "non_positive_quantity")
 
 #: Marker for a time that is present but cannot be parsed.
 BAD = "<bad time>"
