@@ -216,6 +216,8 @@ class SourceSpec:
         if len(self.delimiter) != 1:
             raise ConfigError(f"{self.origin}: delimiter must be one character.")
         _check_time_zone(self.time_zone, self.origin)
+        if self.time_format is not None:
+            _check_time_format(self.time_format, self.origin)
 
     @property
     def path(self) -> Path:
@@ -276,23 +278,46 @@ class Project:
         """The source of a role, or ``None`` if the project does not define it."""
         return self.sources.get(role)
 
+    def input_paths(self) -> list[tuple[str, Path]]:
+        """What the project reads: the project file and every role's source.
+
+        Returns
+        -------
+        list of (str, Path)
+            A description (``"the project file"``, ``"the [lines] source"``)
+            and the location: a file, a folder, a glob (unexpanded) or a
+            DuckDB database file. Outputs must not resolve to any of them
+            (see :func:`basketguard.engine.io.output.check_outputs`).
+        """
+        found = [("the project file", self.path)] if self.path is not None else []
+        found += [(f"the [{role}] source", spec.path) for role, spec in self.sources.items()]
+        return found
+
 
 def _parse_source(role: str, table: Any, base_dir: Path, origin: str) -> SourceSpec:
     where = f"{origin} [{role}]"
     if not isinstance(table, Mapping):
         raise ConfigError(f"{where}: expected a table with at least `source` and `columns`.")
     check_keys(table, _SOURCE_KEYS, f"{role}.", origin)
-    location = table.get("source")
-    if not isinstance(location, str) or not location.strip():
-        raise ConfigError(
-            f"{where}: `source` is missing or empty; give a file, glob, folder or DuckDB database."
-        )
+    location = _location(table, where)
     fmt = table.get("format") or infer_format(location)
     if fmt is None:
         path = Path(location).expanduser()
         path = path if path.is_absolute() else base_dir / path
         if path.is_dir():
             fmt = _format_of_folder(path)
+            if fmt is None:
+                raise ConfigError(
+                    f"{where}: the source folder {str(path)!r} holds no file with a known "
+                    f"extension ({', '.join(sorted(_EXTENSIONS))}); set `format` to one of "
+                    f"{', '.join(FORMATS)}."
+                )
+        elif not path.suffix and not path.exists() and not any(ch in location
+                                                               for ch in "*?["):
+            raise ConfigError(
+                f"{where}: source {str(path)!r} does not exist. Paths are relative to the "
+                "project file's folder."
+            )
     if fmt is None:
         raise ConfigError(
             f"{where}: cannot tell the format of {location!r} from its name; "
@@ -355,13 +380,72 @@ def _parse_source(role: str, table: Any, base_dir: Path, origin: str) -> SourceS
     )
 
 
+def _location(table: Mapping[str, Any], where: str) -> str:
+    """The ``source`` value, which must be one non-empty string."""
+    if "source" not in table:
+        raise ConfigError(
+            f"{where}: no `source`; give a file, glob, folder or DuckDB database, e.g. "
+            "source = \"data/lines.parquet\"."
+        )
+    location = table["source"]
+    if isinstance(location, list):
+        names = [str(v) for v in location]
+        suffixes = {Path(n).suffix for n in names}
+        example = f"data/*{suffixes.pop()}" if len(suffixes) == 1 else "data/*"
+        raise ConfigError(
+            f"{where}: `source` is a list ({', '.join(map(repr, names))}); it takes one "
+            f"file, glob or folder. For several files use a glob such as {example!r}, or "
+            "put them in one folder and give the folder."
+        )
+    if not isinstance(location, str):
+        raise ConfigError(
+            f"{where}: `source` must be a string (a file, glob, folder or DuckDB "
+            f"database), not {type(location).__name__} {location!r}."
+        )
+    if not location.strip():
+        raise ConfigError(
+            f"{where}: `source` is empty; give a file, glob, folder or DuckDB database."
+        )
+    return location
+
+
 def _format_of_folder(path: Path) -> str | None:
-    for child in sorted(path.rglob("*")):
-        if child.is_file() and not child.name.startswith((".", "_")):
-            fmt = infer_format(child.name)
-            if fmt is not None:
-                return fmt
+    """Format of the first data file below ``path`` (``.``/``_`` names skipped)."""
+    for _root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+        for name in sorted(files):
+            if not name.startswith((".", "_")) and infer_format(name) is not None:
+                return infer_format(name)
     return None
+
+
+#: strptime directives (Python's; Arrow's are a subset, the rest are parsed by Python).
+_TIME_DIRECTIVES = set("aAbBcdfGHIjmMpSuUVwWxXyYzZ%")
+
+
+def _check_time_format(fmt: str, origin: str) -> None:
+    """Raise :class:`ConfigError` unless ``fmt`` is a usable strptime format."""
+    import datetime as dt
+    import re
+
+    directives = re.findall(r"%(.?)", fmt.replace("%%", ""))
+    bad = [d for d in directives if d not in _TIME_DIRECTIVES]
+    why = None
+    if not directives:
+        why = "has no % directive (write e.g. '%d/%m/%Y %H:%M' for 31/01/2024 08:30)"
+    elif bad:
+        why = f"uses %{bad[0] or ' at its end'}, which is not a strptime directive"
+    else:
+        sample = dt.datetime(2024, 1, 31, 8, 30, 15, tzinfo=dt.UTC)
+        try:
+            dt.datetime.strptime(sample.strftime(fmt), fmt)
+        except ValueError as exc:
+            why = f"cannot read back what it writes ({exc})"
+    if why:
+        raise ConfigError(
+            f"{origin}: time_format {fmt!r} {why}. Directives: %Y year, %m month, %d day, "
+            "%H hour, %M minute, %S second, %z offset; see Python's strptime."
+        )
 
 
 def project_from_dict(data: Mapping[str, Any], base_dir: Path, origin: str = "<project>",
@@ -426,10 +510,27 @@ def load_project(path: str | Path) -> Project:
         The file is missing, is not valid TOML, or a key is wrong.
     """
     p = Path(path).expanduser()
-    if not p.is_file():
+    try:
+        exists, is_dir, is_file = p.exists(), p.is_dir(), p.is_file()
+    except OSError as exc:  # e.g. a folder on the way that cannot be searched
+        raise ConfigError(f"cannot reach project file {str(p)!r}: {exc.strerror or exc}.") from None
+    if is_dir:
+        found = sorted(c.name for c in p.glob("*.toml"))
+        hint = f" It holds {', '.join(found)}." if found else ""
         raise ConfigError(
-            f"project file {str(p)!r} does not exist. Pass the path of a TOML project "
+            f"project file {str(p)!r} is a folder, not a file.{hint} Pass the path of the "
+            "TOML project file itself (see README, 'Your own data')."
+        )
+    if not exists:
+        link = " (a broken symbolic link)" if p.is_symlink() else ""
+        raise ConfigError(
+            f"project file {str(p)!r} does not exist{link}. Pass the path of a TOML project "
             "file (see README, 'Your own data')."
+        )
+    if not is_file:
+        raise ConfigError(
+            f"project file {str(p)!r} is not a regular file (a pipe or a device?); pass the "
+            "path of a TOML project file."
         )
     data = read_toml(p, "project file")
     return project_from_dict(data, base_dir=p.resolve().parent, origin=str(p), path=p)

@@ -41,6 +41,18 @@ MIN_SECONDS = -62_135_596_800
 MAX_SECONDS = 253_402_300_799
 
 
+def plain_number(value: float | int) -> str:
+    """A number as a person writes it (``0.5``, ``17850``, ``NaN``), never a NumPy repr."""
+    value = float(value)
+    if np.isnan(value):
+        return "NaN"
+    if np.isinf(value):
+        return "infinity" if value > 0 else "-infinity"
+    if value == round(value) and abs(value) < 2.0**63:
+        return str(int(value))
+    return repr(value)
+
+
 def as_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
     """One contiguous Arrow array (chunks combined, dictionaries decoded)."""
     if isinstance(col, pa.ChunkedArray):
@@ -125,9 +137,12 @@ def id_column(col: pa.Array | pa.ChunkedArray, where: str, column: str, role: st
             ok |= ~valid
         if not ok.all():
             bad = int(np.flatnonzero(~ok)[0])
+            value = float(values[bad])
+            what = ("numbers too large to be exact ids" if np.isfinite(value)
+                    and value == round(value) else "non-integral numbers")
             raise SchemaError(
-                f"{where}: column {column!r} ({role} id) holds non-integral numbers such as "
-                f"{values[bad]!r} (row {bad} of a batch); ids must be integers or text. "
+                f"{where}: column {column!r} ({role} id) holds {what} such as "
+                f"{plain_number(value)} (row {bad} of a batch); ids must be integers or text. "
                 f"Map another column or read it as text with types.{column} = \"string\"."
             )
         return IdColumn(values.astype(np.int64), None, valid)

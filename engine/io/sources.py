@@ -6,13 +6,22 @@ columns that are needed and pushing the row filter down (Parquet row groups
 are pruned by their statistics). DuckDB tables and queries run in DuckDB with
 the filter rendered as a ``WHERE`` clause and come back as Arrow.
 
-Every failure names the project key, the file and what to do.
+The engine resolves the list of files itself and builds the dataset from that
+explicit list, so the files it fingerprints are exactly the files it reads
+(pyarrow never re-discovers a folder). Folders are walked following symbolic
+links; names starting with ``.`` or ``_`` (files and folders) are skipped. A
+link back into a folder being walked (a loop), or one file reached by two
+paths, is an error naming the link: reading it would count lines twice.
+
+Every failure names the project key, the file and what to do; a damaged or
+truncated file is named as such, and a CSV column by its name.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +31,7 @@ import pyarrow as pa
 
 from basketguard.engine.config.project import SourceSpec
 from basketguard.engine.config.toml import closest_match, did_you_mean
-from basketguard.engine.errors import ConfigError, SchemaError, SourceError
+from basketguard.engine.errors import ConfigError, InternalError, SchemaError, SourceError
 from basketguard.engine.io.filters import quote_ident
 
 #: Rows per record batch handed to the engine.
@@ -49,6 +58,112 @@ def _arrow_type(name: str, origin: str, column: str) -> pa.DataType:
             f"{origin}: types.{column} = {name!r} is not an Arrow type name "
             "(use e.g. string, int64, float64, timestamp[s], date32)."
         ) from None
+
+#: pyarrow's wrapping of a message, removed so that what remains is the cause.
+_NOISE = (
+    re.compile(r"Error creating dataset\. Could not read schema from '[^']*'\. "
+               r"Is this a '\w+' file\?: "),
+    re.compile(r"Could not open [\w ]+ input source '[^']*': "),
+    re.compile(r"^(Invalid|IOError|Invalid argument|Type error|NotImplemented): "),
+)
+_CSV_COLUMN = re.compile(r"In CSV column #(\d+): ")
+_CSV_ROW = re.compile(r"Row #(\d+): ")
+_CSV_FIELDS = re.compile(r"Expected (\d+) columns, got (\d+)")
+_CSV_VALUE = re.compile(r"CSV conversion error to ([\w\[\], ]+): invalid value '(.*)'")
+_FORMAT_NAMES = {"parquet": "Parquet", "csv": "CSV", "ipc": "Arrow IPC (Feather)"}
+_DAMAGE = ("compress", "inflate", "gzip", "zlib", "bz2", "snappy", "lz4", "zstd", "corrupt",
+           "truncated", "end of stream", "end of file", "magic bytes", "thrift",
+           "flatbuffer", "not an arrow file", "invalid ipc", "out of bounds", "footer")
+
+
+def _plain_detail(exc: BaseException) -> str:
+    """pyarrow's message without its wrapping, printable and short."""
+    text = str(exc).strip()
+    for pattern in _NOISE:
+        text = pattern.sub("", text)
+    text = "".join(ch if ch.isprintable() else "?" for ch in text).strip().rstrip(".")
+    return text if len(text) <= 240 else text[:237] + "..."
+
+
+def _csv_header(path: Path, delimiter: str) -> list[str]:
+    """Column names on the first line of a CSV file (plain or compressed)."""
+    import csv
+
+    try:
+        with pa.input_stream(str(path), compression="detect") as stream:
+            head = stream.read(1 << 16)
+    except (pa.ArrowException, OSError):
+        return []
+    lines = head.decode("utf-8", errors="replace").splitlines()
+    return next(csv.reader(lines[:1], delimiter=delimiter), []) if lines else []
+
+
+def _csv_failure(spec: SourceSpec, name: str, detail: str, file: Path | None) -> str | None:
+    """A CSV parse or conversion error in words, or None if it is neither."""
+    row = _CSV_ROW.search(detail)
+    line = f"line {row.group(1)}" if row else "a line"
+    fields = _CSV_FIELDS.search(detail)
+    if fields:
+        return (f"{name}: {line} has {fields.group(2)} fields where the header has "
+                f"{fields.group(1)}. The file is truncated or damaged, or its delimiter is "
+                f"not {spec.delimiter!r} (set `delimiter`), or a quote is not closed.")
+    col = _CSV_COLUMN.search(detail)
+    header = _csv_header(file, spec.delimiter) if file is not None and col else []
+    index = int(col.group(1)) if col else -1
+    column = (f"column {header[index]!r}" if 0 <= index < len(header)
+              else f"column {index + 1}" if col else "a column")
+    if "invalid UTF8" in detail:
+        return (f"{name}: {column} holds text that is not UTF-8 ({line}). The file is "
+                "damaged, or in another encoding: convert it to UTF-8 (e.g. "
+                "`iconv -f latin1 -t utf-8`).")
+    value = _CSV_VALUE.search(detail)
+    if value:
+        key = header[index] if 0 <= index < len(header) else None
+        ids = {spec.column(r) for r in ("customer", "item", "basket", "store")}
+        shown = "a value" if key in ids else f"the value {value.group(2)!r}"
+        fix = (f"set types.{key} under [{spec.role}] to the column's real type, or "
+               if key else "")
+        return (f"{name}: {column}, {line}: {shown} is not {value.group(1)}; {fix}fix the "
+                "row.")
+    return None
+
+
+def _read_failure(spec: SourceSpec, exc: BaseException, files: list[Path],
+                  file: str | Path | None) -> SourceError:
+    """The :class:`SourceError` for an Arrow error while opening or reading ``file``.
+
+    ``file`` is the file being read, when known; otherwise it is looked for in
+    the message (pyarrow quotes it), else the only file of the source.
+    """
+    if isinstance(exc, MemoryError):
+        raise exc
+    detail = _plain_detail(exc)
+    if file is None:
+        named = [f for f in files if str(f) in str(exc)]
+        file = named[0] if named else (files[0] if len(files) == 1 else None)
+    path = Path(file) if file is not None else None
+    name = f"{spec.origin}: {str(path)!r}" if path is not None else \
+        f"{spec.origin}: source {spec.location!r}"
+    fmt = _FORMAT_NAMES.get(spec.format, spec.format)
+    if spec.format == "csv":
+        said = _csv_failure(spec, name, detail, path)
+        if said is not None:
+            return SourceError(said)
+    lowered = detail.lower()
+    damaged = any(word in lowered for word in _DAMAGE) or (
+        spec.format != "csv" and not isinstance(exc, (pa.ArrowTypeError,
+                                                      pa.ArrowNotImplementedError)))
+    if damaged:
+        return SourceError(
+            f"{name} cannot be read as {fmt}: the file is damaged or truncated ({detail}). "
+            "Copy or export it again from its origin (an interrupted copy or write leaves "
+            "such a file); if it is in another format, set `format`."
+        )
+    return SourceError(
+        f"{name}: reading failed: {detail}. If a column's type is wrong for CSV, set it "
+        f"under [{spec.role}.types]; if the filter compares a column with a value of "
+        "another type, fix the filter."
+    )
 
 
 @dataclass
@@ -105,7 +220,10 @@ class Source:
             return
         seen: dict[str, tuple[pa.DataType, str]] = {}
         for frag in self._dataset.get_fragments():
-            schema = frag.physical_schema
+            try:
+                schema = frag.physical_schema
+            except (pa.ArrowException, OSError) as exc:
+                raise _read_failure(self.spec, exc, self.files, frag.path) from None
             for col in columns:
                 if col not in schema.names:
                     if self.spec.partitioning == "hive":
@@ -125,7 +243,15 @@ class Source:
                 seen.setdefault(col, (typ, frag.path))
 
     def fingerprint(self) -> list[list[Any]]:
-        """(path, size, modification time) of every file the source reads."""
+        """(path, size, modification time) of every file the source reads.
+
+        The list is the dataset's own list of files, which is built from
+        :attr:`files` and nothing else (pyarrow discovers nothing).
+        """
+        if self._dataset is not None and list(self._dataset.files) != [str(f) for f in self.files]:
+            raise InternalError(
+                f"{self.where}: the dataset reads other files than the engine resolved."
+            )
         out = []
         for f in self.files:
             st = f.stat()
@@ -167,23 +293,21 @@ class Source:
             yield from self._duckdb_batches(columns, batch_rows, filt)
             return
         expr = filt.to_arrow(self.schema) if filt is not None else None
+        current = None
         try:
+            # One file at a time, in order, so that a failure names its file.
             # Bounded read-ahead: a few batches in flight, not dozens, so that
             # peak memory stays near one batch beyond what the engine keeps.
-            scanner = self._dataset.scanner(columns=columns, filter=expr,
-                                            batch_size=batch_rows, use_threads=True,
-                                            batch_readahead=1, fragment_readahead=1)
-            for batch in scanner.to_batches():
-                if batch.num_rows:
-                    yield batch
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
-            raise SourceError(
-                f"{self.where}: reading failed: {exc}. If a column's type is wrong for CSV, "
-                f"set it under [{self.spec.role}.types]; if the filter compares a column "
-                "with a value of another type, fix the filter."
-            ) from None
-        except OSError as exc:
-            raise SourceError(f"{self.where}: reading failed: {exc}.") from None
+            for frag in self._dataset.get_fragments(filter=expr):
+                current = frag.path
+                scanner = frag.scanner(schema=self._dataset.schema, columns=columns,
+                                       filter=expr, batch_size=batch_rows, use_threads=True,
+                                       batch_readahead=1)
+                for batch in scanner.to_batches():
+                    if batch.num_rows:
+                        yield batch
+        except (pa.ArrowException, OSError) as exc:
+            raise _read_failure(self.spec, exc, self.files, current) from None
 
     def read_table(self, columns: list[str]) -> pa.Table:
         """Read ``columns`` (filter applied) into one table."""
@@ -249,7 +373,85 @@ def _duckdb_reader(con, sql: str, batch_rows: int):
     return rel.fetch_arrow_reader(batch_rows)  # duckdb < 1.4
 
 
-def _resolve_files(spec: SourceSpec) -> tuple[list[Path], str | Path | list[str]]:
+def _same_file_error(spec: SourceSpec, first: Path, second: Path) -> SourceError:
+    return SourceError(
+        f"{spec.origin}: source {spec.location!r} reaches the same file twice: {str(first)!r} "
+        f"and {str(second)!r} (through a symbolic link); its lines would be counted twice. "
+        "Remove the link, or narrow `source` to a glob that reaches each file once."
+    )
+
+
+def _check_distinct(files: list[Path], spec: SourceSpec) -> None:
+    """Raise :class:`SourceError` if two of ``files`` are one file (links)."""
+    seen: dict[str, Path] = {}
+    for f in files:
+        real = os.path.realpath(f)
+        if real in seen:
+            raise _same_file_error(spec, seen[real], f)
+        seen[real] = f
+
+
+def _walk_folder(root: Path, spec: SourceSpec) -> list[Path]:
+    """Data files below ``root``: links followed, ``.``/``_`` names skipped, loops refused."""
+    files: list[Path] = []
+    seen: dict[str, Path] = {}  # real path -> the path it was first reached by
+
+    def visit(folder: Path, inside: tuple[str, ...]) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            raise SourceError(
+                f"{spec.origin}: cannot list folder {str(folder)!r} of source "
+                f"{spec.location!r}: {exc.strerror or exc}. Check that the folder is readable."
+            ) from None
+        for entry in entries:
+            if entry.name.startswith((".", "_")):
+                continue  # hidden files, _SUCCESS markers, _temporary folders
+            path = Path(entry.path)
+            real = os.path.realpath(path)
+            if entry.is_dir():
+                if real in inside:
+                    raise SourceError(
+                        f"{spec.origin}: {str(path)!r} is a symbolic link to "
+                        f"{real!r}, a folder it is inside of: the source folder "
+                        f"{str(root)!r} would be read over and over. Remove the link "
+                        "(or point `source` at a folder without it)."
+                    )
+                if real in seen:
+                    raise _same_file_error(spec, seen[real], path)
+                seen[real] = path
+                visit(path, (*inside, real))
+            elif entry.is_file():
+                if real in seen:
+                    raise _same_file_error(spec, seen[real], path)
+                seen[real] = path
+                files.append(path)
+            elif entry.is_symlink():
+                raise SourceError(
+                    f"{spec.origin}: {str(path)!r} in the source folder is a broken symbolic "
+                    f"link (to {os.readlink(path)!r}); its data would be missing. Restore the "
+                    "file it points to or remove the link."
+                )
+
+    real_root = os.path.realpath(root)
+    seen[real_root] = root
+    visit(root, (real_root,))
+    return sorted(files)
+
+
+def _glob_base(pattern: str) -> str:
+    """The folder part of a glob before its first wildcard (hive partitions start there)."""
+    parts = Path(pattern).parts
+    literal = []
+    for part in parts:
+        if any(ch in _GLOB_CHARS for ch in part):
+            break
+        literal.append(part)
+    return str(Path(*literal)) if literal else "."
+
+
+def _resolve_files(spec: SourceSpec) -> tuple[list[Path], str | None]:
+    """The exact files a file source reads, and the folder hive partitions start in."""
     path = spec.path
     text = str(path)
     if any(ch in _GLOB_CHARS for ch in spec.location):
@@ -259,25 +461,40 @@ def _resolve_files(spec: SourceSpec) -> tuple[list[Path], str | Path | list[str]
                 f"{spec.origin}: source {spec.location!r} (resolved to {text!r}) matches no file. "
                 "Check the pattern and the folder it is relative to (the project file's folder)."
             )
-        return files, [str(f) for f in files]
+        _check_distinct(files, spec)
+        return files, _glob_base(text)
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*")
-                       if p.is_file() and not p.name.startswith((".", "_")))
+        files = _walk_folder(path, spec)
         if not files:
-            raise SourceError(f"{spec.origin}: source folder {text!r} holds no data files.")
+            raise SourceError(
+                f"{spec.origin}: source folder {text!r} holds no data files (names starting "
+                "with '.' or '_' are skipped). Check the folder, or point `source` at the files."
+            )
         return files, text
+    if path.is_symlink() and not path.exists():
+        raise SourceError(
+            f"{spec.origin}: source {text!r} is a broken symbolic link (to "
+            f"{os.readlink(path)!r}). Restore the file it points to or fix `source`."
+        )
     if not path.exists():
         parent = path.parent
-        hint = ""
         if parent.is_dir():
             hint = did_you_mean(path.name, os.listdir(parent))
+            what = f"source file {text!r} does not exist.{hint}"
+        else:
+            what = (f"source file {text!r} does not exist (its folder {str(parent)!r} does "
+                    "not exist either).")
         raise SourceError(
-            f"{spec.origin}: source file {text!r} does not exist.{hint} Paths are relative "
-            "to the project file's folder."
+            f"{spec.origin}: {what} Paths are relative to the project file's folder."
+        )
+    if not path.is_file():
+        raise SourceError(
+            f"{spec.origin}: source {text!r} is not a regular file (a pipe or a device?); "
+            "give a file, a glob or a folder."
         )
     if path.stat().st_size == 0:
         raise SourceError(f"{spec.origin}: source file {text!r} is empty (0 bytes).")
-    return [path], text
+    return [path], None
 
 
 def _file_format(spec: SourceSpec):
@@ -353,14 +570,15 @@ def open_source(spec: SourceSpec) -> Source:
 
     import pyarrow.dataset as ds
 
-    files, target = _resolve_files(spec)
+    files, base = _resolve_files(spec)
+    hive = spec.partitioning == "hive"
     try:
-        dataset = ds.dataset(target, format=_file_format(spec),
-                             partitioning="hive" if spec.partitioning == "hive" else None)
+        # The explicit list, never the folder: pyarrow must not discover files
+        # (it would follow a link loop, or read what the fingerprint missed).
+        dataset = ds.dataset([str(f) for f in files], format=_file_format(spec),
+                             partitioning="hive" if hive else None,
+                             partition_base_dir=base if hive else None)
         schema = dataset.schema
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError) as exc:
-        raise SourceError(
-            f"{spec.origin}: cannot read {spec.location!r} as {spec.format}: {exc}. "
-            "Check the file and the `format` key."
-        ) from None
+    except (pa.ArrowException, OSError) as exc:
+        raise _read_failure(spec, exc, files, None) from None
     return Source(spec=spec, schema=schema, files=files, _dataset=dataset)

@@ -4,6 +4,8 @@ names the file and the key."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -255,9 +257,22 @@ BAD_DOCS = [
     ("project_not_a_table", {"project": "x", "lines": _lines()}, ["[project] must be a table"]),
     ("validation_not_a_table", {"lines": _lines(), "validation": "strict"},
      ["[validation] must be a table"]),
-    ("source_missing", {"lines": {"columns": {"customer": "c"}}}, ["`source` is missing"]),
-    ("source_empty", {"lines": _lines(source="  ")}, ["`source` is missing or empty"]),
-    ("source_number", {"lines": _lines(source=3)}, ["`source` is missing"]),
+    ("source_missing", {"lines": {"columns": {"customer": "c"}}}, ["no `source`"]),
+    ("source_empty", {"lines": _lines(source="  ")}, ["`source` is empty"]),
+    ("source_number", {"lines": _lines(source=3)}, ["`source` must be a string", "int 3"]),
+    # A list is not "missing": it is named, and a glob is proposed instead.
+    ("source_list", {"lines": _lines(source=["a.csv", "b.csv"])},
+     ["`source` is a list ('a.csv', 'b.csv')", "a glob such as 'data/*.csv'"]),
+    ("source_without_extension_missing", {"lines": _lines(source="nowhere")},
+     ["nowhere' does not exist"]),
+    ("time_format_unknown_directive", {"lines": _lines(time_format="%Y-%m-%d %Q")},
+     ["time_format '%Y-%m-%d %Q'", "%Q, which is not a strptime directive"]),
+    ("time_format_without_directive", {"lines": _lines(time_format="YYYY-MM-DD")},
+     ["time_format 'YYYY-MM-DD'", "has no % directive"]),
+    ("time_format_trailing_percent", {"lines": _lines(time_format="%Y-%m-%")},
+     ["time_format '%Y-%m-%'", "at its end"]),
+    ("time_format_iso_week_alone", {"lines": _lines(time_format="%G-%m")},
+     ["time_format '%G-%m'", "cannot read back"]),
     ("columns_not_table", {"lines": _lines(columns=["c", "i", "t"])},
      ["`columns` must be a table"]),
     ("column_number", {"lines": _lines(columns={"customer": 5, "item": "i", "time": "t"})},
@@ -349,14 +364,51 @@ def test_file_that_is_not_a_project(tmp_path, content, parts):
         assert part in str(info.value)
 
 
-@pytest.mark.parametrize("kind", ["missing", "folder"])
-def test_missing_project_file(tmp_path, kind):
+@pytest.mark.parametrize("kind, says", [
+    pytest.param("missing", "does not exist", id="missing"),
+    # A folder exists: saying it "does not exist" would send the user looking
+    # for a typo (issue 14); it is named as a folder instead.
+    pytest.param("folder", "is a folder, not a file", id="folder"),
+    pytest.param("broken_link", "does not exist (a broken symbolic link)", id="broken_link"),
+    pytest.param("fifo", "is not a regular file", id="fifo"),  # reading it would hang
+])
+def test_missing_project_file(tmp_path, kind, says):
     path = tmp_path / "nope.toml"
     if kind == "folder":
         path.mkdir()
-    with pytest.raises(ConfigError, match="does not exist") as info:
+    elif kind == "broken_link":
+        path.symlink_to(tmp_path / "gone.toml")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    with pytest.raises(ConfigError, match=re.escape(says)) as info:
         load_project(path)
     assert str(path) in str(info.value)
+
+
+def test_a_folder_given_as_project_file_lists_its_toml_files(tmp_path):
+    (tmp_path / "shop.toml").write_text("")
+    with pytest.raises(ConfigError, match="It holds shop.toml"):
+        load_project(tmp_path)
+
+
+@pytest.mark.parametrize("error", [
+    pytest.param(PermissionError(13, "Permission denied"), id="permission_denied"),
+    pytest.param(IsADirectoryError(21, "Is a directory"), id="is_a_directory"),
+    pytest.param(OSError(5, "Input/output error"), id="io_error"),
+])
+def test_unreadable_project_file_is_a_config_error(tmp_path, monkeypatch, error):
+    # Tests run as root, where chmod 000 does not bind: the read itself fails.
+    path = tmp_path / "shop.toml"
+    path.write_text('[lines]\nsource = "l.csv"\n')
+
+    def refuse(self):
+        raise error
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(ConfigError) as info:
+        load_project(path)
+    assert str(path) in str(info.value)
+    assert f"cannot read project file: {error.strerror}" in str(info.value)
 
 
 # --- dataclasses validate on construction ---------------------------------------------

@@ -22,6 +22,7 @@ from basketguard.engine.io.columns import (
     TIME_OK,
     id_column,
     numbers,
+    plain_number,
     time_seconds,
 )
 from tests.reference import histories as naive
@@ -142,6 +143,32 @@ ID_ERRORS = {
 def test_id_column_rejects(col):
     with pytest.raises(SchemaError, match=r"src: column 'cid'"):
         id_column(col, "src", "cid", "customer")
+
+
+@pytest.mark.parametrize("col, says", [
+    pytest.param(pa.array([1.0, 2.5]), "non-integral numbers such as 2.5 ", id="fraction"),
+    pytest.param(pa.array([float("nan")]), "non-integral numbers such as NaN ", id="nan"),
+    pytest.param(pa.array([float("-inf")]), "such as -infinity ", id="minus_inf"),
+    pytest.param(pa.array([2.0**62]), "too large to be exact ids such as 4611686018427387904 ",
+                 id="too_large"),
+])
+def test_id_errors_write_numbers_plainly(col, says):
+    # Never a NumPy repr such as np.float64(2.5) (issue 14).
+    with pytest.raises(SchemaError) as info:
+        id_column(col, "src", "cid", "customer")
+    assert says in str(info.value)
+    assert "np." not in str(info.value)
+
+
+@pytest.mark.parametrize("value, text", [
+    pytest.param(np.float64(0.5), "0.5", id="numpy_half"),
+    pytest.param(np.float32(17850.0), "17850", id="integral_float32"),
+    pytest.param(np.int64(-3), "-3", id="numpy_int"),
+    pytest.param(1e300, "1e+300", id="huge"),
+    pytest.param(float("inf"), "infinity", id="inf"),
+])
+def test_plain_number(value, text):
+    assert plain_number(value) == text
 
 
 def test_id_column_ignores_bad_floats_under_nulls():

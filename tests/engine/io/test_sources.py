@@ -11,6 +11,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.feather  # noqa: F401  (pa.feather)
 import pyarrow.parquet as pq
 import pytest
 
@@ -20,6 +21,7 @@ from basketguard.engine.errors import (
     BasketguardError,
     ConfigError,
     DataError,
+    InternalError,
     SchemaError,
     SourceError,
 )
@@ -172,8 +174,8 @@ def test_hidden_and_underscore_files_are_skipped_in_folders(tmp_path):
     assert source.read_table(["customer_id"]).num_rows == TABLE.num_rows
 
 
-class _SpyDataset:
-    """Wraps a pyarrow Dataset and records what each scan asked for."""
+class _SpyFragment:
+    """Wraps a pyarrow Fragment (one file) and records what its scan asked for."""
 
     def __init__(self, inner, calls: list) -> None:
         self._inner = inner
@@ -182,6 +184,19 @@ class _SpyDataset:
     def scanner(self, **kwargs):
         self._calls.append(kwargs)
         return self._inner.scanner(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+class _SpyDataset:
+    """Wraps a pyarrow Dataset; the source scans it file by file, each scan recorded."""
+
+    def __init__(self, inner, calls: list) -> None:
+        self._inner, self._calls = inner, calls
+
+    def get_fragments(self, **kwargs):
+        return [_SpyFragment(f, self._calls) for f in self._inner.get_fragments(**kwargs)]
 
     def __getattr__(self, name):
         return getattr(self._inner, name)
@@ -354,7 +369,8 @@ FAILURES = [
     ("glob_no_match", SourceError, ["parts/*.parquet", "matches no file"], []),
     ("empty_file", SourceError, ["empty.csv", "is empty (0 bytes)"], []),
     ("empty_folder", SourceError, ["folder", "holds no data files"], []),
-    ("not_parquet", SourceError, ["fake.parquet", "as parquet", "`format`"], []),
+    ("not_parquet", SourceError,
+     ["fake.parquet", "as Parquet", "damaged or truncated", "`format`"], []),
     ("missing_column", SchemaError,
      ["column 'custmer_id'", "shop.toml [lines] columns.customer",
       "The closest name is 'customer_id'",
@@ -432,3 +448,152 @@ def test_gzip_csv_is_really_compressed(tmp_path):
     _layout("csv_gz", tmp_path)
     with gzip.open(tmp_path / "lines.csv.gz", "rt") as fh:
         assert fh.readline().startswith('"customer_id"')
+
+
+# --- the files read are the files resolved (issue 14) -------------------------------------
+
+
+def _folder_with(base: Path, link: str | None = None) -> dict:
+    """TABLE in folder/a/lines.parquet; ``link`` adds a symbolic link (name -> target)."""
+    (base / "folder" / "a").mkdir(parents=True)
+    pq.write_table(TABLE, base / "folder" / "a" / "lines.parquet")
+    if link == "loop":
+        (base / "folder" / "a" / "back").symlink_to("..")
+    elif link == "same_file":
+        (base / "folder" / "copy.parquet").symlink_to("a/lines.parquet")
+    elif link == "same_folder":
+        (base / "folder" / "b").symlink_to("a")
+    elif link == "broken":
+        (base / "folder" / "gone.parquet").symlink_to("nowhere.parquet")
+    elif link == "outside":  # a linked folder outside the source is read, once
+        (base / "more").mkdir()
+        pq.write_table(TABLE.slice(0, 3), base / "more" / "part.parquet")
+        (base / "folder" / "more").symlink_to(base / "more")
+    return {"source": "folder"}
+
+
+@pytest.mark.parametrize("link, parts", [
+    pytest.param("loop", ["folder/a/back' is a symbolic link to", "a folder it is inside of",
+                          "Remove the link"], id="link_loop"),
+    pytest.param("same_file", ["reaches the same file twice", "copy.parquet",
+                               "counted twice"], id="link_to_a_file_twice"),
+    pytest.param("same_folder", ["reaches the same file twice", "folder/b'"],
+                 id="link_to_a_folder_twice"),
+    pytest.param("broken", ["gone.parquet", "broken symbolic link", "nowhere.parquet"],
+                 id="broken_link"),
+])
+def test_links_that_would_read_a_file_twice_or_lose_one_are_errors(tmp_path, link, parts):
+    lines = _folder_with(tmp_path, link)
+    with pytest.raises(SourceError) as info:
+        open_source(_project(tmp_path, lines).lines)
+    for part in parts:
+        assert part in str(info.value)
+
+
+def test_a_glob_through_a_link_loop_is_an_error(tmp_path):
+    _folder_with(tmp_path, "loop")  # `**` follows the loop some 40 levels deep
+    with pytest.raises(SourceError, match="reaches the same file twice"):
+        open_source(_project(tmp_path, {"source": "folder/**/*.parquet"}).lines)
+
+
+def test_a_linked_folder_is_read_once_and_fingerprinted(tmp_path):
+    source = open_source(_project(tmp_path, _folder_with(tmp_path, "outside")).lines)
+    assert [f.relative_to(tmp_path).as_posix() for f in source.files] == [
+        "folder/a/lines.parquet", "folder/more/part.parquet"]
+    assert source.read_table(["customer_id"]).num_rows == TABLE.num_rows + 3
+    assert len(source.fingerprint()) == 2
+
+
+@pytest.mark.parametrize("kind", ["parquet", "glob_parquet", "glob_csv", "hive"])
+def test_the_dataset_reads_exactly_the_fingerprinted_files(tmp_path, kind):
+    lines = _layout(kind, tmp_path)
+    if kind == "hive":  # junk pyarrow's own discovery would skip or read differently
+        (tmp_path / "lines" / "_temporary" / "country=XX").mkdir(parents=True)
+        pq.write_table(TABLE, tmp_path / "lines" / "_temporary" / "country=XX" / "p.parquet")
+    source = open_source(_project(tmp_path, lines).lines)
+    assert list(source._dataset.files) == [str(f) for f in source.files]
+    assert [p for p, _, _ in source.fingerprint()] == [str(f.resolve()) for f in source.files]
+    assert source.read_table(["customer_id"]).num_rows == TABLE.num_rows
+
+
+def test_hive_partitions_start_at_the_source_folder(tmp_path):
+    # A `key=value` folder above the source must not become a partition column.
+    base = tmp_path / "year=2024"
+    base.mkdir()
+    source = open_source(_project(base, _layout("hive", base)).lines)
+    assert "year" not in source.schema.names
+    assert "country" in source.schema.names
+
+
+def test_a_fingerprint_of_other_files_than_the_reader_reads_is_a_bug(tmp_path):
+    source = open_source(_project(tmp_path, _layout("glob_parquet", tmp_path)).lines)
+    source.files = source.files[:-1]
+    with pytest.raises(InternalError):
+        source.fingerprint()
+
+
+# --- damaged files are named as such ------------------------------------------------------
+
+
+def _damage(path: Path, how: str) -> None:
+    data = bytearray(path.read_bytes())
+    if how == "truncate":
+        path.write_bytes(bytes(data[: len(data) // 2]))
+    else:
+        for k in range(len(data) // 2, len(data) // 2 + 64):
+            data[k] ^= 0x5A
+        path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("kind, how", [
+    pytest.param(k, h, id=f"{k}_{h}") for k in ("parquet", "ipc", "csv_gz")
+    for h in ("truncate", "corrupt")
+])
+def test_damaged_files_are_named_damaged_or_truncated(tmp_path, kind, how):
+    big = pa.concat_tables([TABLE] * 500)
+    lines = {"parquet": lambda: pq.write_table(big, tmp_path / "l.parquet"),
+             "ipc": lambda: pa.feather.write_feather(big, tmp_path / "l.arrow"),
+             "csv_gz": lambda: _write_csv(big, tmp_path / "l.csv.gz", compress=True)}
+    lines[kind]()
+    name = {"parquet": "l.parquet", "ipc": "l.arrow", "csv_gz": "l.csv.gz"}[kind]
+    _damage(tmp_path / name, how)
+    with pytest.raises(SourceError) as info:
+        load_histories(_project(tmp_path, {"source": name}), use_cache=False)
+    message = str(info.value)
+    assert f"{tmp_path / name}' cannot be read as" in message
+    assert "damaged or truncated" in message and "again from its origin" in message
+    assert message.isprintable()
+
+
+def test_a_damaged_file_among_many_is_the_one_named(tmp_path):
+    _layout("glob_parquet", tmp_path)
+    _damage(tmp_path / "parts" / "part-2.parquet", "corrupt")
+    with pytest.raises(SourceError, match="part-2.parquet' cannot be read as Parquet"):
+        load_histories(_project(tmp_path, {"source": "parts/*.parquet"}), use_cache=False)
+
+
+@pytest.mark.parametrize("row, parts, absent", [
+    pytest.param("u9,a,2024-01-09,one", ["column 'qty'", "line 3", "the value 'one'",
+                                         "types.qty"], ["#3"], id="bad_number"),
+    pytest.param("u9,a", ["line 3 has 2 fields where the header has 4", "`delimiter`"],
+                 ["u9"], id="short_row"),
+    pytest.param("secret-id,a,2024-01-09,1", ["column 'customer_id'", "line 3",
+                                              "is not int64"], ["secret-id"],
+                 id="id_value_never_shown"),
+])
+def test_csv_errors_name_the_column_and_line(tmp_path, row, parts, absent):
+    (tmp_path / "l.csv").write_text(f"customer_id,item_id,ts,qty\n7,a,2024-01-01,1\n{row}\n")
+    types = {"customer_id": "int64"} if "secret" in row else {}
+    with pytest.raises(SourceError) as info:
+        load_histories(_project(tmp_path, {"source": "l.csv", "types": types}),
+                       use_cache=False)
+    for part in parts:
+        assert part in str(info.value)
+    for part in absent:
+        assert part not in str(info.value)
+
+
+def test_csv_that_is_not_utf8_says_so(tmp_path):
+    (tmp_path / "l.csv").write_bytes(b"customer_id,item_id,ts,qty\nu1,caf\xe9,2024-01-01,1\n")
+    with pytest.raises(SourceError, match="column 'item_id' holds text that is not UTF-8"):
+        load_histories(_project(tmp_path, {"source": "l.csv"}), use_cache=False)
