@@ -45,7 +45,11 @@ def load_histories(project: Project | str | Path, *, strict: bool = False,
     Returns
     -------
     Histories
-        ``info["cache"]`` says ``"hit"``, ``"stored"`` or ``"off"``.
+        ``info["cache"]`` says ``"hit"``, ``"stored"``, ``"off"`` or
+        ``"not stored: <reason>"``. When the entry under this key was damaged,
+        truncated or unreadable, the histories are rebuilt from the source and
+        ``info["cache_note"]`` names the file and what was wrong (the CLI shows
+        it on stderr).
     """
     proj = _project(project)
     policy = proj.validation.strict() if strict else proj.validation
@@ -56,7 +60,7 @@ def load_histories(project: Project | str | Path, *, strict: bool = False,
     folder = Path(cache_dir).expanduser() if cache_dir else cache.default_cache_dir()
     source = open_source(proj.lines)
     key = cache.fingerprint(proj.lines, source, policy)
-    hit = cache.load(folder, key)
+    hit, note = cache.lookup(folder, key)
     if hit is not None:
         hit.info["cache"] = "hit"
         return hit
@@ -66,11 +70,22 @@ def load_histories(project: Project | str | Path, *, strict: bool = False,
         hist.info["cache"] = "stored"
     except OSError as exc:  # a read-only or full cache folder must not fail the run
         hist.info["cache"] = f"not stored: {exc.strerror or exc}"
+    if note is not None:  # after saving: the note belongs to this run, not to the entry
+        hist.info["cache_note"] = f"{note}; rebuilt the histories from the source"
     return hist
 
 
-def profile(project: Project | str | Path, **kwargs: Any) -> dict[str, Any]:
+def profile(project: Project | str | Path, *, timings: bool = False,
+            **kwargs: Any) -> dict[str, Any]:
     """Profile of a project's basket lines (see :func:`load_histories` for options).
+
+    Parameters
+    ----------
+    project : Project, str or Path
+    timings : bool
+        Add the cache state and seconds of this run (``--timings``).
+    **kwargs
+        Options of :func:`load_histories`.
 
     Returns
     -------
@@ -78,12 +93,17 @@ def profile(project: Project | str | Path, **kwargs: Any) -> dict[str, Any]:
         Aggregates only: counts, time span, percentiles, dropped rows by reason.
     """
     proj = _project(project)
-    return profile_project(proj, load_histories(proj, **kwargs))
+    return profile_project(proj, load_histories(proj, **kwargs), timings=timings)
 
 
-def profile_project(project: Project, hist: Histories) -> dict[str, Any]:
-    """Profile of already loaded histories, plus catalog coverage when mapped."""
-    prof = profile_histories(hist, project_name=project.name)
+def profile_project(project: Project, hist: Histories, *,
+                    timings: bool = False) -> dict[str, Any]:
+    """Profile of already loaded histories, plus catalog coverage when mapped.
+
+    ``timings`` adds the cache state and seconds of this run (see
+    :func:`~basketguard.engine.histories.profile.profile_histories`).
+    """
+    prof = profile_histories(hist, project_name=project.name, timings=timings)
     if project.source("catalog") is not None:
         catalog = read_role(project, "catalog")
         prof["catalog"] = catalog_coverage(catalog, hist.item_ids,
@@ -118,7 +138,8 @@ def scan(project: Project | str | Path, *, signatures: Any = None,
 
 
 def assess(project: Project | str | Path, *, segment_file: str | None = None,
-           segment_signature: str | None = None, options: Any = None, **kwargs: Any):
+           segment_signature: str | None = None, segment_column: str = "customer",
+           options: Any = None, **kwargs: Any):
     """Re-identification risk of a segment (``basketguard assess``).
 
     Parameters
@@ -126,10 +147,12 @@ def assess(project: Project | str | Path, *, segment_file: str | None = None,
     project : Project, str or Path
         A loaded project or the path of a project file.
     segment_file : str, optional
-        Parquet / CSV / Arrow file with a ``customer`` column.
+        Parquet / CSV / Arrow file of customer ids (relative to the working directory).
     segment_signature : str, optional
         Use the customers this signature flags as the segment.
         With neither, the project's ``[segment]`` table is used.
+    segment_column : str
+        The id column of ``segment_file`` (``--segment-column``).
     options : basketguard.engine.reid.assess.AssessOptions, optional
         Measures and thresholds (defaults as the CLI).
     **kwargs
@@ -146,5 +169,5 @@ def assess(project: Project | str | Path, *, segment_file: str | None = None,
     proj = _project(project)
     hist = load_histories(proj, **kwargs)
     members, info = segment_members(proj, hist, segment_file=segment_file,
-                                    signature=segment_signature)
+                                    signature=segment_signature, segment_column=segment_column)
     return _assess(proj, hist, members, options or AssessOptions(), info)

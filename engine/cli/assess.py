@@ -13,6 +13,7 @@ import sys
 from basketguard.engine.cli.common import (
     add_data_options,
     load_with_progress,
+    number_in,
     write_atomic,
 )
 from basketguard.engine.cli.exitcodes import exit_code
@@ -23,6 +24,10 @@ from basketguard.engine.report.text import assess_text
 
 NAME = "assess"
 HELP = "Assess how well a segment's members could be re-identified (classes, unicity, k^m)."
+
+
+#: Class sizes and diversities: at least 1, and within the kernels' integers.
+_COUNT = number_in(int, 1, 2**31 - 1)
 
 
 def _share(text: str) -> float | None:
@@ -41,7 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_options(parser)
     seg = parser.add_argument_group("segment (default: the project's [segment] table)")
     seg.add_argument("--segment", metavar="FILE",
-                     help="Parquet / CSV / Arrow file with a `customer` column")
+                     help="Parquet / CSV / Arrow file of customer ids (relative to the "
+                          "working directory); an empty file is an empty segment")
+    seg.add_argument("--segment-column", metavar="NAME",
+                     help="the --segment file's id column (default `customer`)")
     seg.add_argument("--segment-signature", metavar="NAME",
                      help="the customers a signature flags (a targeted mailing's audience)")
     seg.add_argument("--signatures", metavar="PATH", action="append", default=[],
@@ -52,28 +60,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="exported quasi-identifiers (default: all customers attributes; "
                           "'none' to skip)")
     cls.add_argument("--hierarchies", metavar="FILE", help="generalization hierarchies (TOML)")
-    cls.add_argument("--k", type=int, default=5, help="smallest acceptable class size (5)")
+    cls.add_argument("--k", type=_COUNT, default=5, help="smallest acceptable class size (5)")
     cls.add_argument("--sampling-fraction", type=float, metavar="F",
                      help="share of the real population the customer base covers: enables "
                           "population-uniqueness estimates")
     cls.add_argument("--sensitive-signature", metavar="NAME",
                      help="l-diversity of this signature's flag within classes")
-    cls.add_argument("--l", type=int, default=2, help="smallest acceptable l-diversity (2)")
+    cls.add_argument("--l", type=_COUNT, default=2, help="smallest acceptable l-diversity (2)")
     uni = parser.add_argument_group("purchase unicity")
     uni.add_argument("--points", default="item-day",
                      help="comma-separated point kinds: items, item-day, item-week, "
                           "item-month, store-day; 'none' to skip (default item-day)")
-    uni.add_argument("--p", type=int, default=4, dest="p_max",
+    uni.add_argument("--p", type=number_in(int, 1, 64), default=4, dest="p_max",
                      help="known points 1..P; the finding at P is judged (default 4)")
-    uni.add_argument("--draws", type=int, default=10, help="draws per member (10)")
-    uni.add_argument("--seed", type=int, default=0, help="seed of the draws (0)")
+    uni.add_argument("--draws", type=number_in(int, 1, 2**24), default=10,
+                     help="draws per member (10)")
+    uni.add_argument("--seed", type=number_in(int, 0, 2**63 - 1), default=0,
+                     help="seed of the draws (0)")
     uni.add_argument("--unicity-warn", type=_share, default=0.05, metavar="SHARE")
     uni.add_argument("--unicity-fail", type=_share, default=0.5, metavar="SHARE")
     km = parser.add_argument_group("k^m-anonymity of exported item lists")
     km.add_argument("--item-lists", action="store_true",
                     help="the export carries the members' item lists: check k^m-anonymity")
-    km.add_argument("--km-k", type=int, default=5)
-    km.add_argument("--km-m", type=int, default=2)
+    km.add_argument("--km-k", type=_COUNT, default=5)
+    km.add_argument("--km-m", type=number_in(int, 1, 4), default=2)
     km.add_argument("--km-unit", choices=("members", "baskets"), default="members")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--out", metavar="FILE", help="also write the JSON report to FILE")
@@ -82,6 +92,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def options_from_args(args: argparse.Namespace) -> AssessOptions:
     if args.segment and args.segment_signature:
         raise ConfigError("give either --segment or --segment-signature, not both.")
+    if args.segment_column is not None and not args.segment:
+        raise ConfigError("--segment-column names the id column of a --segment FILE; give the "
+                          "file too (the [segment] table maps its column in the project file).")
+    warn, fail = args.unicity_warn, args.unicity_fail
+    if warn is not None and fail is not None and warn > fail:
+        # direction "max": a larger share is worse, so the warning must come first
+        raise ConfigError(f"--unicity-warn {warn:g} is above --unicity-fail {fail:g}: a share "
+                          "would fail before it warns. Give --unicity-warn <= --unicity-fail.")
     attrs = None
     if args.attributes is not None:
         attrs = () if args.attributes.lower() == "none" else tuple(
@@ -99,13 +117,17 @@ def options_from_args(args: argparse.Namespace) -> AssessOptions:
 
 def run(args: argparse.Namespace) -> int:
     options = options_from_args(args)
-    project, hist = load_with_progress(args)
+    project, hist = load_with_progress(
+        args, outputs=[("--out", args.out)],
+        inputs=[("the --segment file", args.segment), ("the --hierarchies file", args.hierarchies),
+                *(("the --signatures input", p) for p in args.signatures)])
     members, info = segment_members(project, hist, segment_file=args.segment,
                                     signature=args.segment_signature,
-                                    signature_paths=options.signature_paths)
+                                    signature_paths=options.signature_paths,
+                                    segment_column=args.segment_column or "customer")
     say = (lambda m: sys.stderr.write(f"measuring {m}\n")) if sys.stderr.isatty() else None
     result = assess(project, hist, members, options, info, progress=say)
-    doc = result.to_dict()
+    doc = result.to_dict(timings=args.timings)
     if args.out:
         write_atomic(args.out, dumps(doc))
     sys.stdout.write(dumps(doc) if args.json else assess_text(doc) + "\n")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
 
-from basketguard.engine.io.output import write_text_atomic
+from basketguard.engine.io.output import check_outputs, write_text_atomic
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +20,44 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
                         help="rebuild histories from the source; do not read or write the cache")
     parser.add_argument("--cache-dir", metavar="DIR",
                         help="cache folder (default: $BASKETGUARD_CACHE or ~/.cache/basketguard)")
+    parser.add_argument("--timings", action="store_true",
+                        help="add how this run went to the report: stage timings in seconds "
+                             "(and, in profile, the cache state); without it the report "
+                             "depends on the input alone, byte for byte")
+
+
+def number_in(kind: type, low: float, high: float | None = None):
+    """An argparse ``type``: a finite ``int`` or ``float`` within ``[low, high]``.
+
+    Parameters
+    ----------
+    kind : {int, float}
+    low : number
+        Smallest allowed value.
+    high : number, optional
+        Largest allowed value (no upper bound when omitted).
+
+    Returns
+    -------
+    callable
+        Parses the option's text; a value that is not a number, NaN,
+        infinite or out of range is a usage error naming the option.
+    """
+    allowed = f"[{low}, {high}]" if high is not None else f">= {low}"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'an integer' if kind is int else 'a number'}; "
+                f"give one in {allowed}") from None
+        if not math.isfinite(value) or not low <= value <= (high if high is not None else value):
+            raise argparse.ArgumentTypeError(f"{text!r} is out of range; allowed: {allowed}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
 
 
 class Progress:
@@ -58,16 +97,59 @@ def write_atomic(path: str | Path, text: str) -> None:
     write_text_atomic(path, text)
 
 
-def load_with_progress(args: argparse.Namespace):
-    """The project named by ``args.project`` and its histories (progress on a terminal)."""
+def guard_outputs(outputs, inputs=(), cache_dir: str | Path | None = None) -> None:
+    """Refuse, before any work, outputs that would overwrite an input or the cache.
+
+    Parameters
+    ----------
+    outputs : iterable of (str, path or None)
+        Option name and path of each output (``None``: not asked for).
+    inputs : iterable of (str, path)
+        What the run reads (see :meth:`Project.input_paths`).
+    cache_dir : str or Path, optional
+        The ``--cache-dir`` option; the default cache folder otherwise.
+
+    Raises
+    ------
+    OutputError
+        See :func:`basketguard.engine.io.output.check_outputs`.
+    """
+    from basketguard.engine.histories.cache import default_cache_dir
+
+    cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    check_outputs(inputs, outputs, folders=[("the cache folder", cache)])
+
+
+def load_with_progress(args: argparse.Namespace, outputs=(), inputs=()):
+    """The project named by ``args.project`` and its histories (progress on a terminal).
+
+    ``outputs`` and extra ``inputs`` (option name, path) are checked with
+    :func:`guard_outputs` against the project's inputs before anything is read.
+    """
     from basketguard.engine.api import load_histories
     from basketguard.engine.config.project import load_project
 
     project = load_project(args.project)
+    guard_outputs(outputs, [*project.input_paths(), *inputs], args.cache_dir)
     progress = Progress("reading lines")
     try:
         hist = load_histories(project, strict=args.strict, use_cache=not args.no_cache,
                               cache_dir=args.cache_dir, progress=progress)
     finally:
         progress.close()
+    show_notes(hist)
     return project, hist
+
+
+def show_notes(hist) -> None:
+    """Tell on stderr what the user should know about how the histories were loaded.
+
+    Parameters
+    ----------
+    hist : Histories
+        Today its ``info["cache_note"]``: a damaged cache entry was rebuilt (the
+        note names the file). A note never changes the exit status.
+    """
+    note = hist.info.get("cache_note")
+    if note:
+        sys.stderr.write(f"basketguard: note: {note}\n")

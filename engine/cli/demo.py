@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from basketguard.engine.api import load_histories, profile_project
-from basketguard.engine.cli.common import write_atomic
+from basketguard.engine.cli.common import guard_outputs, write_atomic
 from basketguard.engine.cli.exitcodes import ExitCode
 from basketguard.engine.config.project import load_project
 from basketguard.engine.detect.scan import scan
@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     data = out / "data"
     config = SimConfig(customers=args.customers, seed=args.seed)
+    guard_outputs([("--out", out)])
     sys.stdout.write(f"simulating {args.customers:,} customers (seed {args.seed}) "
                      f"into {data} ...\n")
     sys.stdout.flush()

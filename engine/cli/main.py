@@ -29,11 +29,16 @@ COMMANDS = (
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage errors exit with 3 (ERROR): argparse's 2 would read as WARN."""
+    """Usage errors exit with 3 (ERROR): argparse's 2 would read as WARN.
+
+    The message comes first, as for every other error (the first stderr line
+    is the one-paragraph message), then the usage.
+    """
 
     def error(self, message: str):  # type: ignore[override]
+        sys.stderr.write(f"basketguard: error: {message}\n")
         self.print_usage(sys.stderr)
-        self.exit(int(ExitCode.ERROR), f"basketguard: error: {message}\n")
+        self.exit(int(ExitCode.ERROR))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    project, hist = load_with_progress(args)
-    prof = profile_project(project, hist)
+    project, hist = load_with_progress(args, outputs=[("--out", args.out)])
+    prof = profile_project(project, hist, timings=args.timings)
     if args.out:
         write_atomic(args.out, dumps(prof))
     sys.stdout.write(dumps(prof) if args.json else profile_text(prof) + "\n")

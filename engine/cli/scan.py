@@ -13,6 +13,7 @@ import sys
 from basketguard.engine.cli.common import (
     add_data_options,
     load_with_progress,
+    number_in,
     write_atomic,
 )
 from basketguard.engine.cli.exitcodes import ExitCode
@@ -41,6 +42,11 @@ def library_from_args(args: argparse.Namespace):
     return load_library(args.signatures, builtin=not args.no_builtin, only=only)
 
 
+def signature_inputs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The ``--signatures`` files and folders, as inputs outputs must not touch."""
+    return [("the --signatures input", path) for path in args.signatures]
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_options(parser)
     add_signature_options(parser)
@@ -50,19 +56,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scores", metavar="FILE",
                         help="write per-customer scores (sensitive: original customer ids) "
                              "to this Parquet file")
-    parser.add_argument("--min-probability", type=float, default=0.0, metavar="P",
-                        help="with --scores, keep only rows with probability >= P")
+    parser.add_argument("--min-probability", type=number_in(float, 0.0, 1.0), default=0.0,
+                        metavar="P",
+                        help="with --scores, keep only rows with probability >= P (0..1)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--out", metavar="FILE", help="also write the JSON report to FILE")
 
 
 def run(args: argparse.Namespace) -> int:
     library = library_from_args(args)
-    project, hist = load_with_progress(args)
+    project, hist = load_with_progress(
+        args, outputs=[("--scores", args.scores), ("--out", args.out)],
+        inputs=signature_inputs(args))
     result = scan(project, hist, library, as_of=args.as_of,
                   progress=(lambda m: sys.stderr.write(m + "\n")) if sys.stderr.isatty()
                   else None)
-    summary = result.summary()
+    summary = result.summary(timings=args.timings)
     if args.scores:
         result.write_scores(args.scores, args.min_probability)
     if args.out:

@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from basketguard.engine.api import load_histories
+from basketguard.engine.cli.common import show_notes
 from basketguard.engine.cli.exitcodes import ExitCode
 from basketguard.engine.cli.scan import add_signature_options, library_from_args
 from basketguard.engine.config.project import load_project
@@ -37,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if args.project:
         project = load_project(args.project)
         hist = load_histories(project, use_cache=not args.no_cache, cache_dir=args.cache_dir)
+        show_notes(hist)
         compiled, view = compile_for(project, hist, library)
         doc["matches"] = describe(compiled, view)
         doc["warnings"] = compiled.warnings

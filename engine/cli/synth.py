@@ -6,6 +6,7 @@ import argparse
 import datetime
 import sys
 
+from basketguard.engine.cli.common import guard_outputs
 from basketguard.engine.cli.exitcodes import ExitCode
 from basketguard.engine.errors import ConfigError
 from basketguard.models.simulator.run import EVENTS, SimConfig, simulate
@@ -84,8 +85,13 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Generate the population; progress on stderr only on a terminal."""
+    """Generate the population; progress on stderr only on a terminal.
+
+    The files are written as one set (see :func:`simulate`): on an error or
+    Ctrl-C the ``--out`` folder is left as it was and no temporary files remain.
+    """
     config = config_from_args(args)
+    guard_outputs([("--out", args.out)])
     progress = None
     if sys.stderr.isatty():
         def progress(done: int, total: int) -> None:

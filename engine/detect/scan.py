@@ -208,8 +208,15 @@ class ScanResult:
                         cats[i] = c
         return names, cats
 
-    def summary(self) -> dict[str, Any]:
-        """The scan's report: aggregates only, JSON-serializable."""
+    def summary(self, timings: bool = False) -> dict[str, Any]:
+        """The scan's report: aggregates only, JSON-serializable.
+
+        Parameters
+        ----------
+        timings : bool
+            Fill ``seconds`` with the stage timings of this run. Without it
+            ``seconds`` is empty, so the same input gives the same report bytes.
+        """
         out_sigs = []
         ag = self.aggregates
         for s, sig in enumerate(self.signatures):
@@ -281,7 +288,7 @@ class ScanResult:
             "last_day": day_to_date(self.last_day).isoformat() if self.n_lines else None,
             "as_of": day_to_date(self.as_of).isoformat(),
             "signatures": out_sigs, "warnings": list(self.library.warnings),
-            "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
+            "seconds": {k: round(v, 4) for k, v in self.seconds.items()} if timings else {},
         }
 
     def findings(self) -> list[Finding]:

@@ -9,6 +9,14 @@ Layout: ``<cache_dir>/<key>/`` holding ``lines.arrow``, ``customers.arrow``,
 ``items.arrow``, optionally ``baskets.arrow`` / ``stores.arrow``, and
 ``meta.json``. An entry is written into a temporary folder and renamed into
 place, so a reader never sees a half-written entry.
+
+Nothing read back is trusted: ``meta.json`` records the size and an XXH3-128
+digest of every Arrow file, and a digest of its own content. :func:`lookup`
+verifies all of them before parsing (about 25 GB/s warm, some 1 ms per
+million lines; ``docs/reliability.md``), so flipped bits, a truncated or
+overwritten file, or an entry that cannot be read is never used: it is
+reported as a note naming the file, and the caller rebuilds the histories
+and replaces the entry.
 """
 
 from __future__ import annotations
@@ -20,17 +28,21 @@ import shutil
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import xxhash
 
 from basketguard.engine.config.project import SourceSpec, ValidationPolicy
-from basketguard.engine.errors import BasketguardError, InternalError
 from basketguard.engine.histories.build import Histories
 from basketguard.engine.io.sources import Source
 
 #: Bump when the on-disk layout or the build semantics change.
-CACHE_FORMAT = 1
+#: 2: every file's size and digest, and a digest of ``meta.json`` itself.
+CACHE_FORMAT = 2
+#: Name of the digest in ``meta.json`` (XXH3, 128 bits, of the file's bytes).
+DIGEST = "xxh3_128"
 
 
 def default_cache_dir() -> Path:
@@ -60,9 +72,48 @@ def _write_table(path: Path, table: pa.Table) -> None:
         writer.write_table(table)
 
 
-def _read_table(path: Path) -> pa.Table:
-    source = pa.memory_map(str(path), "r")
-    return pa.ipc.open_file(source).read_all()
+class _Damaged(Exception):
+    """An entry that fails a check; the message names the file and what is wrong."""
+
+
+def _digest(data) -> str:
+    """XXH3-128 of a buffer (anything with the buffer protocol), as hex."""
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+def _mapped(path: Path) -> pa.Buffer:
+    """The whole file, memory-mapped (zero copy: the tables read from it share the map)."""
+    return pa.memory_map(str(path), "r").read_buffer()
+
+
+def _record(path: Path) -> dict[str, Any]:
+    """What ``meta.json`` keeps of a written file: its size and digest."""
+    buf = _mapped(path)
+    return {"bytes": buf.size, DIGEST: _digest(buf)}
+
+
+def _meta_digest(meta: dict[str, Any]) -> str:
+    """Digest of ``meta.json``'s content (all but its own ``checksum``)."""
+    body = {k: v for k, v in meta.items() if k != "checksum"}
+    return _digest(json.dumps(body, sort_keys=True).encode())
+
+
+def _verify(path: Path, buf: pa.Buffer, want: dict[str, Any]) -> None:
+    """Raise :class:`_Damaged` unless ``buf`` is exactly what was written to ``path``."""
+    if buf.size != want["bytes"]:
+        raise _Damaged(f"{path} holds {buf.size:,} bytes where {want['bytes']:,} were written "
+                       "(truncated or overwritten)")
+    if _digest(buf) != want[DIGEST]:
+        raise _Damaged(f"{path} does not match its checksum (changed on disk after it was "
+                       "written)")
+
+
+def _read_table(entry: Path, meta: dict[str, Any], name: str) -> pa.Table:
+    """Table ``name`` of an entry, after checking its size and digest against ``meta``."""
+    path = entry / name
+    buf = _mapped(path)
+    _verify(path, buf, meta["files"][name])
+    return pa.ipc.open_file(buf).read_all()
 
 
 def _np(table: pa.Table, name: str) -> np.ndarray:
@@ -72,77 +123,155 @@ def _np(table: pa.Table, name: str) -> np.ndarray:
 
 
 def save(hist: Histories, cache_dir: Path, key: str) -> Path:
-    """Store histories under ``key`` atomically; returns the entry's folder."""
+    """Store histories under ``key`` atomically; returns the entry's folder.
+
+    Every file is written into a temporary folder, its size and digest go
+    into ``meta.json`` (written last, with a digest of its own), and the
+    folder is renamed into place. An entry already under ``key`` is kept when
+    it is valid (another process stored the same histories first) and
+    replaced when it is damaged.
+
+    Raises
+    ------
+    OSError
+        The cache folder cannot be written; nothing is left behind.
+    """
     cache_dir.mkdir(parents=True, exist_ok=True)
     final = cache_dir / key
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache_dir))
     try:
+        files: dict[str, dict[str, Any]] = {}
+
+        def put(name: str, table: pa.Table) -> None:
+            _write_table(tmp / name, table)
+            files[name] = _record(tmp / name)
+
         cols = {"item": hist.item, "day": hist.day, "basket": hist.basket}
         for name in ("quantity", "price", "store"):
             value = getattr(hist, name)
             if value is not None:
                 cols[name] = value
-        _write_table(tmp / "lines.arrow", pa.table(cols))
-        _write_table(tmp / "customers.arrow", pa.table({
-            "id": hist.customer_ids, "start": hist.offsets[:-1]}))
-        _write_table(tmp / "items.arrow", pa.table({"id": hist.item_ids}))
+        put("lines.arrow", pa.table(cols))
+        put("customers.arrow", pa.table({"id": hist.customer_ids, "start": hist.offsets[:-1]}))
+        put("items.arrow", pa.table({"id": hist.item_ids}))
         if hist.basket_ids is not None:
-            _write_table(tmp / "baskets.arrow", pa.table({"id": hist.basket_ids}))
+            put("baskets.arrow", pa.table({"id": hist.basket_ids}))
         if hist.store_ids is not None:
-            _write_table(tmp / "stores.arrow", pa.table({"id": hist.store_ids}))
-        meta = {"cache_format": CACHE_FORMAT, "n_lines": hist.n_lines, "info": hist.info}
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
+            put("stores.arrow", pa.table({"id": hist.store_ids}))
+        meta: dict[str, Any] = {
+            "cache_format": CACHE_FORMAT, "n_lines": hist.n_lines,
+            # as read back, so that the digest covers exactly what a reader parses
+            "info": json.loads(json.dumps(hist.info, default=str)), "files": files,
+        }
+        meta["checksum"] = _meta_digest(meta)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         try:
             os.rename(tmp, final)
         except OSError:
-            if load(cache_dir, key) is not None:
-                # Another process stored the same key first: theirs is equivalent.
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                # A damaged entry: replace it.
-                shutil.rmtree(final, ignore_errors=True)
-                os.rename(tmp, final)
+            _replace(tmp, final, cache_dir, key)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
 
 
-def load(cache_dir: Path, key: str) -> Histories | None:
-    """Histories stored under ``key``, or ``None`` if absent or unreadable."""
+def _replace(tmp: Path, final: Path, cache_dir: Path, key: str) -> None:
+    """Put the new entry ``tmp`` in place of an existing ``final``, unless that one is valid."""
+    if load(cache_dir, key) is not None:
+        # Another process stored the same key first: theirs is equivalent.
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    # A damaged entry: moved aside in one step (a reader sees it whole or not at all).
+    aside = Path(tempfile.mkdtemp(prefix=f".{key}-damaged-", dir=cache_dir))
+    try:
+        os.rename(final, aside)
+    except OSError:
+        pass  # gone meanwhile: another process replaced it
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if load(cache_dir, key) is None:  # neither ours nor a valid one from another process
+            raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def lookup(cache_dir: Path, key: str) -> tuple[Histories | None, str | None]:
+    """Histories stored under ``key``, verified, or why there are none.
+
+    Parameters
+    ----------
+    cache_dir : Path
+    key : str
+        From :func:`fingerprint`.
+
+    Returns
+    -------
+    (Histories, None)
+        A valid entry: every file has the size and digest ``meta.json``
+        recorded, and the histories pass :meth:`Histories.validate`.
+    (None, None)
+        No entry under ``key``.
+    (None, str)
+        A damaged, truncated or unreadable entry, never used; the note names
+        the file and what is wrong (the caller rebuilds and replaces it).
+    """
     entry = cache_dir / key
+    if not os.path.lexists(entry):
+        return None, None
+    try:
+        return _read_entry(entry), None
+    except _Damaged as exc:
+        return None, f"cache entry {exc}"
+    except Exception as exc:  # everything in an entry is untrusted: never a crash
+        return None, f"cache entry {entry} cannot be read ({type(exc).__name__}: {exc})"
+
+
+def load(cache_dir: Path, key: str) -> Histories | None:
+    """Histories stored under ``key``, or ``None`` if absent, damaged or unreadable."""
+    return lookup(cache_dir, key)[0]
+
+
+def _read_entry(entry: Path) -> Histories:
+    """Verify and parse an entry (raises on anything wrong; see :func:`lookup`)."""
     meta_path = entry / "meta.json"
-    if not meta_path.is_file():
-        return None
     try:
         meta = json.loads(meta_path.read_text())
-        if meta.get("cache_format") != CACHE_FORMAT:
-            return None
-        lines = _read_table(entry / "lines.arrow")
-        customers = _read_table(entry / "customers.arrow")
-        items = _read_table(entry / "items.arrow")
-        offsets = np.empty(customers.num_rows + 1, np.int64)
-        offsets[:-1] = _np(customers, "start") if customers.num_rows else 0
-        offsets[-1] = meta["n_lines"]
-        names = lines.schema.names
-        hist = Histories(
-            offsets=offsets,
-            item=_np(lines, "item"),
-            day=_np(lines, "day"),
-            basket=_np(lines, "basket"),
-            quantity=_np(lines, "quantity") if "quantity" in names else None,
-            price=_np(lines, "price") if "price" in names else None,
-            store=_np(lines, "store") if "store" in names else None,
-            customer_ids=customers.column("id").combine_chunks(),
-            item_ids=items.column("id").combine_chunks(),
-            basket_ids=(_read_table(entry / "baskets.arrow").column("id").combine_chunks()
-                        if (entry / "baskets.arrow").exists() else None),
-            store_ids=(_read_table(entry / "stores.arrow").column("id").combine_chunks()
-                       if (entry / "stores.arrow").exists() else None),
-            info=dict(meta["info"]),
-        )
-        hist.validate()
-    except (OSError, ValueError, KeyError, pa.ArrowException, BasketguardError,
-            InternalError):
-        return None  # a damaged entry is rebuilt, never trusted
+    except (OSError, ValueError) as exc:
+        raise _Damaged(f"{meta_path} cannot be read ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("checksum") != _meta_digest(meta):
+        raise _Damaged(f"{meta_path} does not match its checksum (changed on disk after it "
+                       "was written)")
+    if meta["cache_format"] != CACHE_FORMAT:
+        raise _Damaged(f"{meta_path} is of cache format {meta['cache_format']!r}, not "
+                       f"{CACHE_FORMAT}")
+    files = meta["files"]
+    lines = _read_table(entry, meta, "lines.arrow")
+    customers = _read_table(entry, meta, "customers.arrow")
+    items = _read_table(entry, meta, "items.arrow")
+
+    def ids(name: str) -> pa.Array | None:
+        return _read_table(entry, meta, name).column("id").combine_chunks() \
+            if name in files else None
+
+    offsets = np.empty(customers.num_rows + 1, np.int64)
+    offsets[:-1] = _np(customers, "start") if customers.num_rows else 0
+    offsets[-1] = meta["n_lines"]
+    names = lines.schema.names
+    hist = Histories(
+        offsets=offsets,
+        item=_np(lines, "item"),
+        day=_np(lines, "day"),
+        basket=_np(lines, "basket"),
+        quantity=_np(lines, "quantity") if "quantity" in names else None,
+        price=_np(lines, "price") if "price" in names else None,
+        store=_np(lines, "store") if "store" in names else None,
+        customer_ids=customers.column("id").combine_chunks(),
+        item_ids=items.column("id").combine_chunks(),
+        basket_ids=ids("baskets.arrow"),
+        store_ids=ids("stores.arrow"),
+        info=dict(meta["info"]),
+    )
+    hist.validate()
     return hist

@@ -3,8 +3,10 @@
 Each record batch is converted (``engine.columns``), validated row by row
 against the project's :class:`ValidationPolicy` and encoded (``engine.encoding``).
 Rows that fail validation are dropped and counted under a named reason, or
-stop the run with a :class:`DataError` that shows an example row when the
-policy (or ``--strict``) says so.
+stop the run with a :class:`DataError` when the policy (or ``--strict``) says
+so. The message names the row number, the column and, for a time or a
+quantity, the offending value; never an id nor the rest of the row (they could
+identify a customer).
 """
 
 from __future__ import annotations
@@ -93,14 +95,26 @@ class Ingested:
         return sum(len(c) for c in self.chunks)
 
 
+#: Reasons whose offending value is shown in the message: times and quantities
+#: identify nobody. Ids, and the rest of the row, are never shown.
+_SHOW_VALUE = ("bad_time", "null_quantity", "non_positive_quantity")
+
+
 def _fail(reason: str, count: int, rows: np.ndarray, batch: pa.RecordBatch, offset: int,
           source: Source, column: str) -> DataError:
+    """The error for rows failing an ``error`` policy: the row number, the column and,
+    for a time or quantity, the offending value; never an id or the whole row."""
     first = int(rows[0])
-    example = batch.slice(first, 1).to_pylist()[0]
+    shown = ""
+    if reason in _SHOW_VALUE and column in batch.schema.names:
+        value = batch.column(column)[first].as_py()
+        if value is not None:
+            shown = f" (value {value!r})"
     key = _POLICY_OF[reason]
+    filt = ", after the filter" if source.spec.filter is not None else ""
     return DataError(
         f"{source.where}: {count} row(s) in this batch {_EXPLAIN[reason]} (column {column!r}); "
-        f"the first is row {offset + first} read (after filters): {example}. "
+        f"the first is row {offset + first + 1} read (counting from 1{filt}){shown}. "
         f"Fix the source, exclude them with a `filter`, or set validation.{key} = \"drop\" "
         "(without --strict) to drop and count them."
     )
@@ -223,6 +237,10 @@ def ingest_lines(spec: SourceSpec, policy: ValidationPolicy,
     if not chunks:
         reasons = ", ".join(f"{k}: {v}" for k, v in dropped.items() if v) or "none"
         filt = f" with filter {spec.filter.text!r}" if spec.filter else ""
+        if spec.time_format and dropped.get("bad_time", 0) == rows_read - sum(
+                v for k, v in dropped.items() if k != "bad_time"):
+            reasons += (f"; no time matched time_format {spec.time_format!r}: check it against "
+                        "the source's times")
         raise DataError(
             f"{where}: no basket line is left to analyse: {rows_read} row(s) read{filt}, "
             f"dropped by validation: {reasons}. Check the filter, the column mapping and "

@@ -19,8 +19,9 @@ Sources:
   A blank line is an empty transaction (counted, holds no items); the final
   newline does not start one. Repeated items within a line count once. A
   token that is not an integer (``.dat``) or an empty name (``.csv``) stops
-  with a :class:`~basketguard.engine.errors.SourceError` naming the file and
-  the line.
+  with a :class:`~basketguard.engine.errors.SourceError` naming the file, the
+  line and the token's position; the message never echoes the file's content
+  (a file that is not a basket file may hold anything, customer ids included).
 - **histories** (:func:`transactions_from_histories`): one transaction per
   member (their distinct items over the whole history) or per basket.
 """
@@ -197,15 +198,16 @@ def _parse_dat(path: Path, lines: list[str]) -> tuple[np.ndarray, list[str]]:
             np.empty(0, np.int64)
     except (ValueError, OverflowError) as exc:
         for i, line in enumerate(lines):
-            for tok in line.split():
+            for j, tok in enumerate(line.split()):
                 try:
                     v = int(tok)
                 except ValueError:
                     v = None
                 if v is None or not -(2**63) <= v < 2**63:
+                    what = "is not an integer" if v is None else "is beyond 64 bits"
                     raise SourceError(
-                        f"{path}, line {i + 1}: {tok!r} is not an integer item id; a .dat "
-                        "file holds integer ids separated by spaces (use .csv for names)"
+                        f"{path}, line {i + 1}: token {j + 1} {what}; a .dat file holds "
+                        "integer item ids separated by spaces (use .csv for names)"
                     ) from None
         raise InternalError(f"{path}: item ids failed to parse but no bad token was "
                             "found") from exc

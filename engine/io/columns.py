@@ -140,10 +140,12 @@ def id_column(col: pa.Array | pa.ChunkedArray, where: str, column: str, role: st
             value = float(values[bad])
             what = ("numbers too large to be exact ids" if np.isfinite(value)
                     and value == round(value) else "non-integral numbers")
+            # a customer's id is personal data: never echoed, even when malformed
+            shown = "" if role == "customer" else f" such as {plain_number(value)}"
             raise SchemaError(
-                f"{where}: column {column!r} ({role} id) holds {what} such as "
-                f"{plain_number(value)} (row {bad} of a batch); ids must be integers or text. "
-                f"Map another column or read it as text with types.{column} = \"string\"."
+                f"{where}: column {column!r} ({role} id) holds {what}{shown} "
+                f"({int((~ok).sum())} value(s)); ids must be integers or text. Map another "
+                f"column or read it as text with types.{column} = \"string\"."
             )
         return IdColumn(values.astype(np.int64), None, valid)
     if pa.types.is_string(t) or pa.types.is_large_string(t) or (

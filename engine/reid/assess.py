@@ -14,12 +14,16 @@ with the segment? Three measures, each optional, judged against thresholds:
 
 The segment comes from the project's ``[segment]`` table, a file of customer
 ids, or the customers a signature flags (the audience of a targeted mailing).
+Its ids are normalized as the basket lines' ids are. An empty segment is no
+error: it targets nobody, and the result holds one informational finding
+saying so (``reid.segment``); the severity is then PASS.
 Findings carry aggregates only; the result's severity is the worst finding's (the CLI
 turns it into the exit status).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +34,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from basketguard.engine.config.project import Project, SourceSpec, infer_format
-from basketguard.engine.errors import ConfigError, DataError
-from basketguard.engine.findings import Finding, Severity, worst
+from basketguard.engine.errors import ConfigError, DataError, SchemaError, SourceError
+from basketguard.engine.findings import Estimate, Finding, Severity, worst
 from basketguard.engine.histories.build import Histories
-from basketguard.engine.io.tables import read_role
+from basketguard.engine.io.tables import conform_ids, read_role
 
 
 @dataclass(frozen=True)
@@ -130,48 +134,142 @@ class AssessResult:
         """The worst finding's severity (PASS when nothing was judged)."""
         return worst(f.severity for f in self.findings)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"segment": self.segment, "severity": self.severity.value,
-                "findings": [f.to_dict() for f in self.findings], "skipped": self.skipped,
-                "seconds": {k: round(v, 4) for k, v in self.seconds.items()}}
+    def to_dict(self, timings: bool = False) -> dict[str, Any]:
+        """The assessment's report: aggregates only, every number finite or ``None``.
+
+        Parameters
+        ----------
+        timings : bool
+            Fill ``seconds`` with the timings of the measures. Without it
+            ``seconds`` is empty, so the same input gives the same report bytes.
+
+        Returns
+        -------
+        dict
+            ``segment``, ``severity``, ``findings``, ``skipped``, ``seconds``. A
+            value that could not be measured (NaN) or is infinite is ``None``
+            (JSON ``null``).
+        """
+        return _finite({
+            "segment": self.segment, "severity": self.severity.value,
+            "findings": [f.to_dict() for f in self.findings], "skipped": self.skipped,
+            "seconds": {k: round(v, 4) for k, v in self.seconds.items()} if timings else {}})
 
 
-def _read_ids(path: str) -> pa.Array:
-    """Customer ids from a segment file (Parquet, CSV or IPC with a ``customer`` column)."""
+def _finite(node: Any) -> Any:
+    """``node`` with every NaN or infinite float (in dicts and lists) as ``None``."""
+    if isinstance(node, float):
+        return node if math.isfinite(node) else None
+    if isinstance(node, dict):
+        return {k: _finite(v) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [_finite(v) for v in node]
+    return node
+
+
+def _read_ids(path: str, column: str, base_ids: pa.Array) -> tuple[pa.Array, str]:
+    """Customer ids of a segment file (Parquet, CSV or IPC), in the base's id kind.
+
+    ``path`` is relative to the working directory. Returns the ids and the
+    source's description (for messages).
+    """
     from basketguard.engine.io.sources import open_source
 
+    resolved = Path(path).expanduser().resolve()
+    if not resolved.is_file():
+        what = "is a folder" if resolved.is_dir() else "does not exist"
+        raise SourceError(
+            f"segment file {path!r} (resolved to {str(resolved)!r}) {what}; --segment paths "
+            f"are relative to the working directory ({Path.cwd()}), not to the project file."
+        )
     fmt = infer_format(path)
     if fmt is None or fmt == "duckdb":
         raise ConfigError(f"segment file {path!r}: use a .parquet, .csv or .arrow file with a "
-                          "`customer` column.")
-    spec = SourceSpec(role="segment", location=str(Path(path).expanduser().resolve()),
-                      base_dir=Path.cwd(), format=fmt, columns={"customer": "customer"},
-                      origin=f"segment file {path}")
+                          "`customer` column (or name the id column with --segment-column).")
+    spec = SourceSpec(role="segment", location=str(resolved), base_dir=Path.cwd(), format=fmt,
+                      columns={"customer": column}, origin=f"segment file {path}")
     source = open_source(spec)
-    source.check_columns(["customer"], {"customer": "the segment's customer ids"})
-    return source.read_table(["customer"]).column("customer").combine_chunks()
+    names = source.schema.names
+    if column not in names:
+        shown = _masked_names(names, base_ids)
+        close = [n for n in shown if n.lower() == column.lower()]
+        hint = f" The closest name is {close[0]!r}." if close else ""
+        headless = ("; its first row looks like data, not a header: write a header row"
+                    if "<a customer id>" in shown else "")
+        raise SchemaError(
+            f"{source.where}: no column {column!r} holds the segment's customer ids.{hint} "
+            f"Columns: {', '.join(shown) or '(none)'}{headless}. Name the id column with "
+            "--segment-column NAME (or call it `customer`)."
+        )
+    col = source.read_table([column]).column(column)
+    return conform_ids(col, base_ids.type, source.where, column), source.where
+
+
+def _masked_names(names: list[str], base_ids: pa.Array) -> list[str]:
+    """Column names, with those that could be customer ids masked: a file without
+    a header row has its first ids as column names (a known id, or any integer
+    when the base's ids are integers)."""
+    out = []
+    for name in names:
+        try:
+            as_id = conform_ids(pa.array([name]), base_ids.type, "", "", "customer")
+            known = pa.types.is_integer(base_ids.type) or bool(
+                pc.is_in(as_id, value_set=base_ids)[0].as_py())
+        except (SchemaError, DataError):
+            known = False
+        out.append("<a customer id>" if known else name)
+    return out
+
+
+def _member_codes(ids: pa.Array, hist: Histories, source: str) -> np.ndarray:
+    """Codes (distinct, ascending) of segment ids already in the base's id kind."""
+    ids = pc.unique(ids)
+    found = pc.index_in(ids, value_set=hist.customer_ids)
+    if found.null_count:
+        base_kind = "integers" if pa.types.is_integer(hist.customer_ids.type) else "text"
+        raise DataError(
+            f"{source}: {found.null_count} of {len(ids)} segment member id(s) are not customers "
+            f"of the base (the customer ids of the basket lines, which are {base_kind}); "
+            "every member must have purchases in the lines: check that the segment and the "
+            "lines use the same ids, or drop those members."
+        )
+    return np.unique(found.to_numpy(zero_copy_only=False).astype(np.int64))
+
+
+def _empty(source: str, why: str) -> tuple[np.ndarray, dict]:
+    return np.empty(0, np.int64), {"source": source, "members": 0, "empty": why}
 
 
 def segment_members(project: Project, hist: Histories, *, segment_file: str | None = None,
-                    signature: str | None = None,
-                    signature_paths: tuple[str, ...] = ()) -> tuple[np.ndarray, dict]:
+                    signature: str | None = None, signature_paths: tuple[str, ...] = (),
+                    segment_column: str = "customer") -> tuple[np.ndarray, dict]:
     """Customer codes of the segment (distinct, ascending) and a description of its source.
 
-    Exactly one source is used: ``segment_file``, else ``signature`` (the
+    Exactly one source is used: ``segment_file`` (relative to the working
+    directory; its ids in column ``segment_column``), else ``signature`` (the
     customers it flags; a built-in signature or one from ``signature_paths``),
-    else the project's ``[segment]`` table.
+    else the project's ``[segment]`` table. Segment ids are normalized as the
+    basket lines' ids are (:func:`basketguard.engine.io.tables.conform_ids`).
+
+    An empty segment (a signature that flags nobody, a segment file or table
+    with no rows) is no error: the codes are empty and the description says why
+    (:func:`assess` reports it as a finding).
 
     Raises
     ------
     ConfigError
         No segment source is given.
+    SourceError, SchemaError
+        The segment file is missing or unreadable, or its id column is missing
+        or holds ids of another kind.
     DataError
-        The segment is empty or names customers with no purchases.
+        A null id, or members with no purchases in the basket lines.
     """
-    from basketguard.engine.reid.unicity import resolve_members
-
     if segment_file is not None:
-        ids, source = _read_ids(segment_file), f"file {segment_file}"
+        ids, where = _read_ids(segment_file, segment_column, hist.customer_ids)
+        source = f"file {segment_file}"
+        if len(ids) == 0:
+            return _empty(source, f"the segment file {segment_file} has no rows")
     elif signature is not None:
         from basketguard.engine.detect.scan import scan
         from basketguard.models.signatures.schema import load_library
@@ -181,22 +279,26 @@ def segment_members(project: Project, hist: Histories, *, segment_file: str | No
         e = result.entries
         sel = e["score"] >= lib[0].score_threshold
         codes = np.unique(e["customer"][sel])
+        source = f"customers flagged by signature {signature!r}"
         if codes.size == 0:
-            raise DataError(f"signature {signature!r} flags no customer: the segment is empty.")
-        return codes, {"source": f"customers flagged by signature {signature!r}",
-                       "members": int(codes.size)}
+            return _empty(source, f"signature {signature!r} flags no customer")
+        return codes, {"source": source, "members": int(codes.size)}
     elif project.source("segment") is not None:
-        ids, source = read_role(project, "segment").column("customer").combine_chunks(), \
-            f"[segment] {project.source('segment').origin}"
+        spec = project.source("segment")
+        ids = read_role(project, "segment",
+                        id_types={"customer": hist.customer_ids.type}).column("customer")
+        ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+        source = where = f"[segment] {spec.origin}"
+        if len(ids) == 0:
+            filt = " after its filter" if spec.filter is not None else ""
+            return _empty(source, f"the [segment] table has no rows{filt}")
     else:
         raise ConfigError(
             "no segment to assess: add a [segment] table to the project, or pass --segment "
             "FILE or --segment-signature NAME."
         )
-    if len(ids) == 0:
-        raise DataError(f"the segment ({source}) is empty: there is nobody to assess.")
-    codes = resolve_members(hist, member_ids=pc.unique(ids))
-    return np.unique(codes), {"source": source, "members": int(np.unique(codes).size)}
+    codes = _member_codes(ids, hist, where)
+    return codes, {"source": source, "members": int(codes.size)}
 
 
 def assess(project: Project, hist: Histories, members: np.ndarray, options: AssessOptions,
@@ -221,6 +323,8 @@ def assess(project: Project, hist: Histories, members: np.ndarray, options: Asse
     -------
     AssessResult
     """
+    if members.size == 0:
+        return _empty_result(hist, segment_info or {"members": 0})
     findings: list[Finding] = []
     seconds: dict[str, float] = {}
     skipped: list[str] = []
@@ -236,7 +340,8 @@ def assess(project: Project, hist: Histories, members: np.ndarray, options: Asse
 
         say("attribute classes")
         t0 = time.perf_counter()
-        customers = read_role(project, "customers")
+        customers = read_role(project, "customers",
+                              id_types={"customer": hist.customer_ids.type})
         sensitive = None
         if options.sensitive_signature:
             from basketguard.engine.detect.scan import scan
@@ -299,6 +404,26 @@ def assess(project: Project, hist: Histories, members: np.ndarray, options: Asse
     info = dict(segment_info or {"members": int(members.size)})
     info["customer_base"] = hist.n_customers
     return AssessResult(info, findings, seconds, skipped)
+
+
+def _empty_result(hist: Histories, segment_info: dict) -> AssessResult:
+    """The assessment of a segment with no member: one informational finding.
+
+    An empty mailing or export targets nobody, so nobody in it can be singled
+    out: a measured fact, not an error (an unreadable segment is an error).
+    """
+    info = dict(segment_info)
+    why = info.pop("empty", "the segment has no member")
+    info["members"] = 0
+    info["customer_base"] = hist.n_customers
+    finding = Finding.judged(
+        "reid.segment", "members of the segment", Estimate(0.0), None,
+        f"The segment is empty: nobody is targeted ({why}), so no member can be singled out "
+        "and no measure applies. If members were expected, check the segment source.",
+        {"members": 0})
+    skipped = [f"{m} (the segment is empty)"
+               for m in ("attribute classes", "purchase unicity", "k^m-anonymity")]
+    return AssessResult(info, [finding], {}, skipped)
 
 
 def _catalog_names(project: Project, hist: Histories) -> np.ndarray | None:

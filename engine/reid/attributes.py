@@ -206,18 +206,23 @@ def member_rows(customer_ids: pa.Array | pa.ChunkedArray,
             "map columns of the same kind (both integers or both text)."
         )
     if len(pc.unique(cust)) != len(cust):
-        counts = pc.value_counts(cust)
-        dup = counts.filter(pc.greater(counts.field("counts"), 1))[0].as_py()
+        # the first row whose id was seen before, and that id's first row (ids not shown)
+        code = pc.index_in(cust, value_set=pc.unique(cust)).to_numpy(zero_copy_only=False)
+        repeat = np.ones(len(code), bool)
+        repeat[np.unique(code, return_index=True)[1]] = False
+        row = int(np.flatnonzero(repeat)[0])
+        same = np.flatnonzero(code == code[row])
+        times, earlier = int(same.size), int(same[0])
         raise DataError(
-            f"customer {dup['values']!r} appears {dup['counts']} times in the customers table; "
-            "each customer needs exactly one row of attributes."
+            f"a customer id appears {times} times in the customers table (rows {earlier + 1} "
+            f"and {row + 1}, counting data rows from 1); each customer needs exactly one row "
+            "of attributes."
         )
     idx = pc.index_in(seg, value_set=cust)
     if idx.null_count:
-        missing = seg.filter(idx.is_null())
         raise DataError(
-            f"{len(missing)} of {len(seg)} segment member(s) are not in the customers table "
-            f"(e.g. {missing[0].as_py()!r}); the k-map needs every member's attributes: add "
-            "them to the customers table or drop them from the segment."
+            f"{idx.null_count} of {len(seg)} segment member(s) are not in the customers table; "
+            "the k-map needs every member's attributes: add them to the customers table or "
+            "drop them from the segment."
         )
     return idx.to_numpy(zero_copy_only=False).astype(np.int64)

@@ -465,6 +465,8 @@ def classes_from_project(project, *, attributes: Sequence[str] | None = None,
     if isinstance(hierarchies, str | Path):
         hierarchies = load_hierarchies(hierarchies)
     customers = read_role(project, "customers")
-    segment = read_role(project, "segment")
+    # segment ids take the kind of the customers table's (CSV text "17850" -> 17850)
+    segment = read_role(project, "segment",
+                        id_types={"customer": customers.schema.field("customer").type})
     return assess_classes(customers, segment, attributes=attributes, hierarchies=hierarchies,
                           sensitive=sensitive, policy=policy)

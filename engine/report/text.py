@@ -98,8 +98,9 @@ def assess_text(doc: dict[str, Any]) -> str:
     for f in doc["findings"]:
         v = f.get("value")
         val = "-" if v is None else f"{v:.4g}"
-        if "interval" in f and f["interval"][0] is not None:
-            val += f" [{f['interval'][0]:.3g}, {f['interval'][1]:.3g}]"
+        low, high = f.get("interval") or (None, None)
+        if low is not None and high is not None:  # null: could not be measured
+            val += f" [{low:.3g}, {high:.3g}]"
         thr = ""
         if f["threshold"] is not None:
             below = v is not None and v < f["threshold"]

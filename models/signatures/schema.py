@@ -16,20 +16,20 @@ holds (``models/signatures/library/pregnancy.toml`` is the annotated example)::
     sources = ["Duhigg (2012) ..."]     # where the rationale comes from
 
     [link]                              # P = 1 / (1 + exp(-(intercept + slope * score)))
-    intercept = -6.0
-    slope = 1.5
+    intercept = -6.0                    # within [-50, 50]
+    slope = 1.5                         # within [0.001, 100]
     calibrated_on = "..."               # optional: what the link was fitted on
 
     [[feature]]
     name = "prenatal_vitamins"
-    weight = 2.0                        # > 0; the score sums weights of distinct features
+    weight = 2.0                        # in [0.001, 100]; the score sums weights of distinct features
     levels = { type = ["Prenatal Vitamins"] }   # taxonomy level -> values (case-insensitive)
     names = ["prenatal"]                # case-insensitive regular expressions on item names
     exclude = ["cat food"]              # names matching any of these never match
     items = [1234]                      # explicit item ids (always match)
     stage_day = -238                    # optional: typical first purchase, days from the event
     stage_spread = 14                   # optional: its typical error in days
-    larger_than_usual = 1.5             # optional: only lines with quantity >= 1.5 x the
+    larger_than_usual = 1.5             # optional, in (1, 1000]: only lines with quantity >= 1.5 x the
     baseline_level = "type"             #   customer's usual quantity in this level's value
 
     [[stage]]                           # optional: named phases around the event date
@@ -45,6 +45,14 @@ the listed values) and ``names`` (one pattern matches the name), and no
 
 Every mistake raises :class:`~basketguard.engine.errors.ConfigError` naming the
 file and the key.
+
+Numbers are bounded (:data:`INTERCEPT_MAX`, :data:`SLOPE_RANGE`,
+:data:`WEIGHT_RANGE`, :data:`RATIO_MAX`) so that every score, probability and
+score threshold a valid signature gives is a finite number: a score is at most
+``MAX_FEATURES * WEIGHT_RANGE[1]``, the exponent of the link at most
+``INTERCEPT_MAX`` (no overflow), and the score threshold at most
+``(logit(threshold) + INTERCEPT_MAX) / SLOPE_RANGE[0]``. The ranges are far
+wider than any fitted link or hand-set weight needs.
 """
 
 from __future__ import annotations
@@ -64,6 +72,14 @@ from basketguard.models.detector import GDPR_ART9, NAME_PATTERN, SENSITIVITIES
 MAX_FEATURES = 64
 #: Longest window the kernel accepts (ten years).
 MAX_WINDOW = 3650
+#: Largest ``|link.intercept|``: the probability at score 0 lies in [2e-22, 1 - 2e-22].
+INTERCEPT_MAX = 50.0
+#: Smallest and largest ``link.slope``.
+SLOPE_RANGE = (1e-3, 100.0)
+#: Smallest and largest feature ``weight``.
+WEIGHT_RANGE = (1e-3, 100.0)
+#: Largest ``larger_than_usual`` ratio (it must exceed 1).
+RATIO_MAX = 1000.0
 
 _TOP_KEYS = ("name", "title", "sensitivity", "gdpr_art9", "window_days", "threshold", "event",
              "min_stage_features", "rationale", "sources", "link", "feature", "stage")
@@ -265,7 +281,7 @@ def _feature(origin: str, table: Any, index: int) -> Feature:
     if not NAME_PATTERN.match(name):
         r.fail("name", f"must be lower-case letters, digits and '_', not {name!r}")
     r.where = f"feature {name!r} "
-    weight = r.number("weight", required=True, low=0.0, low_open=True)
+    weight = r.number("weight", required=True, low=WEIGHT_RANGE[0], high=WEIGHT_RANGE[1])
     levels: list[tuple[str, tuple[str, ...]]] = []
     if r.has("levels"):
         lv = r.table["levels"]
@@ -297,7 +313,7 @@ def _feature(origin: str, table: Any, index: int) -> Feature:
     spread = r.integer("stage_spread", 14, low=1, high=MAX_WINDOW)
     if r.has("stage_spread") and stage_day is None:
         r.fail("stage_spread", "needs stage_day")
-    ratio = r.number("larger_than_usual", low=1.0, low_open=True)
+    ratio = r.number("larger_than_usual", low=1.0, low_open=True, high=RATIO_MAX)
     baseline = r.text("baseline_level")
     if baseline is not None and ratio is None:
         r.fail("baseline_level", "needs larger_than_usual")
@@ -354,8 +370,8 @@ def signature_from_dict(data: Mapping[str, Any], origin: str = "<signature>",
     if not r.has("link"):
         r.fail("link", "is missing; give [link] intercept and slope")
     lr = _Reader(origin, data["link"], "link.", _LINK_KEYS)
-    link = Link(lr.number("intercept", required=True),
-                lr.number("slope", required=True, low=0.0, low_open=True),
+    link = Link(lr.number("intercept", required=True, low=-INTERCEPT_MAX, high=INTERCEPT_MAX),
+                lr.number("slope", required=True, low=SLOPE_RANGE[0], high=SLOPE_RANGE[1]),
                 lr.text("calibrated_on", "") or "")
     raw_features = data.get("feature")
     if not isinstance(raw_features, list) or not raw_features:

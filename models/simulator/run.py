@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import os
-import queue
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from basketguard.engine.errors import ConfigError
+from basketguard.engine.errors import ConfigError, OutputError
 from basketguard.kernels.sim.customers import (
     MAX_BASKET,
     NO_EVENT,
@@ -50,6 +47,7 @@ from basketguard.models.simulator.catalog import (
     build_catalog,
 )
 from basketguard.models.simulator.events import CONFOUNDERS, EVENTS, PROGRAMS, program_tables
+from basketguard.models.simulator.folder import MARK, commit_set, discard_set, open_set
 from basketguard.models.simulator.population import (
     AGE_BANDS,
     GENDERS,
@@ -58,6 +56,7 @@ from basketguard.models.simulator.population import (
     POSTCODES,
     demographic_tables,
 )
+from basketguard.models.simulator.writer import RowGroupFile, WriterThread
 
 __all__ = ["CONFOUNDERS", "EVENTS", "SimConfig", "SimModel", "SimResult", "prepare", "simulate"]
 
@@ -346,7 +345,7 @@ TRUTH_SCHEMA = pa.schema([
 _SORTED_INTS = ("customer_id", "basket_id", "ts")
 
 PROJECT_TOML = """\
-# Written by `basketguard synth` ({description}).
+{mark} ({description}).
 [project]
 name = "synthetic"
 
@@ -377,90 +376,6 @@ attributes = ["age_band", "income_band", "postcode_prefix", "household_size", "c
 [truth]
 source = "truth.parquet"
 """
-
-
-class _RowGroupFile:
-    """A Parquet file written in row groups of exactly ``row_group_size`` rows.
-
-    Row-group boundaries depend only on the row count, never on how rows
-    arrived, so chunking does not change the bytes.
-    """
-
-    def __init__(self, path: Path, schema: pa.Schema, row_group_size: int, compression: str,
-                 delta_columns: tuple[str, ...] = ()) -> None:
-        self.path = path
-        self.tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        self.schema = schema
-        self.size = row_group_size
-        encoding = {c: "DELTA_BINARY_PACKED" for c in delta_columns}
-        self.writer = pq.ParquetWriter(
-            self.tmp, schema, compression=compression,
-            use_dictionary=[f.name for f in schema if f.name not in delta_columns],
-            column_encoding=encoding or None,
-        )
-        self.pending: list[pa.Table] = []
-        self.pending_rows = 0
-        self.rows = 0
-
-    def append(self, table: pa.Table) -> None:
-        self.pending.append(table)
-        self.pending_rows += table.num_rows
-        while self.pending_rows >= self.size:
-            self._emit(self.size)
-
-    def _emit(self, n: int) -> None:
-        table = pa.concat_tables(self.pending) if len(self.pending) > 1 else self.pending[0]
-        self.writer.write_table(table.slice(0, n), row_group_size=n)
-        rest = table.slice(n)
-        self.pending = [rest] if rest.num_rows else []
-        self.pending_rows = rest.num_rows
-        self.rows += n
-
-    def close(self) -> None:
-        if self.pending_rows:
-            self._emit(self.pending_rows)
-        self.writer.close()
-
-    def abort(self) -> None:
-        try:
-            self.writer.close()
-        finally:
-            self.tmp.unlink(missing_ok=True)
-
-
-class _WriterThread:
-    """Appends tables to files in submission order on a background thread, so
-    Parquet encoding overlaps the generation of the next chunk."""
-
-    def __init__(self) -> None:
-        self.queue: queue.Queue = queue.Queue(maxsize=2)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="basketguard-synth-writer",
-                                       daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while True:
-            task = self.queue.get()
-            if task is None:
-                return
-            if self.error is None:
-                try:
-                    for file, table in task:
-                        file.append(table)
-                except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread
-                    self.error = exc
-
-    def submit(self, task: list[tuple[_RowGroupFile, pa.Table]]) -> None:
-        if self.error is not None:
-            raise self.error
-        self.queue.put(task)
-
-    def finish(self) -> None:
-        self.queue.put(None)
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
 
 
 def _lines_table(lines: LineArrays) -> pa.Table:
@@ -500,10 +415,6 @@ def _truth_table(first: int, c: CustomerArrays, start_day: int) -> pa.Table:
         schema=TRUTH_SCHEMA)
 
 
-def _replace_atomic(tmp: Path, path: Path) -> None:
-    os.replace(tmp, path)
-
-
 def simulate(
     config: SimConfig,
     out_dir: str | Path,
@@ -512,46 +423,79 @@ def simulate(
     """Generate a population and write it to ``out_dir``.
 
     Writes ``lines.parquet``, ``catalog.parquet``, ``customers.parquet``,
-    ``truth.parquet`` and ``project.toml`` (each under a temporary name first,
-    then renamed, so a reader never sees a half-written file).
+    ``truth.parquet`` and ``project.toml`` as one set: into a temporary folder
+    beside ``out_dir``, renamed into place when complete (see
+    :mod:`basketguard.models.simulator.folder`). A failure or Ctrl-C leaves
+    ``out_dir`` as it was and no temporary files.
 
     Parameters
     ----------
     config : SimConfig
         The population to generate.
     out_dir : str or pathlib.Path
-        Output folder (created if missing; existing files of these names are replaced).
+        Output folder: missing, empty, or a previous synth output, which is
+        replaced as a whole. A folder holding other files is refused.
     progress : callable, optional
         Called as ``progress(done_customers, total_customers)`` after each chunk.
 
     Returns
     -------
     SimResult
+
+    Raises
+    ------
+    OutputError
+        ``out_dir`` holds other files, or cannot be written (full disk,
+        permissions, a file in the way); ``out_dir`` is left as it was.
     """
     t0 = time.perf_counter()
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"out_dir: cannot create {str(out)!r}: {exc.strerror}") from exc
     model = prepare(config)
+    target, tmp = open_set(out_dir)
+    try:
+        n_lines, n_truth = _write_set(config, model, tmp, progress)
+    except OSError as exc:
+        discard_set(tmp)
+        raise OutputError(f"cannot write the synth output folder {str(target)!r}: "
+                          f"{exc.strerror or exc}. Free space, fix the permissions or choose "
+                          "another --out folder; nothing was changed there.") from None
+    except BaseException:
+        discard_set(tmp)
+        raise
+    try:
+        commit_set(tmp, target)
+    except BaseException:
+        discard_set(tmp)
+        raise
+    out = Path(out_dir)
     paths = {name: out / f"{name}.parquet" for name in ("lines", "catalog", "customers", "truth")}
     paths["project"] = out / "project.toml"
+    if progress is not None and config.customers == 0:
+        progress(0, 0)
+    return SimResult(out, paths, n_lines, config.customers, model.catalog.n_items, n_truth,
+                     time.perf_counter() - t0)
 
-    catalog_tmp = paths["catalog"].with_name(f".catalog.parquet.tmp-{os.getpid()}")
-    pq.write_table(model.catalog.to_arrow(), catalog_tmp, compression=config.compression,
-                   row_group_size=config.row_group_size)
+
+def _write_set(config: SimConfig, model: SimModel, folder: Path,
+               progress: Callable[[int, int], None] | None) -> tuple[int, int]:
+    """Write the set's files into ``folder``; returns the line and truth row counts.
+
+    On any failure or interruption the writer thread is stopped before the
+    files are closed (the caller then removes the folder).
+    """
+    pq.write_table(model.catalog.to_arrow(), folder / "catalog.parquet",
+                   compression=config.compression, row_group_size=config.row_group_size)
     small_groups = min(config.row_group_size, 65_536)
     files = {
-        "lines": _RowGroupFile(paths["lines"], LINES_SCHEMA, config.row_group_size,
-                               config.compression, _SORTED_INTS),
+        "lines": RowGroupFile(folder / "lines.parquet", LINES_SCHEMA, config.row_group_size,
+                              config.compression, _SORTED_INTS),
         # smaller row groups for the per-customer files: their buffer must not grow to
         # a million customers (their layout still depends on row_group_size only)
-        "customers": _RowGroupFile(paths["customers"], CUSTOMERS_SCHEMA, small_groups,
-                                   config.compression),
-        "truth": _RowGroupFile(paths["truth"], TRUTH_SCHEMA, small_groups, config.compression),
+        "customers": RowGroupFile(folder / "customers.parquet", CUSTOMERS_SCHEMA,
+                                  small_groups, config.compression),
+        "truth": RowGroupFile(folder / "truth.parquet", TRUTH_SCHEMA, small_groups,
+                              config.compression),
     }
-    writer = _WriterThread()
+    writer = WriterThread()
     n_lines = 0
     n_truth = 0
     try:
@@ -571,20 +515,12 @@ def simulate(
         for f in files.values():
             f.close()
     except BaseException:
-        writer.queue.put(None)
+        writer.cancel()
         for f in files.values():
             f.abort()
-        catalog_tmp.unlink(missing_ok=True)
         raise
-    for f in files.values():
-        _replace_atomic(f.tmp, f.path)
-    _replace_atomic(catalog_tmp, paths["catalog"])
-    project_tmp = paths["project"].with_name(f".project.toml.tmp-{os.getpid()}")
     description = (f"customers={config.customers} seed={config.seed} days={config.days} "
                    f"start={config.start.isoformat()}")
-    project_tmp.write_text(PROJECT_TOML.format(description=description), encoding="utf-8")
-    _replace_atomic(project_tmp, paths["project"])
-    if progress is not None and config.customers == 0:
-        progress(0, 0)
-    return SimResult(out, paths, n_lines, config.customers, model.catalog.n_items, n_truth,
-                     time.perf_counter() - t0)
+    (folder / "project.toml").write_text(PROJECT_TOML.format(mark=MARK, description=description),
+                                         encoding="utf-8")
+    return n_lines, n_truth

@@ -24,3 +24,12 @@ def test_project_mistakes_name_the_key(shop, edit, fragments):
 
 def test_missing_project_file(shop):
     check(run_cli(["scan", "nope.toml"], shop), code=3, first_line=["nope.toml", "does not exist"])
+
+
+def test_time_format_matching_no_row_is_named(shop):
+    p = shop / "shop.toml"
+    p.write_text(p.read_text().replace('source = "lines.csv"',
+                                       'source = "lines.csv"\ntime_format = "%d/%m/%Y %H:%M"'))
+    check(run_cli(["profile", "shop.toml"], shop), code=3,
+          first_line=["no basket line is left", "bad_time: 5",
+                      "no time matched time_format '%d/%m/%Y %H:%M'"])

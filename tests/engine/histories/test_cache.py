@@ -1,5 +1,7 @@
 """The histories cache: hits are identical, anything that shapes the histories
-misses, damaged entries are never trusted, and a cache problem never fails a run."""
+misses, damaged entries are never trusted (every file is checked against the
+size and digest recorded when it was written) and are rebuilt with a note
+naming the file, and a cache problem never fails a run."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xxhash
 
 from basketguard.engine.api import load_histories
 from basketguard.engine.cli.main import main
@@ -213,12 +216,35 @@ def _corrupt(entry: Path, how: str) -> None:
         meta = json.loads((entry / "meta.json").read_text())
         del meta["info"]
         (entry / "meta.json").write_text(json.dumps(meta))
+    elif how == "flipped_bit_in_lines":
+        _flip(entry / "lines.arrow", (entry / "lines.arrow").stat().st_size // 2)
+    elif how == "flipped_bit_in_baskets":
+        _flip(entry / "baskets.arrow", (entry / "baskets.arrow").stat().st_size - 1)
+    elif how == "items_swapped_for_baskets":
+        (entry / "items.arrow").write_bytes((entry / "baskets.arrow").read_bytes())
+    elif how == "lines_is_a_folder":
+        (entry / "lines.arrow").unlink()
+        (entry / "lines.arrow").mkdir()
+    elif how == "meta_is_a_list":
+        (entry / "meta.json").write_text("[1, 2]")
     else:
         raise AssertionError(how)
 
 
-CORRUPTIONS = ["garbage_lines", "truncated_customers", "missing_items", "bad_json",
-               "missing_meta", "other_format", "wrong_line_count", "meta_without_info"]
+def _flip(path: Path, at: int, bit: int = 0) -> None:
+    data = bytearray(path.read_bytes())
+    data[at] ^= 1 << bit
+    path.write_bytes(bytes(data))
+
+
+#: (damage, the file the note names)
+NAMED = {"garbage_lines": "lines.arrow", "truncated_customers": "customers.arrow",
+         "missing_items": "items.arrow", "bad_json": "meta.json", "missing_meta": "meta.json",
+         "other_format": "meta.json", "wrong_line_count": "meta.json",
+         "meta_without_info": "meta.json", "flipped_bit_in_lines": "lines.arrow",
+         "flipped_bit_in_baskets": "baskets.arrow", "items_swapped_for_baskets": "items.arrow",
+         "lines_is_a_folder": "lines.arrow", "meta_is_a_list": "meta.json"}
+CORRUPTIONS = list(NAMED)
 
 
 @pytest.mark.parametrize("how", CORRUPTIONS)
@@ -228,8 +254,11 @@ def test_corrupted_entry_is_never_trusted(tmp_path, cache_dir, how):
     (entry,) = _entries(cache_dir)
     _corrupt(cache_dir / entry, how)
     assert cache.load(cache_dir, entry) is None
+    hist, note = cache.lookup(cache_dir, entry)
+    assert hist is None and str(cache_dir / entry / NAMED[how]) in note
     rebuilt = load_histories(project, cache_dir=cache_dir)
-    assert rebuilt.info["cache"] != "hit"
+    assert rebuilt.info["cache"] == "stored"
+    assert rebuilt.info["cache_note"] == f"{note}; rebuilt the histories from the source"
     _assert_same(first, rebuilt)
 
 
@@ -240,7 +269,59 @@ def test_corrupted_entry_is_replaced(tmp_path, cache_dir, how):
     (entry,) = _entries(cache_dir)
     _corrupt(cache_dir / entry, how)
     load_histories(project, cache_dir=cache_dir)
-    assert load_histories(project, cache_dir=cache_dir).info["cache"] == "hit"
+    again = load_histories(project, cache_dir=cache_dir)
+    assert again.info["cache"] == "hit"
+    assert "cache_note" not in again.info  # the note was this run's, not stored in the entry
+    assert _entries(cache_dir) == [entry]  # no temporary or damaged folder left behind
+
+
+def test_absent_entry_is_a_silent_miss(tmp_path, cache_dir):
+    assert cache.lookup(cache_dir, "0123abcd") == (None, None)
+    hist = load_histories(_write(tmp_path), cache_dir=cache_dir)
+    assert hist.info["cache"] == "stored" and "cache_note" not in hist.info
+
+
+def test_meta_records_size_and_digest_of_every_file(tmp_path, cache_dir):
+    load_histories(_write(tmp_path), cache_dir=cache_dir)
+    (entry,) = _entries(cache_dir)
+    meta = json.loads((cache_dir / entry / "meta.json").read_text())
+    files = sorted(p.name for p in (cache_dir / entry).iterdir() if p.suffix == ".arrow")
+    assert sorted(meta["files"]) == files
+    for name, rec in meta["files"].items():
+        data = (cache_dir / entry / name).read_bytes()
+        assert rec == {"bytes": len(data), cache.DIGEST: xxhash.xxh3_128_hexdigest(data)}
+    assert meta["checksum"] == cache._meta_digest(meta)
+
+
+def test_every_flipped_bit_is_caught(tmp_path, cache_dir):
+    """One flipped bit anywhere in any file of an entry (here every 5th byte, rotating
+    bits) makes the entry untrusted, with a note naming that file."""
+    load_histories(_write(tmp_path), cache_dir=cache_dir)
+    (key,) = _entries(cache_dir)
+    entry = cache_dir / key
+    for path in sorted(entry.iterdir()):
+        pristine = path.read_bytes()
+        for at in range(0, len(pristine), 5):
+            _flip(path, at, at % 8)
+            hist, note = cache.lookup(cache_dir, key)
+            assert hist is None and note is not None and str(path) in note, (path.name, at)
+            path.write_bytes(pristine)
+    assert cache.lookup(cache_dir, key)[0] is not None
+
+
+def test_cli_shows_the_note_on_stderr(tmp_path, cache_dir, capsys):
+    project = _write(tmp_path)
+    assert main(["profile", str(project), "--json", "--cache-dir", str(cache_dir)]) == 0
+    expected = capsys.readouterr().out
+    (entry,) = _entries(cache_dir)
+    _corrupt(cache_dir / entry, "flipped_bit_in_lines")
+    assert main(["profile", str(project), "--json", "--cache-dir", str(cache_dir)]) == 0
+    out, err = capsys.readouterr()
+    assert out == expected
+    assert err.startswith("basketguard: note: cache entry ")
+    assert str(cache_dir / entry / "lines.arrow") in err and err.count("\n") == 1
+    assert main(["profile", str(project), "--json", "--cache-dir", str(cache_dir)]) == 0
+    assert capsys.readouterr() == (expected, "")
 
 
 def test_read_only_cache_dir_does_not_fail_the_run(tmp_path, cache_dir, monkeypatch):

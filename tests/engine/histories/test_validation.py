@@ -106,16 +106,34 @@ def test_strict_via_the_cli_exits_3_with_a_message(tmp_path, capsys, reason, row
     assert captured.err.count("\n") == 1  # one paragraph
 
 
-def test_bad_time_error_shows_an_example_row(tmp_path):
+def test_bad_time_error_names_row_column_and_value_but_no_id(tmp_path):
     project = _write(tmp_path, [*GOOD, "b9,c9,i9,yesterday at noon,3,1.5,s9"],
                      validation='bad_time = "error"')
     with pytest.raises(DataError) as info:
         load_histories(project, use_cache=False)
     message = str(info.value)
     assert "1 row(s) in this batch have a time that cannot be parsed (column 'time')" in message
-    assert "the first is row 4 read (after filters)" in message
-    assert "'time': 'yesterday at noon'" in message
-    assert "'basket': 'b9'" in message
+    assert "the first is row 5 read (counting from 1)" in message
+    assert "(value 'yesterday at noon')" in message
+    # the rest of the row (customer id included) is never shown
+    for other in ("c9", "b9", "i9", "s9"):
+        assert other not in message
+
+
+@pytest.mark.parametrize(("row", "shown"), [
+    pytest.param("b9,c9,i9,2024-03-04 10:00:00,-2,1.5,s9", "(value -2.0)", id="quantity"),
+    pytest.param("b9,,i9,2024-03-04 10:00:00,1,1.5,s9", "", id="null_customer"),
+])
+def test_strict_errors_show_no_id(tmp_path, row, shown):
+    project = _write(tmp_path, [*GOOD, row], extra='filter = "qty < 100"')
+    with pytest.raises(DataError) as info:
+        load_histories(project, strict=True, use_cache=False)
+    message = str(info.value)
+    assert "row 5 read (counting from 1, after the filter)" in message
+    assert shown in message
+    assert "(value" in message if shown else "(value" not in message
+    for other in ("c9", "b9", "i9", "s9"):
+        assert other not in message
 
 
 @pytest.mark.parametrize(
@@ -335,5 +353,5 @@ def test_counts_and_example_rows_do_not_depend_on_batching(tmp_path, batch_rows)
     assert ingested.lines == 5  # the duplicate is dropped later, by the histories build
     assert {k: v for k, v in ingested.dropped.items() if v} == {
         "null_customer": 1, "bad_time": 1, "non_positive_quantity": 1}
-    with pytest.raises(DataError, match=r"the first is row 4 read \(after filters\)"):
+    with pytest.raises(DataError, match=r"the first is row 5 read \(counting from 1\)"):
         ingest_lines(project.lines, project.validation.strict(), batch_rows=batch_rows)

@@ -153,11 +153,18 @@ def test_id_column_rejects(col):
                  id="too_large"),
 ])
 def test_id_errors_write_numbers_plainly(col, says):
-    # Never a NumPy repr such as np.float64(2.5) (issue 14).
+    # Never a NumPy repr such as np.float64(2.5) (issue 14); item ids are not personal.
     with pytest.raises(SchemaError) as info:
-        id_column(col, "src", "cid", "customer")
+        id_column(col, "src", "sku", "item")
     assert says in str(info.value)
     assert "np." not in str(info.value)
+
+
+def test_malformed_customer_ids_are_never_echoed():
+    with pytest.raises(SchemaError) as info:
+        id_column(pa.array([1.0, 17850.5]), "src", "cid", "customer")
+    msg = str(info.value)
+    assert "non-integral numbers (1 value(s))" in msg and "17850" not in msg
 
 
 @pytest.mark.parametrize("value, text", [

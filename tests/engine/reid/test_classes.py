@@ -192,3 +192,11 @@ def test_from_simulated_project(tmp_path):
     full = classes_from_project(load_project(proj))
     assert full.attributes == ("age_band", "income_band", "postcode_prefix", "household_size",
                                "children", "marital_status", "gender")
+    # a segment CSV holds text: its ids take the customers table's kind (as in the lines)
+    (tmp_path / "segment.csv").write_text(
+        "customer_id\n" + "\n".join(f"{i}.0" for i in ids.take(pa.array(range(0, 400, 4)))
+                                     .to_pylist()) + "\n")
+    proj.write_text(proj.read_text().replace('"segment.parquet"', '"segment.csv"'))
+    from_csv = classes_from_project(load_project(proj), attributes=["age_band", "gender"],
+                                    policy=ClassPolicy(k=3, sampling_fraction=0.01))
+    assert from_csv.segment == res.segment and from_csv.population == res.population

@@ -192,7 +192,7 @@ def test_read_csv_strips_names_and_honours_quotes(tmp_path):
 
 BAD_FILES = {
     # name: (file name, content, message fragment)
-    "bad_token": ("x.dat", "1 2\n3 x4\n", "line 2: 'x4' is not an integer"),
+    "bad_token": ("x.dat", "1 2\n3 x4\n", "line 2: token 2 is not an integer"),
     "overflow": ("x.dat", f"1\n{2**64}\n", "line 2"),
     "empty_name": ("x.csv", "a,b\na,,b\n", "line 2: empty item name"),
     "trailing_comma": ("x.csv", "a,\n", "line 1: empty item name"),

@@ -49,3 +49,12 @@ def test_texts_name_their_contents(docs):
     assert f"Overall: {docs['assess']['severity'].upper()}" in assess_out
     for f in docs["assess"]["findings"]:
         assert f["check"] in assess_out
+
+
+def test_assess_text_shows_null_values_as_a_dash():
+    doc = {"segment": {"members": 0, "customer_base": 3}, "severity": "warn", "skipped": [],
+           "findings": [{"check": "reid.x", "metric": "m", "value": None,
+                         "interval": [0.1, None], "threshold": 0.5, "severity": "warn",
+                         "explanation": "nothing measured"}]}
+    text = assess_text(doc)
+    assert "WARN  reid.x" in text and " - (threshold 0.5)" in text

@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from basketguard.engine.errors import ConfigError
@@ -152,11 +153,18 @@ BAD = [
     ("huge-window", _set(("window_days",), 100_000), "window_days", "<="),
     ("weight-string", _set(("feature", 0, "weight"), "2"), "weight", "finite number"),
     ("weight-nan", _set(("feature", 0, "weight"), float("nan")), "weight", "finite number"),
-    ("weight-zero", _set(("feature", 0, "weight"), 0.0), "weight", "> 0"),
-    ("weight-negative", _set(("feature", 0, "weight"), -1.0), "weight", "> 0"),
+    ("weight-zero", _set(("feature", 0, "weight"), 0.0), "weight", ">= 0.001"),
+    ("weight-negative", _set(("feature", 0, "weight"), -1.0), "weight", ">= 0.001"),
+    ("weight-tiny", _set(("feature", 0, "weight"), 1e-320), "weight", ">= 0.001"),
+    ("weight-huge", _set(("feature", 0, "weight"), 1e308), "weight", "<= 100"),
     ("weight-bool", _set(("feature", 0, "weight"), True), "weight", "finite number"),
     ("threshold-one", _set(("threshold",), 1.0), "threshold", "< 1"),
-    ("slope-zero", _set(("link", "slope"), 0.0), "slope", "> 0"),
+    ("slope-zero", _set(("link", "slope"), 0.0), "slope", ">= 0.001"),
+    ("slope-subnormal", _set(("link", "slope"), 1e-320), "slope", ">= 0.001"),
+    ("slope-huge", _set(("link", "slope"), 1e300), "slope", "<= 100"),
+    ("intercept-huge", _set(("link", "intercept"), 1e308), "intercept", "<= 50"),
+    ("intercept-very-negative", _set(("link", "intercept"), -800.0), "intercept", ">= -50"),
+    ("intercept-inf", _set(("link", "intercept"), float("inf")), "intercept", "finite number"),
     ("empty-pattern", _set(("feature", 0, "names"), ["alpha", ""]), "names[1]", "empty"),
     ("empty-exclude", _set(("feature", 1, "exclude"), [" "]), "exclude[0]", "empty"),
     ("invalid-regex", _set(("feature", 0, "names"), ["(unclosed"]), "names[0]", "regular expr"),
@@ -178,6 +186,8 @@ BAD = [
     ("ratio-one", _set(("feature", 1, "larger_than_usual"), 1.0), "larger_than_usual", "> 1"),
     ("ratio-below-one", _set(("feature", 1, "larger_than_usual"), 0.5), "larger_than_usual",
      "> 1"),
+    ("ratio-huge", _set(("feature", 1, "larger_than_usual"), 1e308), "larger_than_usual",
+     "<= 1000"),
     ("feature-matches-nothing", _drop(("feature", 2, "items")), "feature 'gamma'",
      "matches nothing"),
     ("empty-levels", _set(("feature", 0, "levels"), {}), "levels", "non-empty"),
@@ -251,6 +261,28 @@ def test_sixty_four_features_load():
     _features(64)(doc)
     del doc["stage"]
     assert len(ms.signature_from_dict(doc).features) == 64
+
+
+@pytest.mark.parametrize("intercept", [-ms.INTERCEPT_MAX, 0.0, ms.INTERCEPT_MAX])
+@pytest.mark.parametrize("slope", list(ms.SLOPE_RANGE))
+@pytest.mark.parametrize("weight", list(ms.WEIGHT_RANGE))
+@pytest.mark.parametrize("threshold", [5e-324, 1e-300, 0.5, 1 - 2**-53])
+def test_numbers_at_the_bounds_keep_scores_and_probabilities_finite(intercept, slope, weight,
+                                                                    threshold):
+    doc = copy.deepcopy(BASE)
+    _features(ms.MAX_FEATURES)(doc)
+    del doc["stage"]
+    for f in doc["feature"]:
+        f["weight"] = weight
+    doc["link"] = {"intercept": intercept, "slope": slope}
+    doc["threshold"] = threshold
+    sig = ms.signature_from_dict(doc)
+    top = sum(f.weight for f in sig.features)  # the largest score the signature can give
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow to 0 is fine
+        probs = sig.probability(np.array([0.0, top]))
+        assert math.isfinite(sig.score_threshold)
+    assert np.all(np.isfinite(probs)) and np.all((probs >= 0) & (probs <= 1))
+    assert probs[0] <= probs[1]
 
 
 # ------------------------------------------------------------------ library
