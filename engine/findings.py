@@ -71,6 +71,12 @@ class Threshold:
             v = getattr(self, name)
             if v is not None and not math.isfinite(v):
                 raise ValueError(f"threshold {name} level must be a finite number, not {v}")
+        w, f = self.warn, self.fail
+        if w is not None and f is not None and (w > f if self.direction == "max" else w < f):
+            side = "above" if self.direction == "max" else "below"
+            raise ValueError(f"the warning level {w:g} lies {side} the failure level {f:g}, so "
+                             "the warning band is empty; give a warning level on the safe side "
+                             "of the failure level")
 
     @property
     def limit(self) -> float | None:

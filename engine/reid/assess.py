@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 
 from basketguard.engine.config.project import Project, SourceSpec, infer_format
 from basketguard.engine.errors import ConfigError, DataError, SchemaError, SourceError
-from basketguard.engine.findings import Estimate, Finding, Severity, worst
+from basketguard.engine.findings import Estimate, Finding, Severity, Threshold, worst
 from basketguard.engine.histories.build import Histories
 from basketguard.engine.io.tables import conform_ids, read_role
 
@@ -118,6 +118,12 @@ class AssessOptions:
                               f"{self.sampling_fraction}.")
         if self.km_unit not in ("members", "baskets"):
             raise ConfigError(f"km_unit must be 'members' or 'baskets', not {self.km_unit!r}.")
+        for name, warn, fail in (("unicity", self.unicity_warn, self.unicity_fail),
+                                 ("km", self.km_warn, self.km_fail)):
+            try:
+                Threshold(warn, fail)
+            except ValueError as exc:
+                raise ConfigError(f"assess options {name}_warn / {name}_fail: {exc}.") from None
 
 
 @dataclass

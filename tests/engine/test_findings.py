@@ -74,6 +74,7 @@ def test_judge_without_threshold_is_info():
 
 @pytest.mark.parametrize("bad", [
     dict(direction="up"), dict(warn=float("nan")), dict(fail=float("inf")),
+    dict(warn=0.6, fail=0.5), dict(warn=40, fail=50, direction="min"),
 ])
 def test_threshold_rejects_bad_levels(bad):
     with pytest.raises(ValueError):
