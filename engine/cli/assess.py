@@ -18,6 +18,7 @@ from basketguard.engine.cli.common import (
 )
 from basketguard.engine.cli.exitcodes import exit_code
 from basketguard.engine.errors import ConfigError
+from basketguard.engine.findings import Threshold
 from basketguard.engine.reid.assess import AssessOptions, assess, segment_members
 from basketguard.engine.report.json import dumps
 from basketguard.engine.report.text import assess_text
@@ -95,11 +96,12 @@ def options_from_args(args: argparse.Namespace) -> AssessOptions:
     if args.segment_column is not None and not args.segment:
         raise ConfigError("--segment-column names the id column of a --segment FILE; give the "
                           "file too (the [segment] table maps its column in the project file).")
-    warn, fail = args.unicity_warn, args.unicity_fail
-    if warn is not None and fail is not None and warn > fail:
-        # direction "max": a larger share is worse, so the warning must come first
-        raise ConfigError(f"--unicity-warn {warn:g} is above --unicity-fail {fail:g}: a share "
-                          "would fail before it warns. Give --unicity-warn <= --unicity-fail.")
+    try:  # the rule is Threshold's; here it only gets the options' names
+        Threshold(args.unicity_warn, args.unicity_fail)
+    except ValueError:
+        raise ConfigError(f"--unicity-warn {args.unicity_warn:g} is above --unicity-fail "
+                          f"{args.unicity_fail:g}: a share would fail before it warns. Give "
+                          "--unicity-warn <= --unicity-fail.") from None
     attrs = None
     if args.attributes is not None:
         attrs = () if args.attributes.lower() == "none" else tuple(
