@@ -144,3 +144,33 @@ def normal(key, stream, counter):
     u1 = uniform(draw(key, stream, 2 * counter))
     u2 = uniform(draw(key, stream, 2 * counter + 1))
     return math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(2.0 * math.pi * u2)
+
+
+def derive_keys(seed: int, n: int) -> np.ndarray:
+    """:func:`derive_key` of the idents ``0 .. n-1`` under ``seed`` (uint64, one per ident).
+
+    Parameters
+    ----------
+    seed : int
+        In ``[0, 2**63)``.
+    n : int
+        Number of idents (customer codes), ``>= 0``.
+
+    Returns
+    -------
+    numpy.ndarray of uint64
+    """
+    check_seed(seed)
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    out = np.empty(int(n), np.uint64)
+    with np.errstate(over="ignore"):
+        _derive_keys(np.uint64(seed), out)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _derive_keys(seed, out):
+    """out[i] = derive_key(seed, i)."""
+    for i in range(out.shape[0]):
+        out[i] = derive_key(seed, i)

@@ -12,7 +12,9 @@ import sys
 
 from basketguard.engine.cli.common import (
     add_data_options,
+    add_mailing_options,
     load_with_progress,
+    mailing_of,
     number_in,
     write_atomic,
 )
@@ -86,6 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     km.add_argument("--km-k", type=_COUNT, default=5)
     km.add_argument("--km-m", type=number_in(int, 1, 4), default=2)
     km.add_argument("--km-unit", choices=("members", "baskets"), default="members")
+    add_mailing_options(parser)
+    parser.add_argument("--no-inference", action="store_true",
+                        help="skip the inference risk of the mailing (what receiving it says)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--out", metavar="FILE", help="also write the JSON report to FILE")
 
@@ -122,6 +127,9 @@ def run(args: argparse.Namespace) -> int:
     project, hist = load_with_progress(
         args, outputs=[("--out", args.out)],
         inputs=[("the --segment file", args.segment), ("the --hierarchies file", args.hierarchies),
+                ("the --policy file", args.policy), ("the --opt-out file", args.opt_out),
+                ("the --offer file", args.offer), ("the --probabilities file", args.probabilities),
+                ("the --labels file", args.labels),
                 *(("the --signatures input", p) for p in args.signatures)])
     members, info = segment_members(project, hist, segment_file=args.segment,
                                     signature=args.segment_signature,
@@ -129,8 +137,37 @@ def run(args: argparse.Namespace) -> int:
                                     segment_column=args.segment_column or "customer")
     say = (lambda m: sys.stderr.write(f"measuring {m}\n")) if sys.stderr.isatty() else None
     result = assess(project, hist, members, options, info, progress=say)
+    inference = None
+    if not args.no_inference and members.size:
+        inference = _inference(args, project, hist, members, say)
+        result.findings[:0] = [f for f in inference.findings if _shown(f)]
     doc = result.to_dict(timings=args.timings)
+    if inference is not None:
+        doc["inference"] = inference.to_dict()
     if args.out:
         write_atomic(args.out, dumps(doc))
     sys.stdout.write(dumps(doc) if args.json else assess_text(doc) + "\n")
     return exit_code(result.severity)
+
+
+def _inference(args, project, hist, members, say):
+    """What receiving the mailing says (posterior, lift, epsilon per event) and what its
+    offer says, judged against the policy when there is one."""
+    from basketguard.engine.config.policy import Policy
+    from basketguard.engine.mitigate.inputs import resolve_policy
+    from basketguard.engine.mitigate.verify import measure
+
+    policy = Policy(origin="(no policy)")
+    if args.policy is not None or project.policy is not None:
+        policy = resolve_policy(project, args.policy)
+    ctx, offer = mailing_of(args, project, hist, policy, say)
+    return measure(ctx, members, members=members, offer=offer)
+
+
+def _shown(finding) -> bool:
+    """Inference findings in the report's list: judged ones, and informational ones whose
+    lift is at least 2 (the rest stay in the report's ``inference`` section)."""
+    if finding.severity.value != "info":
+        return True
+    lift = finding.details.get("lift")
+    return finding.check.startswith("inference.posterior.") and lift is not None and lift >= 2

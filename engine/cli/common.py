@@ -26,6 +26,41 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
                              "depends on the input alone, byte for byte")
 
 
+def add_mailing_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``assess`` and ``recommend``: the mailing and its policy."""
+    g = parser.add_argument_group("the mailing")
+    g.add_argument("--policy", metavar="FILE",
+                   help="policy TOML (default: the project's [policy] table)")
+    g.add_argument("--opt-out", metavar="FILE",
+                   help="customers who opted out (Parquet / CSV / Arrow; default: the "
+                        "project's [opt_out] table); never targeted, never decoys")
+    g.add_argument("--opt-out-column", metavar="NAME", default="customer",
+                   help="the --opt-out file's id column (default `customer`)")
+    g.add_argument("--offer", metavar="FILE",
+                   help="the items the mailing promotes (an `item` column: item ids, "
+                        "category:<value> or feature:<signature>.<feature>)")
+    g.add_argument("--probabilities", metavar="FILE",
+                   help="per-customer probabilities from `basketguard scan --scores` "
+                        "(default: scan now)")
+    g.add_argument("--labels", metavar="FILE",
+                   help="known events instead (customer_id, signature[, label])")
+    g.add_argument("--mailings", type=number_in(int, 1, 1000), default=6,
+                   help="repeated mailings to tabulate, fixed vs fresh decoys (6)")
+
+
+def mailing_of(args: argparse.Namespace, project, hist, policy, progress=None):
+    """The mailing context and offer codes named by the options of
+    :func:`add_mailing_options` (shared by ``assess`` and ``recommend``)."""
+    from basketguard.engine.mitigate.inputs import mailing_context, offer_codes
+
+    ctx = mailing_context(project, hist, policy, opt_out_file=args.opt_out,
+                          opt_out_column=args.opt_out_column,
+                          probabilities_file=args.probabilities, labels_file=args.labels,
+                          signature_paths=tuple(args.signatures), mailings=args.mailings,
+                          seed=args.seed, draws=args.draws, progress=progress)
+    return ctx, offer_codes(project, hist, ctx.view, ctx.library, args.offer)
+
+
 def number_in(kind: type, low: float, high: float | None = None):
     """An argparse ``type``: a finite ``int`` or ``float`` within ``[low, high]``.
 

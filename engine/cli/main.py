@@ -22,6 +22,7 @@ COMMANDS = (
     "basketguard.engine.cli.assess",
     "basketguard.engine.cli.demo",
     "basketguard.engine.cli.profile",
+    "basketguard.engine.cli.recommend",
     "basketguard.engine.cli.scan",
     "basketguard.engine.cli.signatures",
     "basketguard.engine.cli.synth",

@@ -17,6 +17,18 @@ table naming a source and the columns that play each canonical role::
     [validation]
     duplicate = "keep"
 
+    [opt_out]                          # customers who declined personalized mailings
+    source = "data/customers.parquet"
+    filter = "marketing_opt_out == True"
+    [opt_out.columns]
+    customer = "CustomerID"
+
+    [policy]                           # the mailing policy (engine.config.policy)
+    max_posterior = 0.1
+
+Roles ``opt_out`` (customer ids; a filter picks them out of a customers file)
+and ``offer`` (the items a mailing promotes) are optional.
+
 Everything is validated on load into frozen dataclasses; a mistake raises
 :class:`~basketguard.engine.errors.ConfigError` naming the file and the key.
 """
@@ -29,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from basketguard.engine.config.policy import Policy, policy_from_dict
 from basketguard.engine.config.toml import check_keys, read_toml
 from basketguard.engine.errors import ConfigError
 from basketguard.engine.io.filters import Filter, parse_filter
@@ -57,6 +70,8 @@ ROLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "customers": (("customer",), (), ("attributes", "labels")),
     "segment": (("customer",), ("offer",), ()),
     "truth": ((), ("customer", "event", "onset_date", "event_date"), ()),
+    "opt_out": (("customer",), (), ()),
+    "offer": (("item",), (), ()),
 }
 
 #: Validation outcomes per reason; ``--strict`` turns every ``drop`` into ``error``.
@@ -268,6 +283,7 @@ class Project:
     path: Path | None
     sources: dict[str, SourceSpec]
     validation: ValidationPolicy = ValidationPolicy()
+    policy: Policy | None = None
 
     @property
     def lines(self) -> SourceSpec:
@@ -467,7 +483,7 @@ def project_from_dict(data: Mapping[str, Any], base_dir: Path, origin: str = "<p
     -------
     Project
     """
-    allowed = ("project", "validation", *ROLES)
+    allowed = ("project", "validation", "policy", *ROLES)
     check_keys(data, allowed, "", origin)
     meta = data.get("project", {})
     if not isinstance(meta, Mapping):
@@ -489,7 +505,9 @@ def project_from_dict(data: Mapping[str, Any], base_dir: Path, origin: str = "<p
     except ConfigError as exc:
         raise ConfigError(f"{origin}: {exc}") from None
     name = meta.get("name", path.stem if path else "project")
-    return Project(name=str(name), path=path, sources=sources, validation=policy)
+    mailing = policy_from_dict(data["policy"], origin) if "policy" in data else None
+    return Project(name=str(name), path=path, sources=sources, validation=policy,
+                   policy=mailing)
 
 
 def load_project(path: str | Path) -> Project:

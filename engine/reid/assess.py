@@ -173,27 +173,29 @@ def _finite(node: Any) -> Any:
     return node
 
 
-def _read_ids(path: str, column: str, base_ids: pa.Array) -> tuple[pa.Array, str]:
-    """Customer ids of a segment file (Parquet, CSV or IPC), in the base's id kind.
+def _read_ids(path: str, column: str, base_ids: pa.Array, what: str = "segment",
+              option: str = "--segment") -> tuple[pa.Array, str]:
+    """Customer ids of an id file (Parquet, CSV or IPC), in the base's id kind.
 
-    ``path`` is relative to the working directory. Returns the ids and the
+    ``path`` is relative to the working directory; ``what`` and ``option`` name
+    the list in messages (the segment, an opt-out list). Returns the ids and the
     source's description (for messages).
     """
     from basketguard.engine.io.sources import open_source
 
     resolved = Path(path).expanduser().resolve()
     if not resolved.is_file():
-        what = "is a folder" if resolved.is_dir() else "does not exist"
+        where = "is a folder" if resolved.is_dir() else "does not exist"
         raise SourceError(
-            f"segment file {path!r} (resolved to {str(resolved)!r}) {what}; --segment paths "
+            f"{what} file {path!r} (resolved to {str(resolved)!r}) {where}; {option} paths "
             f"are relative to the working directory ({Path.cwd()}), not to the project file."
         )
     fmt = infer_format(path)
     if fmt is None or fmt == "duckdb":
-        raise ConfigError(f"segment file {path!r}: use a .parquet, .csv or .arrow file with a "
-                          "`customer` column (or name the id column with --segment-column).")
+        raise ConfigError(f"{what} file {path!r}: use a .parquet, .csv or .arrow file with a "
+                          f"`customer` column (or name the id column with {option}-column).")
     spec = SourceSpec(role="segment", location=str(resolved), base_dir=Path.cwd(), format=fmt,
-                      columns={"customer": column}, origin=f"segment file {path}")
+                      columns={"customer": column}, origin=f"{what} file {path}")
     source = open_source(spec)
     names = source.schema.names
     if column not in names:
@@ -203,12 +205,39 @@ def _read_ids(path: str, column: str, base_ids: pa.Array) -> tuple[pa.Array, str
         headless = ("; its first row looks like data, not a header: write a header row"
                     if "<a customer id>" in shown else "")
         raise SchemaError(
-            f"{source.where}: no column {column!r} holds the segment's customer ids.{hint} "
+            f"{source.where}: no column {column!r} holds the {what}'s customer ids.{hint} "
             f"Columns: {', '.join(shown) or '(none)'}{headless}. Name the id column with "
-            "--segment-column NAME (or call it `customer`)."
+            f"{option}-column NAME (or call it `customer`)."
         )
     col = source.read_table([column]).column(column)
     return conform_ids(col, base_ids.type, source.where, column), source.where
+
+
+def read_id_list(path: str, column: str, hist: Histories, *, what: str = "segment",
+                 option: str = "--segment") -> np.ndarray:
+    """Customer codes (distinct, ascending) of an id file; every id must be a customer.
+
+    Parameters
+    ----------
+    path : str
+        Parquet / CSV / Arrow file, relative to the working directory.
+    column : str
+        Its id column.
+    hist : Histories
+        The customer base.
+    what, option : str
+        How messages name the list and its option (``"opt-out list"``, ``"--opt-out"``).
+
+    Raises
+    ------
+    SourceError, SchemaError, DataError
+        Missing or unreadable file, missing column, ids of another kind, nulls,
+        or ids that are not customers of the base.
+    """
+    ids, where = _read_ids(path, column, hist.customer_ids, what, option)
+    if len(ids) == 0:
+        return np.empty(0, np.int64)
+    return _member_codes(ids, hist, where, "segment member" if what == "segment" else what)
 
 
 def _masked_names(names: list[str], base_ids: pa.Array) -> list[str]:
@@ -227,17 +256,18 @@ def _masked_names(names: list[str], base_ids: pa.Array) -> list[str]:
     return out
 
 
-def _member_codes(ids: pa.Array, hist: Histories, source: str) -> np.ndarray:
-    """Codes (distinct, ascending) of segment ids already in the base's id kind."""
+def _member_codes(ids: pa.Array, hist: Histories, source: str,
+                  what: str = "segment member") -> np.ndarray:
+    """Codes (distinct, ascending) of a list's ids already in the base's id kind."""
     ids = pc.unique(ids)
     found = pc.index_in(ids, value_set=hist.customer_ids)
     if found.null_count:
         base_kind = "integers" if pa.types.is_integer(hist.customer_ids.type) else "text"
         raise DataError(
-            f"{source}: {found.null_count} of {len(ids)} segment member id(s) are not customers "
+            f"{source}: {found.null_count} of {len(ids)} {what} id(s) are not customers "
             f"of the base (the customer ids of the basket lines, which are {base_kind}); "
-            "every member must have purchases in the lines: check that the segment and the "
-            "lines use the same ids, or drop those members."
+            "every listed customer must have purchases in the lines: check that the list "
+            "and the lines use the same ids, or drop those customers."
         )
     return np.unique(found.to_numpy(zero_copy_only=False).astype(np.int64))
 

@@ -112,3 +112,64 @@ def assess_text(doc: dict[str, Any]) -> str:
         lines.append("")
         lines.extend(f"skipped: {s}" for s in doc["skipped"])
     return "\n".join(lines)
+
+
+def _value(f: dict[str, Any]) -> str:
+    v = f.get("value")
+    return "-" if v is None else f"{v:.4g}"
+
+
+def plan_text(doc: dict[str, Any]) -> str:
+    """Readable text of a plan (:meth:`~basketguard.engine.mitigate.plan.Plan.to_dict`)."""
+    seg, act, cost = doc["segment"], doc["actions"], doc["cost"]
+    verdict = doc["severity"].upper() if doc["verified"] else "FAIL"
+    lines = [f"Segment: {seg.get('members', 0):,} members ({seg.get('source', 'given')}) "
+             f"against {seg.get('customer_base', 0):,} customers.",
+             f"Plan verified by measuring the amended mailing again: {verdict}", "",
+             "Actions"]
+    lines.append(f"  opted-out members removed   {act['opted_out_members_removed']:,}")
+    lines.append(f"  targets suppressed          {act['targets_suppressed']:,} "
+                 f"(reach lost {100 * act['reach_lost']:.1f}%)")
+    matched = ", ".join(f"{k}: {v:,}" for k, v in act["decoys_matched_at"].items()) or "-"
+    bal = act["balance"]
+    smd = bal.get("max_abs_smd")
+    lines.append(f"  decoy recipients added      {act['decoys_added']:,} of "
+                 f"{act['decoy_candidates']:,} candidates (matched on {matched}; max |SMD| "
+                 f"{'-' if smd is None else f'{smd:.3f}'}"
+                 f"{', balanced' if bal.get('balanced') else ''})")
+    gen = act.get("generalization")
+    if gen:
+        steps = ", ".join(f"{a} -> level {lv}" for a, lv in gen.get("levels", {}).items() if lv)
+        lines.append(f"  generalization              {steps or 'none needed'} "
+                     f"(loss {gen.get('loss', 0):.3f})")
+    offer = act.get("offer")
+    if offer:
+        sup = offer.get("suppressed")
+        if sup:
+            lines.append(f"  offer items removed         {sup.get('removed_items', 0)} of "
+                         f"{sup.get('offer_items', 0)} (they signal "
+                         f"{', '.join(sup.get('sensitivities', []))})")
+        cover = offer.get("content_cover")
+        if cover:
+            before, after = cover.get("divergence_before"), cover.get("divergence_after")
+            lines.append(f"  filler offers proposed      {cover.get('fillers', 0)} (content "
+                         f"cover: divergence from a generic mailer {before:.3f} -> {after:.3f})"
+                         if before is not None and after is not None else
+                         f"  filler offers proposed      {cover.get('fillers', 0)}")
+    lines.append(f"  recipients                  {act['recipients']:,}")
+    lines.append(f"Cost {cost['total']:.1f} (lost targets {cost['lost_targets']:.1f}, decoys "
+                 f"{cost['decoys']:.1f}, generalization {cost['generalization']:.1f})")
+    lines += ["", f"{'check':<40} {'before':>10} {'after':>10}  limit"]
+    before = {f["check"]: f for f in doc["before"]["findings"]}
+    for f in doc["verification"]["findings"]:
+        if f["severity"] == "info":
+            continue
+        b = before.get(f["check"])
+        limit = "-" if f["threshold"] is None else f"{f['threshold']:g}"
+        lines.append(f"{f['check']:<40} {(_value(b) if b else '-'):>10} {_value(f):>10}  "
+                     f"{limit}  {f['severity'].upper()}")
+    if doc["binding"]:
+        lines += ["", "Binding (no plan met these with the mitigations allowed):"]
+        lines += [f"  {b['check']}: {b['why']}" for b in doc["binding"]]
+    lines += ["", *doc["notes"]]
+    return "\n".join(lines)

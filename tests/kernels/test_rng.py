@@ -49,3 +49,17 @@ def test_known_values():
 def test_check_seed_rejects(seed):
     with pytest.raises(ValueError, match="seed"):
         rng.check_seed(seed)
+
+
+@given(seeds, st.integers(0, 300))
+def test_derive_keys_matches_reference(seed, n):
+    keys = rng.derive_keys(seed, n)
+    assert keys.dtype == np.uint64 and keys.shape == (n,)
+    assert [int(k) for k in keys] == [naive.customer_key(seed, i) for i in range(n)]
+
+
+def test_derive_keys_rejects_bad_input():
+    with pytest.raises(ValueError, match="seed"):
+        rng.derive_keys(-1, 3)
+    with pytest.raises(ValueError, match="n must"):
+        rng.derive_keys(0, -1)
