@@ -251,6 +251,23 @@ def _estimate_decoys(ctx: MailingContext, lim: _Limits, targets: np.ndarray,
     return int(math.ceil(1.25 * est)) + 16
 
 
+def _least_exposed(ctx: MailingContext, lim: _Limits, targets: np.ndarray,
+                   order: np.ndarray, seq: np.ndarray, xs: np.ndarray) -> int:
+    """Index in ``xs`` of the suppression that, with every decoy candidate, leaves the
+    smallest worst ratio of posterior to limit (the first such; no limit: 0)."""
+    if not lim.rows:
+        return 0
+    p = ctx.probs.prob
+    worst = np.zeros(xs.size)
+    for e, rho in zip(lim.rows, lim.rho, strict=True):
+        pe = p[e]
+        top = np.r_[0.0, np.cumsum(pe[targets[order]])]
+        post = (pe[targets].sum() - top[xs] + pe[seq].sum()) / np.maximum(
+            targets.size - xs + seq.size, 1)
+        worst = np.maximum(worst, post / rho)
+    return int(np.argmin(worst))
+
+
 def _grid(n: int) -> np.ndarray:
     """Suppression counts tried: 0..64, then geometric steps up to n - 1."""
     if n <= 1:
@@ -261,23 +278,20 @@ def _grid(n: int) -> np.ndarray:
     return np.unique(np.r_[small, geo[geo <= top]]).astype(np.int64)
 
 
-def _small_class_members(ctx: MailingContext, recipients: np.ndarray,
-                         hierarchies: dict | None) -> np.ndarray:
-    """Recipients in attribute classes below ``min_k`` (in the policy's scope)."""
-    from basketguard.engine.reid.attributes import encode_attributes
-    from basketguard.kernels.classes import classify, subset_sizes
+def _classes(ctx: MailingContext, recipients: np.ndarray,
+             hierarchies: dict | None) -> tuple[np.ndarray, np.ndarray]:
+    """Attribute class of each recipient (over the exported attributes, generalized)
+    and the size of every class among all customers."""
+    import pyarrow.compute as pc
 
-    pol = ctx.policy
-    if pol.min_k is None or ctx.customers is None or recipients.size == 0:
-        return np.empty(0, np.int64)
-    k = float(pol.min_k.limit)
-    attrs = list(pol.attributes) if pol.attributes is not None else None
+    from basketguard.engine.reid.attributes import encode_attributes
+    from basketguard.kernels.classes import classify
+
+    attrs = list(ctx.policy.attributes) if ctx.policy.attributes is not None else None
     codes = encode_attributes(ctx.customers, attrs, hierarchies)
     ids = ctx.customers.column("customer")
     ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
-    import pyarrow.compute as pc
-
-    want = ctx.hist.customer_ids.take(pa.array(recipients))
+    want = ctx.hist.customer_ids.take(pa.array(np.asarray(recipients, np.int64)))
     if want.type != ids.type:
         want = want.cast(ids.type)
     rows = np.asarray(pc.fill_null(pc.index_in(want, value_set=ids), -1)
@@ -286,29 +300,113 @@ def _small_class_members(ctx: MailingContext, recipients: np.ndarray,
         raise ConfigError(f"{int((rows < 0).sum())} recipient(s) have no row in the customers "
                           "table, so their attribute class is unknown; add them or drop min_k.")
     cl = classify(list(codes.codes), list(codes.cards), n=ctx.customers.num_rows)
+    return cl.class_of[rows].astype(np.int64), cl.sizes
+
+
+def _small_class_members(ctx: MailingContext, recipients: np.ndarray,
+                         hierarchies: dict | None) -> np.ndarray:
+    """Recipients in attribute classes below ``min_k`` (in the policy's scope)."""
+    pol = ctx.policy
+    if pol.min_k is None or ctx.customers is None or recipients.size == 0:
+        return np.empty(0, np.int64)
+    k = float(pol.min_k.limit)
+    cls, sizes = _classes(ctx, recipients, hierarchies)
     small = np.zeros(recipients.size, bool)
     if pol.k_scope in ("segment", "both"):
-        seg = subset_sizes(cl.class_of, rows, cl.n_classes)
-        small |= seg[cl.class_of[rows]] < k
+        seg = np.bincount(cls, minlength=sizes.size)
+        small |= seg[cls] < k
     if pol.k_scope in ("population", "both"):
-        small |= cl.sizes[cl.class_of[rows]] < k
+        small |= sizes[cls] < k
     return recipients[small]
+
+
+def _member_unicity(ctx: MailingContext, codes: np.ndarray) -> np.ndarray:
+    """Each customer's share of unique draws at ``unicity_p`` (NaN: fewer points).
+
+    A member's draws depend only on the seed and the member, so shares are
+    cached across the optimizer's rounds and only new recipients are drawn.
+    (Verification does not use this cache: it measures the mailing afresh.)
+    """
+    from basketguard.engine.reid.unicity import unicity
+
+    pol = ctx.policy
+    n = ctx.hist.n_customers
+    if not ctx.unicity_cache:
+        ctx.unicity_cache.update(done=np.zeros(n, bool), risk=np.full(n, np.nan))
+    done, risk = ctx.unicity_cache["done"], ctx.unicity_cache["risk"]
+    codes = np.asarray(codes, np.int64)
+    new = codes[~done[codes]]
+    if new.size:
+        u = unicity(ctx.hist, new, points=pol.unicity_points, p_max=pol.unicity_p,
+                    draws=ctx.draws, seed=ctx.seed, index=ctx.unicity_index())
+        risk[u.members] = u.risk[:, pol.unicity_p - 1]
+        done[u.members] = True
+    return risk[codes]
+
+
+def _no_worse(ctx: MailingContext, before: np.ndarray, after: np.ndarray,
+              hierarchies: dict | None) -> np.ndarray:
+    """Recipients of ``after`` to drop too so that no measure ends worse than for
+    ``before``: no event's posterior (so no epsilon: the likelihood ratio is the
+    posterior's odds over the base rate's), no unicity share above, and no class
+    within the mailing smaller than its smallest class (a shrunk class goes whole)."""
+    # (score, counts): a measure is the mean of score over the recipients it counts
+    ones = np.ones(ctx.hist.n_customers)
+    scores = [(ctx.probs.prob[e], ones) for e in range(len(ctx.probs.names))]
+    if ctx.policy.max_unicity is not None:  # members with fewer than p points do not count
+        both = np.union1d(before, after)
+        u = _member_unicity(ctx, both)
+        risk, counted = np.zeros(ctx.hist.n_customers), np.zeros(ctx.hist.n_customers)
+        risk[both], counted[both] = np.nan_to_num(u), ~np.isnan(u)
+        scores.append((risk, counted))
+    by_class = None
+    if (ctx.policy.min_k is not None and ctx.customers is not None
+            and ctx.policy.k_scope in ("segment", "both") and before.size):
+        cls, sizes = _classes(ctx, before, hierarchies)
+        by_class = dict(zip(before.tolist(), cls.tolist(), strict=True))
+        ref_min = int(np.bincount(cls, minlength=sizes.size)[cls].min())
+    extra = np.empty(0, np.int64)
+    for _ in range(16):  # each pass can only drop more; it settles in a few
+        grew = False
+        for score, w in scores:
+            old = float(score[before].sum() / max(w[before].sum(), 1.0))
+            keep = np.setdiff1d(after, extra)
+            if keep.size == 0 or (float(score[keep].sum() / max(w[keep].sum(), 1.0))
+                                  <= old * (1 + 1e-12)):
+                continue
+            order = keep[np.argsort(-score[keep], kind="stable")]
+            tail_sum = np.cumsum(score[order][::-1])[::-1]
+            tail_n = np.maximum(np.cumsum(w[order][::-1])[::-1], 1.0)
+            ok = np.flatnonzero(tail_sum / tail_n <= old * (1 + 1e-12))
+            j = int(ok[0]) if ok.size else order.size
+            extra = np.union1d(extra, order[:j])
+            grew = True
+        if by_class is not None:
+            keep = np.setdiff1d(after, extra)
+            if keep.size:
+                kc = np.array([by_class[c] for c in keep.tolist()], np.int64)
+                _, inv, cnt = np.unique(kc, return_inverse=True, return_counts=True)
+                shrunk = keep[cnt[inv] < ref_min]
+                if shrunk.size:
+                    extra = np.union1d(extra, shrunk)
+                    grew = True
+        if not grew:
+            break
+    return extra
 
 
 def _unique_members(ctx: MailingContext, recipients: np.ndarray, aim: str) -> np.ndarray:
     """Recipients to drop so the unicity share meets ``max_unicity`` (highest risk first)."""
-    from basketguard.engine.reid.unicity import unicity
-
     pol = ctx.policy
     limit = _level(pol.max_unicity, aim)
     if limit is None or recipients.size == 0:
         return np.empty(0, np.int64)
-    p = pol.unicity_p
-    u = unicity(ctx.hist, recipients, points=pol.unicity_points, p_max=p, draws=ctx.draws,
-                seed=ctx.seed, index=ctx.unicity_index())
-    if not (u.unicity[p - 1].value > limit):
+    risk = _member_unicity(ctx, recipients)
+    with np.errstate(invalid="ignore"):
+        share = np.nansum(risk) / max(int(np.count_nonzero(~np.isnan(risk))), 1)
+    if not (share > limit):
         return np.empty(0, np.int64)
-    risk = u.risk[:, p - 1]
+    members = recipients
     ok = ~np.isnan(risk)
     order = np.argsort(-np.where(ok, risk, -1.0), kind="stable")
     r_sorted = np.where(ok, risk, 0.0)[order]
@@ -322,7 +420,7 @@ def _unique_members(ctx: MailingContext, recipients: np.ndarray, aim: str) -> np
     if meets.size == 0:
         # only an empty mailing would meet it: suppress nobody, verification names it
         return np.empty(0, np.int64)
-    return np.sort(u.members[order[:int(meets[0])]])
+    return np.sort(members[order[:int(meets[0])]])
 
 
 def recommend(ctx: MailingContext, members: np.ndarray, *, offer: np.ndarray | None = None,
@@ -414,14 +512,16 @@ def recommend(ctx: MailingContext, members: np.ndarray, *, offer: np.ndarray | N
         cost = np.where(need <= seq_codes.size, cost, np.inf)
         if np.isfinite(cost).any():
             i = int(np.argmin(cost))
-        else:  # nothing meets every limit: keep the targets, use every candidate
-            i = 0
-            need[0] = seq_codes.size
+        else:  # nothing meets every limit: the best reachable posteriors, every candidate
+            need[:] = seq_codes.size
+            i = _least_exposed(ctx, lim, live, order, seq_codes, xs)
         x_best, d_best = int(xs[i]), int(min(need[i], seq_codes.size))
         kept = np.sort(live[order[x_best:]])
         decoys = np.sort(seq_codes[:d_best])
         recipients = np.union1d(kept, decoys)
         # 4. generalization, then suppression of what is still small or unique
+        # the last round only places decoys: what it leaves exposed, verification names
+        final = _round == ROUNDS - 1
         drop = np.empty(0, np.int64)
         if pol.min_k is not None and ctx.customers is not None and recipients.size:
             if opts.generalize:
@@ -433,18 +533,26 @@ def recommend(ctx: MailingContext, members: np.ndarray, *, offer: np.ndarray | N
                     scope=pol.k_scope)
                 hierarchies = {a: gen.mappings[a] for a, lv in
                                zip(gen.attributes, gen.levels, strict=True) if lv > 0} or None
-            drop = _small_class_members(ctx, recipients, hierarchies)
-        if pol.max_unicity is not None:
+            if not final:
+                drop = _small_class_members(ctx, recipients, hierarchies)
+        if pol.max_unicity is not None and not final:
             say("measuring purchase unicity")
             drop = np.union1d(drop, _unique_members(ctx, np.setdiff1d(recipients, drop),
                                                     opts.aim))
-        if drop.size == 0 or not opts.suppress:
+        if drop.size and np.setdiff1d(recipients, drop).size == 0:
+            drop = np.empty(0, np.int64)  # only an empty mailing would meet it: binding
+        if opts.suppress and not opts.decoys:
+            # without decoys to make up for it, suppression must leave no measure worse
+            # than the segment's own: drop the riskiest members too until none is
+            drop = np.union1d(drop, _no_worse(ctx, targets, np.setdiff1d(recipients, drop),
+                                              hierarchies))
+        if final and drop.size and opts.suppress:  # only the no-worse drops of step 4
+            recipients = np.setdiff1d(recipients, drop)
+            decoys = np.setdiff1d(decoys, drop)
+        if drop.size == 0 or not opts.suppress or final:
             break
         removed_targets = np.union1d(removed_targets, np.intersect1d(drop, targets))
         banned[np.setdiff1d(drop, targets)] = True
-    else:
-        recipients = np.setdiff1d(recipients, drop)
-        decoys = np.setdiff1d(decoys, drop)
     # 5. the offer
     offer_out = offer
     offer_actions: dict[str, Any] | None = None

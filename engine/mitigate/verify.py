@@ -23,6 +23,7 @@ from basketguard.engine.errors import ConfigError
 from basketguard.engine.findings import Estimate, Finding, Severity, Threshold, worst
 from basketguard.engine.histories.build import Histories
 from basketguard.engine.mitigate.inference import (
+    COVER_NOTE,
     DecoySchedule,
     EventProbabilities,
     EventRisk,
@@ -67,6 +68,9 @@ class MailingContext:
     seed: int = 0
     draws: int = 10
     _unicity_index: Any = field(default=None, repr=False)
+    #: per-customer shares of unique draws already drawn (``done``, ``risk``): the
+    #: optimizer's cache across its rounds, never used by verification
+    unicity_cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def unicity_index(self):
         from basketguard.engine.reid.unicity import build_point_index
@@ -104,7 +108,8 @@ class Measurement:
         return {"recipients": self.recipients, "decoys": self.decoys,
                 "severity": self.severity.value, "passes": self.passes,
                 "findings": [f.to_dict() for f in self.findings],
-                "events": [r.to_dict() for r in self.risks]}
+                "events": [r.to_dict() for r in self.risks],
+                "content_vs_recipient_cover": COVER_NOTE}
 
 
 def class_sizes(ctx: MailingContext, recipients: np.ndarray,
@@ -204,11 +209,23 @@ def measure(ctx: MailingContext, recipients: np.ndarray, *, members: np.ndarray,
 
 def content_findings(ctx: MailingContext, offer: np.ndarray) -> list[Finding]:
     """What the offer's content says, judged against ``no_signal``."""
-    from basketguard.engine.mitigate.content import offer_signals
+    from basketguard.engine.mitigate.content import offer_signals, suppress_offer_items
 
     signals = offer_signals(np.asarray(offer, np.int32), ctx.library)
     out = []
     banned = set(ctx.policy.no_signal)
+    if banned:
+        hits = sorted({s.signature for s in signals.signatures
+                       if s.verdict == "announces" and s.sensitivity in banned})
+        items = suppress_offer_items(np.asarray(offer, np.int32), ctx.library,
+                                     sensitivities=sorted(banned)).removed
+        out.append(Finding.judged(
+            "content.no_signal", "offer items that signal a forbidden sensitivity class",
+            Estimate(float(len(items))), Threshold(None, 0.0),
+            (f"{len(items)} offer item(s) belong to features of {', '.join(hits)}; the policy "
+             f"forbids offers that signal {', '.join(sorted(banned))}." if len(items) else
+             f"No offer item signals {', '.join(sorted(banned))}."),
+            {"classes": sorted(banned), "signatures": hits}))
     for f in signals.findings():
         cls = f.details.get("sensitivity")
         if cls in banned and f.severity in (Severity.WARN, Severity.FAIL):

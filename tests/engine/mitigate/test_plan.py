@@ -100,13 +100,15 @@ def test_decoys_bring_the_posterior_under_rho(case):
 
 
 @settings(max_examples=25)
-@given(cases())
-def test_suppression_never_raises_a_measure(case):
+@given(cases(), st.booleans(), st.sampled_from(["population", "segment"]))
+def test_suppression_never_raises_a_measure(case, with_unicity, scope):
     seed, n, rho, _ = case
     rng = np.random.default_rng(seed)
     hist, probs, customers, opt = _base(rng, n)
+    extra = {"max_unicity": 0.3, "unicity_p": 2, "unicity_points": "items"} \
+        if with_unicity else {}
     pol = policy_from_dict({"max_posterior": rho, "max_epsilon": 1.0, "min_k": 2,
-                            "k_scope": "population", "costs": {"lost_target": 0.01}})
+                            "k_scope": scope, "costs": {"lost_target": 0.01}, **extra})
     ctx = _ctx(hist, probs, customers, None, pol)
     members = np.flatnonzero(rng.random(n) < 0.3)
     if members.size < 2:
