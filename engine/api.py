@@ -171,3 +171,51 @@ def assess(project: Project | str | Path, *, segment_file: str | None = None,
     members, info = segment_members(proj, hist, segment_file=segment_file,
                                     signature=segment_signature, segment_column=segment_column)
     return _assess(proj, hist, members, options or AssessOptions(), info)
+
+
+def recommend(project: Project | str | Path, *, policy: str | Path | None = None,
+              segment_file: str | None = None, segment_signature: str | None = None,
+              segment_column: str = "customer", opt_out_file: str | None = None,
+              offer_file: str | None = None, options: Any = None, seed: int = 0,
+              mailings: int = 6, **kwargs: Any):
+    """A verified plan that makes a mailing safe (``basketguard recommend``).
+
+    Parameters
+    ----------
+    project : Project, str or Path
+        A loaded project or the path of a project file.
+    policy : str or Path, optional
+        A policy TOML file (default: the project's ``[policy]`` table).
+    segment_file, segment_signature, segment_column
+        The segment, as for :func:`assess`.
+    opt_out_file : str, optional
+        Customers who opted out (default: the project's ``[opt_out]`` table).
+    offer_file : str, optional
+        The items the mailing promotes (default: the project's ``[offer]`` table).
+    options : basketguard.engine.mitigate.plan.RecommendOptions, optional
+        Which mitigations may be used.
+    seed, mailings : int
+        Seed of the decoy choice and unicity draws; repeated mailings to tabulate.
+    **kwargs
+        Options of :func:`load_histories`.
+
+    Returns
+    -------
+    basketguard.engine.mitigate.plan.Plan
+        ``.verified``, ``.to_dict()`` (aggregates only), ``.recipients`` (codes);
+        write the amended segment with
+        :func:`basketguard.engine.mitigate.export.write_amended_segment`.
+    """
+    from basketguard.engine.mitigate.inputs import mailing_context, offer_codes, resolve_policy
+    from basketguard.engine.mitigate.plan import recommend as _recommend
+    from basketguard.engine.reid.assess import segment_members
+
+    proj = _project(project)
+    hist = load_histories(proj, **kwargs)
+    pol = resolve_policy(proj, None if policy is None else str(policy))
+    members, info = segment_members(proj, hist, segment_file=segment_file,
+                                    signature=segment_signature, segment_column=segment_column)
+    ctx = mailing_context(proj, hist, pol, opt_out_file=opt_out_file, mailings=mailings,
+                          seed=seed)
+    offer = offer_codes(proj, hist, ctx.view, ctx.library, offer_file)
+    return _recommend(ctx, members, offer=offer, options=options, segment_info=info)

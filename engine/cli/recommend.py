@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--no-generalize", action="store_true",
                    help="do not generalize exported attributes")
     m.add_argument("--keep-offer", action="store_true", help="do not change the offer")
+    m.add_argument("--hierarchies", metavar="FILE",
+                   help="generalization hierarchies (TOML; a value maps to one coarser value "
+                        "or a list of them); default: inferred from the values")
     m.add_argument("--aim", choices=("fail", "warn"), default="fail",
                    help="meet the policy's failure levels (default) or its warning levels too")
     m.add_argument("--seed", type=number_in(int, 0, 2**63 - 1), default=0,
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         inputs=[("the --segment file", args.segment), ("the --policy file", args.policy),
                 ("the --opt-out file", args.opt_out), ("the --offer file", args.offer),
                 ("the --probabilities file", args.probabilities),
-                ("the --labels file", args.labels),
+                ("the --labels file", args.labels), ("the --hierarchies file", args.hierarchies),
                 *(("the --signatures input", p) for p in args.signatures)])
     policy = resolve_policy(project, args.policy)
     say = (lambda m: sys.stderr.write(f"{m} ...\n")) if sys.stderr.isatty() else None
@@ -86,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     ctx, offer = mailing_of(args, project, hist, policy, say)
     options = RecommendOptions(decoys=not args.no_decoys, suppress=not args.no_suppress,
                                generalize=not args.no_generalize, offer=not args.keep_offer,
-                               aim=args.aim)
+                               aim=args.aim, hierarchies=args.hierarchies)
     plan = recommend(ctx, members, offer=offer, options=options, segment_info=info,
                      progress=say)
     doc = plan.to_dict()

@@ -17,7 +17,8 @@ set ``R`` of ``n`` customers:
   ``q0 = P(received | not s) = (n - S_R) / (N - S)``, ``S_R`` and ``S`` the
   sums of ``p_i`` over recipients and over the base. Seen as a randomized
   response, the targeting is ``epsilon``-private for the event with
-  ``epsilon = ln(q1 / q0)`` (0: receiving it says nothing).
+  ``epsilon = ln(q1 / q0)`` (0: receiving it says nothing; undefined, NaN,
+  when nobody receives it).
 - **repeated mailings**: with a *fixed* decoy set every mailing goes to the
   same recipients, so after ``T`` mailings the observer knows no more than
   after one. With *fresh* decoys (``d`` drawn anew each time from a pool of
@@ -350,6 +351,8 @@ def mailing_risk(probs: EventProbabilities, recipients: np.ndarray, *,
         base = s_all / n_all if n_all else float("nan")
         lift = post.value / base if base > 0 else float("nan")
         q1, q0, eps = _epsilon(s_r, n, s_all, n_all)
+        if n == 0:  # nobody receives it: nothing to measure (not "says nothing")
+            eps = float("nan")
         flagged = int(np.count_nonzero(p[r] >= probs.flag_at[e])) if n else 0
         comp = []
         s_t, n_t = float(p[targets].sum()), float(targets.size)

@@ -62,6 +62,10 @@ class RecommendOptions:
         exported attributes, changes to the offer.
     aim : {"fail", "warn"}
         Meet the policy's failure levels (default) or also its warning levels.
+    hierarchies : str, optional
+        A TOML file of generalization hierarchies (one or several levels per value,
+        :func:`~basketguard.engine.mitigate.generalize.load_ladders`); attributes
+        without one get a hierarchy inferred from their values.
     """
 
     decoys: bool = True
@@ -69,6 +73,7 @@ class RecommendOptions:
     generalize: bool = True
     offer: bool = True
     aim: str = "fail"
+    hierarchies: str | None = None
 
     def __post_init__(self) -> None:
         if self.aim not in ("fail", "warn"):
@@ -530,7 +535,7 @@ def recommend(ctx: MailingContext, members: np.ndarray, *, offer: np.ndarray | N
                 say("generalizing the exported attributes")
                 gen = generalize_to_k(ctx.customers, ctx.hist.customer_ids.take(
                     pa.array(recipients)), attributes=pol.attributes, k=int(pol.min_k.limit),
-                    scope=pol.k_scope)
+                    scope=pol.k_scope, ladders=opts.hierarchies)
                 hierarchies = {a: gen.mappings[a] for a, lv in
                                zip(gen.attributes, gen.levels, strict=True) if lv > 0} or None
             if not final:

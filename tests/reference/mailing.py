@@ -24,7 +24,9 @@ def risk(p: list[float], weight: list[float]) -> dict[str, float]:
     q1 = s_r / s_all if s_all > 0 else 0.0
     q0 = (n_r - s_r) / (n_all - s_all) if n_all - s_all > 0 else 0.0
     q0 = max(q0, 0.0)
-    if q1 <= 0 and q0 <= 0:
+    if n_r <= 0:
+        eps = math.nan  # nobody receives it: nothing is measured
+    elif q1 <= 0 and q0 <= 0:
         eps = 0.0
     elif q0 <= 0:
         eps = math.inf

@@ -88,7 +88,7 @@ def test_fresh_decoys_match_reference(case, t_max, data):
 def test_named_cases():
     # nobody receives: no posterior, nothing distinguishes
     r = mailing_risk(_probs([0.2, 0.4]), np.empty(0, np.int64))[0]
-    assert math.isnan(r.posterior.value) and r.epsilon == 0.0 and r.recipients == 0
+    assert math.isnan(r.posterior.value) and math.isnan(r.epsilon) and r.recipients == 0
     # one customer who is certain, mailed alone: the observer is certain too
     r = mailing_risk(_probs([1.0, 0.0, 0.0, 0.0]), np.array([0]))[0]
     assert r.posterior.value == 1.0 and r.lift == 4.0 and math.isinf(r.epsilon)

@@ -221,3 +221,25 @@ def test_plan_on_the_simulator(sim, tmp_path: Path):
     ids = t.column("customer").to_pylist()
     assert ids == sorted(ids)  # nothing in the order tells a decoy from a target
     assert set(t.column_names) == {"customer", "age_band", "income_band"}
+
+
+def test_the_demo_policy_is_the_example_file():
+    from basketguard.engine.cli.demo import DEMO_POLICY
+    from basketguard.engine.config.policy import load_policy
+    from tests.conftest import REPO
+
+    example = load_policy(REPO / "examples" / "policies" / "demo.toml")
+    assert example.to_dict() == policy_from_dict(DEMO_POLICY).to_dict()
+
+
+@pytest.mark.slow
+def test_the_python_api_recommends(sim, tmp_path: Path):
+    from basketguard.engine.api import recommend as api_recommend
+    from tests.conftest import REPO
+
+    project, _ = sim
+    plan = api_recommend(project, policy=REPO / "examples" / "policies" / "demo.toml",
+                         segment_signature="pregnancy", use_cache=False)
+    doc = plan.to_dict()
+    assert doc["verified"] is plan.verified
+    assert doc["segment"]["source"].startswith("customers flagged")
