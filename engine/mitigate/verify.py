@@ -167,15 +167,18 @@ def measure(ctx: MailingContext, recipients: np.ndarray, *, members: np.ndarray,
             "[opt_out] table).", {"opt_out_list": None}))
     risks = mailing_risk(ctx.probs, r, decoys=decoys, schedule=schedule, mailings=ctx.mailings)
     findings.extend(inference_findings(risks, pol))
-    if pol.min_k is not None:
-        if ctx.customers is None:
-            raise ConfigError("the policy sets min_k but the project has no [customers] table "
-                              "with the exported attributes; add one or drop min_k.")
+    if pol.min_k is not None and ctx.customers is None:
+        raise ConfigError("the policy sets min_k but the project has no [customers] table "
+                          "with the exported attributes; add one or drop min_k.")
+    if ctx.customers is not None and (pol.min_k is not None or pol.attributes is None
+                                      or len(pol.attributes)):
+        # decoys and suppression change the classes: measured even when the policy
+        # sets no min_k (informational then)
         if r.size:
             res = class_sizes(ctx, r, hierarchies)
             scopes = {"segment": res.segment, "population": res.population}
             for scope in (("segment", "population") if pol.k_scope == "both"
-                          else (pol.k_scope,)):
+                          or pol.min_k is None else (pol.k_scope,)):
                 s = scopes[scope]
                 where = "within the mailing" if scope == "segment" else "among all customers"
                 findings.append(Finding.judged(
@@ -194,8 +197,8 @@ def measure(ctx: MailingContext, recipients: np.ndarray, *, members: np.ndarray,
             u = unicity(ctx.hist, r, points=pol.unicity_points, p_max=p, draws=ctx.draws,
                         seed=ctx.seed, index=ctx.unicity_index())
             est = u.unicity[p - 1]
-        else:
-            est = Estimate(0.0)
+        else:  # nobody to single out: nothing measured
+            est = Estimate(float("nan"))
         findings.append(Finding.judged(
             "reid.unicity", f"share of recipients unique from {p} known "
                             f"({pol.unicity_points}) points", est, pol.max_unicity,
