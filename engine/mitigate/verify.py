@@ -211,7 +211,10 @@ def measure(ctx: MailingContext, recipients: np.ndarray, *, members: np.ndarray,
 
 
 def content_findings(ctx: MailingContext, offer: np.ndarray) -> list[Finding]:
-    """What the offer's content says, judged against ``no_signal``."""
+    """What the offer's content says: ``content.signals.<detector>`` per detector its
+    items belong to (judged only for the policy's ``no_signal`` classes; otherwise
+    informational, with the signal level in ``details["signal"]``), and
+    ``content.no_signal`` when the policy names classes."""
     from basketguard.engine.mitigate.content import offer_signals, suppress_offer_items
 
     signals = offer_signals(np.asarray(offer, np.int32), ctx.library)
@@ -230,11 +233,16 @@ def content_findings(ctx: MailingContext, offer: np.ndarray) -> list[Finding]:
              f"No offer item signals {', '.join(sorted(banned))}."),
             {"classes": sorted(banned), "signatures": hits}))
     for f in signals.findings():
+        # what the content says is a policy check only for the classes in no_signal
+        # (content.no_signal above); otherwise it is reported, not judged
         cls = f.details.get("sensitivity")
         if cls in banned and f.severity in (Severity.WARN, Severity.FAIL):
             f = Finding(f.check, f.metric, f.estimate, f.threshold, Severity.FAIL,
                         f.explanation + f" The policy forbids offers that signal {cls}.",
                         f.details)
+        elif cls not in banned:
+            f = Finding(f.check, f.metric, f.estimate, None, Severity.INFO, f.explanation,
+                        {**f.details, "signal": f.severity.value})
         out.append(f)
     return out
 
