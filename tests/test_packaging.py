@@ -60,7 +60,8 @@ def _not_copied(folder: str, names: list[str]) -> set[str]:
 
 
 def _expected_wheel_files() -> set[str]:
-    """What the wheel must hold besides its dist-info: the modules and the built-in library."""
+    """What the wheel must hold besides its dist-info: the modules, the built-in library
+    and the report schema."""
     files = {
         f"basketguard/{top}/{py.relative_to(REPO / top).as_posix()}"
         for top in TOP
@@ -70,6 +71,9 @@ def _expected_wheel_files() -> set[str]:
     library = REPO / "models" / "signatures" / "library"
     files |= {f"basketguard/models/{toml.relative_to(REPO / 'models').as_posix()}"
               for toml in library.rglob("*.toml")}
+    schema = REPO / "engine" / "report" / "schema"
+    files |= {f"basketguard/engine/{js.relative_to(REPO / 'engine').as_posix()}"
+              for js in schema.glob("*.json")}
     return files
 
 

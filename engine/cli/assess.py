@@ -2,7 +2,8 @@
 
 Exit status: 0 when every finding passes (or is informational), 2 when the
 worst is a warning, 1 when a finding fails, 3 on any error, so a pipeline can
-gate a segment export on it. The report holds aggregates only.
+gate a segment export on it; an assessment whose options skipped every measure
+is an error too (it never reads as a pass). The report holds aggregates only.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from basketguard.engine.cli.common import (
     add_data_options,
     add_mailing_options,
+    check_segment_options,
     load_with_progress,
     mailing_of,
     number_in,
@@ -96,11 +98,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args: argparse.Namespace) -> AssessOptions:
-    if args.segment and args.segment_signature:
-        raise ConfigError("give either --segment or --segment-signature, not both.")
-    if args.segment_column is not None and not args.segment:
-        raise ConfigError("--segment-column names the id column of a --segment FILE; give the "
-                          "file too (the [segment] table maps its column in the project file).")
+    check_segment_options(args)
     try:  # the rule is Threshold's; here it only gets the options' names
         Threshold(args.unicity_warn, args.unicity_fail)
     except ValueError:
@@ -141,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_inference and members.size:
         inference = _inference(args, project, hist, members, say)
         result.findings[:0] = [f for f in inference.findings if _shown(f)]
+    if inference is None and not result.findings:
+        raise ConfigError(_nothing_measured(args, result.skipped))
     doc = result.to_dict(timings=args.timings)
     if inference is not None:
         doc["inference"] = inference.to_dict()
@@ -148,6 +148,19 @@ def run(args: argparse.Namespace) -> int:
         write_atomic(args.out, dumps(doc))
     sys.stdout.write(dumps(doc) if args.json else assess_text(doc) + "\n")
     return exit_code(result.severity)
+
+
+def _nothing_measured(args, skipped) -> str:
+    """Why an assessment that measured nothing is an error, naming what skipped each
+    measure (an assessment that measured nothing must never read as a pass)."""
+    why = {"attribute classes (no attributes exported)": "attribute classes (--attributes none)",
+           "purchase unicity (no point kinds)": "purchase unicity (--points none)"}
+    parts = [why.get(s, s) for s in skipped]
+    if args.no_inference:
+        parts.append("the mailing's inference risk (--no-inference)")
+    return ("nothing was measured, so there is no result that could pass: "
+            f"{'; '.join(parts)}. Let at least one measure run: name exported attributes "
+            "(--attributes), point kinds (--points), --item-lists, or drop --no-inference.")
 
 
 def _inference(args, project, hist, members, say):

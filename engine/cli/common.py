@@ -26,6 +26,31 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
                              "depends on the input alone, byte for byte")
 
 
+def add_segment_options(parser: argparse.ArgumentParser,
+                        segment_help: str = "Parquet / CSV / Arrow file of customer ids "
+                                            "(relative to the working directory)") -> None:
+    """The segment options of ``assess``, ``recommend`` and ``gate``."""
+    seg = parser.add_argument_group("segment (default: the project's [segment] table)")
+    seg.add_argument("--segment", metavar="FILE", help=segment_help)
+    seg.add_argument("--segment-column", metavar="NAME",
+                     help="the --segment file's id column (default `customer`)")
+    seg.add_argument("--segment-signature", metavar="NAME",
+                     help="the customers a signature flags (a targeted mailing's audience)")
+    seg.add_argument("--signatures", metavar="PATH", action="append", default=[],
+                     help="user signature file or folder (repeatable)")
+
+
+def check_segment_options(args: argparse.Namespace) -> None:
+    """One segment source, and ``--segment-column`` only with a ``--segment`` file."""
+    from basketguard.engine.errors import ConfigError
+
+    if args.segment and args.segment_signature:
+        raise ConfigError("give either --segment or --segment-signature, not both.")
+    if args.segment_column is not None and not args.segment:
+        raise ConfigError("--segment-column names the id column of a --segment FILE; give the "
+                          "file too (the [segment] table maps its column in the project file).")
+
+
 def add_mailing_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``assess`` and ``recommend``: the mailing and its policy."""
     g = parser.add_argument_group("the mailing")

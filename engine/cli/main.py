@@ -21,6 +21,9 @@ from basketguard.engine.errors import BasketguardError
 COMMANDS = (
     "basketguard.engine.cli.assess",
     "basketguard.engine.cli.demo",
+    "basketguard.engine.cli.explain",
+    "basketguard.engine.cli.gate",
+    "basketguard.engine.cli.notice",
     "basketguard.engine.cli.profile",
     "basketguard.engine.cli.recommend",
     "basketguard.engine.cli.scan",

@@ -15,6 +15,8 @@ import sys
 from basketguard.engine.cli.common import (
     add_data_options,
     add_mailing_options,
+    add_segment_options,
+    check_segment_options,
     load_with_progress,
     mailing_of,
     number_in,
@@ -32,14 +34,7 @@ HELP = ("Recommend decoy recipients, suppression, generalization and offer chang
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_options(parser)
-    seg = parser.add_argument_group("segment (default: the project's [segment] table)")
-    seg.add_argument("--segment", metavar="FILE", help="Parquet / CSV / Arrow file of customer ids")
-    seg.add_argument("--segment-column", metavar="NAME",
-                     help="the --segment file's id column (default `customer`)")
-    seg.add_argument("--segment-signature", metavar="NAME",
-                     help="the customers a signature flags (a targeted mailing's audience)")
-    seg.add_argument("--signatures", metavar="PATH", action="append", default=[],
-                     help="user signature file or folder (repeatable)")
+    add_segment_options(parser)
     add_mailing_options(parser)
     m = parser.add_argument_group("mitigations")
     m.add_argument("--no-decoys", action="store_true", help="do not add decoy recipients")
@@ -68,8 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from basketguard.engine.mitigate.plan import RecommendOptions, recommend
     from basketguard.engine.reid.assess import segment_members
 
-    if args.segment and args.segment_signature:
-        raise ConfigError("give either --segment or --segment-signature, not both.")
+    check_segment_options(args)
     if args.out and not str(args.out).endswith((".parquet", ".pq")):
         raise ConfigError(f"--out {args.out!r}: the amended segment is written as Parquet; "
                           "name a .parquet file.")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from basketguard.engine.report.schemas import validate
 from tests.faults.harness import check, run_cli
 
 POLICY = """[policy]
@@ -41,6 +42,7 @@ def test_a_plan_that_meets_the_policy(synth: Path):
     run = _recommend(synth, "--out", "amended.parquet", "--plan", "plan.json")
     check(run, code=0, outputs=["amended.parquet", "plan.json"])
     doc = json.loads((synth / "plan.json").read_text())
+    validate(doc, "plan")
     assert doc["verified"] is True and doc["actions"]["decoys_added"] > 0
     t = pq.read_table(synth / "amended.parquet")
     assert t.column_names == ["customer", "age_band", "income_band"]
@@ -159,6 +161,7 @@ def test_assess_reports_the_mailing_inference(synth: Path):
                    "--json"], synth)
     assert run.code == 1, run.stderr
     doc = json.loads(run.stdout)
+    validate(doc, "assess")
     checks = {f["check"]: f for f in doc["findings"]}
     assert checks["inference.posterior.pregnancy"]["severity"] == "fail"
     assert "only decoy recipients" in doc["inference"]["content_vs_recipient_cover"]
