@@ -160,8 +160,8 @@ def population(hist: Histories, view: CatalogView, customers: pa.Table | None,
         main = np.full(n, -1, np.int64)
     cls = _dense(*attr) if len(names) else np.zeros(n, np.int64)
     levels = [_dense(cls, freq, main + 1), _dense(cls, freq)]
-    level_names = ["attribute class + visit frequency + main department",
-                   "attribute class + visit frequency"]
+    what = "attribute class + " if names else ""  # no exported attribute: no class
+    level_names = [f"{what}visit frequency + main department", f"{what}visit frequency"]
     for drop in range(1, len(names) + 1):
         kept = names[: len(names) - drop]
         levels.append(_dense(*attr[: len(kept)], freq))
