@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
 
 from basketguard.engine.cli.common import (
     add_data_options,
@@ -27,6 +26,7 @@ from basketguard.engine.cli.common import (
 from basketguard.engine.cli.exitcodes import exit_code
 from basketguard.engine.report.formats import FORMATS, render
 from basketguard.engine.report.json import dumps
+from basketguard.engine.report.text import gate_text
 
 NAME = "gate"
 HELP = ("Gate a segment export: judge the mailing against every policy check and exit 0 "
@@ -121,38 +121,3 @@ def run(args: argparse.Namespace) -> int:
         write_atomic(path, render(fmt, doc))
     sys.stdout.write(dumps(doc) if args.json else gate_text(doc) + "\n")
     return result.exit_code
-
-
-def gate_text(doc: dict[str, Any]) -> str:
-    """The verdict and the checks table of a gate report (no customer id, ever)."""
-    seg = doc["segment"]
-    lines = [f"Gate {doc['project']}: {seg['members']:,} members ({seg['source']}) against "
-             f"{seg['customer_base']:,} customers; policy {doc['policy']['origin']}.", ""]
-    rows = [(c["name"], c["status"].upper(), _value(c["value"]),
-             "-" if c["threshold"] is None else
-             f"{'<=' if c['direction'] == 'max' else '>='} {c['threshold']:g}")
-            for c in doc["checks"]]
-    head = ("check", "status", "value", "threshold")
-    width = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
-    for r in [head, *rows]:
-        lines.append(f"{r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]:>{width[2]}}  {r[3]}")
-    n = doc["counts"]
-    lines += ["", f"Verdict: {doc['verdict'].upper()} ({n['pass']} pass, {n['warn']} warn, "
-                  f"{n['fail']} fail of {n['checks']} checks; --fail-on {doc['fail_on']}; "
-                  f"exit {doc['exit_code']})"]
-    failing = [c for c in doc["checks"] if c["status"] != "pass"]
-    if failing:
-        lines += ["", *(f"  {c['name']}: {c['message']}" for c in failing)]
-    plan = doc.get("plan")
-    if plan is not None:
-        met = "verified, meets the policy" if plan["verified"] else "no plan met the policy"
-        lines += ["", f"Plan: {met}; {plan['actions']['decoys_added']:,} decoys, "
-                      f"{plan['actions']['targets_suppressed']:,} targets suppressed, "
-                      f"{plan['actions']['recipients']:,} recipients."]
-    if doc["notes"]:
-        lines += ["", *doc["notes"]]
-    return "\n".join(lines)
-
-
-def _value(v: float | None) -> str:
-    return "not finite" if v is None else f"{v:.4g}"

@@ -173,3 +173,39 @@ def plan_text(doc: dict[str, Any]) -> str:
         lines += [f"  {b['check']}: {b['why']}" for b in doc["binding"]]
     lines += ["", *doc["notes"]]
     return "\n".join(lines)
+
+
+def gate_text(doc: dict[str, Any]) -> str:
+    """Readable text of a gate report (:meth:`~basketguard.engine.gate.gate.GateResult.to_dict`):
+    the verdict and the checks table, no customer id ever."""
+    seg = doc["segment"]
+    lines = [f"Gate {doc['project']}: {seg['members']:,} members ({seg['source']}) against "
+             f"{seg['customer_base']:,} customers; policy {doc['policy']['origin']}.", ""]
+    rows = [(c["name"], c["status"].upper(), _check_value(c["value"]),
+             "-" if c["threshold"] is None else
+             f"{'<=' if c['direction'] == 'max' else '>='} {c['threshold']:g}")
+            for c in doc["checks"]]
+    head = ("check", "status", "value", "threshold")
+    width = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+    for r in [head, *rows]:
+        lines.append(f"{r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]:>{width[2]}}  {r[3]}")
+    n = doc["counts"]
+    lines += ["", f"Verdict: {doc['verdict'].upper()} ({n['pass']} pass, {n['warn']} warn, "
+                  f"{n['fail']} fail of {n['checks']} checks; --fail-on {doc['fail_on']}; "
+                  f"exit {doc['exit_code']})"]
+    failing = [c for c in doc["checks"] if c["status"] != "pass"]
+    if failing:
+        lines += ["", *(f"  {c['name']}: {c['message']}" for c in failing)]
+    plan = doc.get("plan")
+    if plan is not None:
+        met = "verified, meets the policy" if plan["verified"] else "no plan met the policy"
+        lines += ["", f"Plan: {met}; {plan['actions']['decoys_added']:,} decoys, "
+                      f"{plan['actions']['targets_suppressed']:,} targets suppressed, "
+                      f"{plan['actions']['recipients']:,} recipients."]
+    if doc["notes"]:
+        lines += ["", *doc["notes"]]
+    return "\n".join(lines)
+
+
+def _check_value(v: float | None) -> str:
+    return "not finite" if v is None else f"{v:.4g}"
