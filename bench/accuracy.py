@@ -2,10 +2,12 @@
 
 The simulator plants life events with known onset and event dates
 (``truth.parquet``); each built-in signature is scored against the planted
-event it detects. Seeds are split: ``--tune-seed`` is the population the
-links were calibrated on (``--calibrate`` refits them and rewrites the
-``[link]`` tables of the built-in files); the reported figures come from the
-``--eval-seeds`` populations, which the signatures were not tuned on.
+event it detects, on populations of each simulator profile (``--profile``:
+``hard``, ``realistic`` or ``both``; docs/simulator.md). Seeds are split:
+``--tune-seed`` of the ``realistic`` profile is the population the links are
+calibrated on (``--calibrate`` refits them and rewrites the ``[link]`` tables
+of the built-in files); the reported figures come from the ``--eval-seeds``
+populations, which the signatures were not tuned on.
 Calibration fits, on the tuning seed only: each stage feature's typical first
 purchase day relative to the true event date (``stage_day``, median over planted
 customers whose window is not cut by the period's edges) and its spread
@@ -27,6 +29,7 @@ Usage::
 
     python bench/accuracy.py                  # evaluate, print and write docs/accuracy.md
     python bench/accuracy.py --calibrate      # refit links on the tuning seed first
+    python bench/accuracy.py --profile realistic --customers 20000 --out /tmp/acc.md
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ from basketguard.models.signatures.schema import BUILTIN_DIR, load_library
 from basketguard.models.simulator.run import SimConfig, simulate
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Profile whose tuning seed the links are calibrated on.
+CALIBRATION_PROFILE = "realistic"
 #: Signature -> the simulator event it detects (None: not planted by the simulator).
 EVENT_OF = {
     "pregnancy": "pregnancy",
@@ -98,10 +103,12 @@ def precision_at_recall(scores: np.ndarray, labels: np.ndarray, recall: float) -
     return float(pos / labels.size)
 
 
-def population(seed: int, customers: int, root: Path) -> Path:
-    out = root / f"seed{seed}-{customers}"
+def population(seed: int, customers: int, root: Path, profile: str = "hard") -> Path:
+    """Project file of a population (generated once, then reused from ``root``)."""
+    prefix = "" if profile == "hard" else f"{profile}-"  # hard keeps its older folder names
+    out = root / f"{prefix}seed{seed}-{customers}"
     if not (out / "project.toml").exists():
-        simulate(SimConfig(customers=customers, seed=seed), out)
+        simulate(SimConfig(customers=customers, seed=seed, profile=profile), out)
     return out / "project.toml"
 
 
@@ -241,13 +248,16 @@ def rewrite_stages(path: Path, fitted: dict[str, tuple[int, int]]) -> None:
 def rewrite_link(path: Path, intercept: float, slope: float, note: str) -> None:
     """Replace the [link] table's values in a signature file, keeping everything else."""
     text = path.read_text()
-    head, sep, rest = text.partition("[link]")
-    if not sep:
+    # the table header on a line of its own: "[link]" also occurs in comments
+    header = re.search(r"^\[link\][ \t]*$", text, re.M)
+    if header is None:
         raise SystemExit(f"{path}: no [link] table")
-    body, nxt, tail = re.split(r"(\n\[)", rest, maxsplit=1) if "\n[" in rest else (rest, "", "")
+    head, rest = text[:header.end()], text[header.end():]
+    nxt = re.search(r"^\[", rest, re.M)
+    tail = "\n" + rest[nxt.start():] if nxt else ""
     new_body = (f"\nintercept = {intercept:.4f}\nslope = {slope:.4f}\n"
                 f"calibrated_on = \"{note}\"\n")
-    path.write_text(head + sep + new_body + nxt + tail)
+    path.write_text(head + new_body + tail)
 
 
 def main(argv=None) -> int:
@@ -255,19 +265,22 @@ def main(argv=None) -> int:
     ap.add_argument("--customers", type=int, default=100_000)
     ap.add_argument("--tune-seed", type=int, default=101)
     ap.add_argument("--eval-seeds", type=int, nargs="+", default=[7, 8])
+    ap.add_argument("--profile", choices=("hard", "realistic", "both"), default="both",
+                    help="simulator profile(s) to evaluate on (default both)")
     ap.add_argument("--calibrate", action="store_true",
                     help="refit the stage offsets and links of the built-in signatures on the "
-                         "tuning seed and rewrite their files")
+                         f"{CALIBRATION_PROFILE} profile's tuning seed and rewrite their files")
     ap.add_argument("--only", nargs="+", help="evaluate only these signatures")
     ap.add_argument("--data", type=Path, default=Path("/tmp/basketguard-accuracy"))
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "accuracy.md")
     args = ap.parse_args(argv)
+    profiles = ("hard", "realistic") if args.profile == "both" else (args.profile,)
     cache = args.data / "cache"
     sigs = load_library(only=args.only)
     if args.calibrate:
-        proj = population(args.tune_seed, args.customers, args.data)
-        note = (f"simulator seed {args.tune_seed}, {args.customers} customers "
-                f"(bench/accuracy.py --calibrate)")
+        proj = population(args.tune_seed, args.customers, args.data, CALIBRATION_PROFILE)
+        note = (f"simulator seed {args.tune_seed}, {CALIBRATION_PROFILE} profile, "
+                f"{args.customers} customers (bench/accuracy.py --calibrate)")
         for sig in sigs:
             if sig.has_stages and EVENT_OF.get(sig.name):
                 fitted = fit_stages(proj, cache, sig, EVENT_OF[sig.name])
@@ -282,40 +295,56 @@ def main(argv=None) -> int:
                 print(f"{sig.name}: intercept {a:.4f} slope {b:.4f}", file=sys.stderr)
         sigs = load_library(only=args.only)
     t0 = time.perf_counter()
-    per_seed = {seed: evaluate(population(seed, args.customers, args.data), cache, sigs)[0]
-                for seed in args.eval_seeds}
+    results = {prof: {seed: evaluate(population(seed, args.customers, args.data, prof), cache,
+                                     sigs)[0]
+                      for seed in args.eval_seeds}
+               for prof in profiles}
+    calibrated = (f"links calibrated on seed {args.tune_seed} of the {CALIBRATION_PROFILE} "
+                  "profile (`--calibrate`)" if args.calibrate else
+                  "links as found in the signature files (their `calibrated_on` says where "
+                  f"they were fitted; `--calibrate` refits them on seed {args.tune_seed} of the "
+                  f"{CALIBRATION_PROFILE} profile)")
     lines = [
         "# Accuracy of the built-in signatures on simulator truth",
         "",
         f"Regenerate with `python bench/accuracy.py` (this file was written on "
         f"{datetime.date.today().isoformat()}, {platform.python_version()}, "
         f"{time.perf_counter() - t0:.0f} s). Populations of {args.customers:,} simulated "
-        f"customers (one year, default `SimConfig`); links calibrated on seed "
-        f"{args.tune_seed}; figures below from seeds {', '.join(map(str, args.eval_seeds))}, "
-        "which the signatures were not tuned on. Customers with no purchases are not "
+        f"customers (one year, `SimConfig(profile=...)` otherwise default) of the "
+        f"{' and '.join(f'`{p}`' for p in profiles)} profile"
+        f"{'s' if len(profiles) > 1 else ''} ([simulator.md](simulator.md#profiles-and-where-"
+        f"their-rates-come-from)); {calibrated}; figures below from seeds "
+        f"{', '.join(map(str, args.eval_seeds))}, which the signatures were not tuned on. "
+        "Customers with no purchases are not "
         "scored; every scored customer without the planted event is a negative, "
         "including those planted with a confounder (other reasons to buy the same products).",
-        "",
-        "| signature | seed | positives | AUC | precision @ recall 0.5 | flagged | recall | "
-        "precision | date error (median days) | interval coverage |",
-        "|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def f(x, fmt="{:.3f}"):
         return "-" if x is None or (isinstance(x, float) and np.isnan(x)) else fmt.format(x)
 
-    for sig in sigs:
-        for seed in args.eval_seeds:
-            m = per_seed[seed][sig.name]
-            if m.get("event") is None:
-                lines.append(f"| {sig.name} | {seed} | not planted | - | - | {m['flagged']:,} "
-                             "| - | - | - | - |")
-                continue
-            lines.append(
-                f"| {sig.name} | {seed} | {m['positives']:,} | {f(m['auc'])} | "
-                f"{f(m['precision_at_recall_0.5'])} | {m['flagged']:,} | {f(m['recall'])} | "
-                f"{f(m['precision'])} | {f(m.get('median_abs_date_error_days'), '{:.1f}')} | "
-                f"{f(m.get('interval_coverage'))} |")
+    for prof in profiles:
+        lines += [
+            "",
+            f"## Profile `{prof}`",
+            "",
+            "| signature | seed | positives | AUC | precision @ recall 0.5 | flagged | recall | "
+            "precision | date error (median days) | interval coverage |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for sig in sigs:
+            for seed in args.eval_seeds:
+                m = results[prof][seed][sig.name]
+                if m.get("event") is None:
+                    lines.append(f"| {sig.name} | {seed} | not planted | - | - | "
+                                 f"{m['flagged']:,} | - | - | - | - |")
+                    continue
+                lines.append(
+                    f"| {sig.name} | {seed} | {m['positives']:,} | {f(m['auc'])} | "
+                    f"{f(m['precision_at_recall_0.5'])} | {m['flagged']:,} | {f(m['recall'])} | "
+                    f"{f(m['precision'])} | "
+                    f"{f(m.get('median_abs_date_error_days'), '{:.1f}')} | "
+                    f"{f(m.get('interval_coverage'))} |")
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.write_text(text)

@@ -24,6 +24,11 @@ earliest peak day come from one more window, and the peak mask from the spans
 that contain the peak day. The event-date estimate is not computed by the
 peers (the kernel computes it anyway; it is in the timed pass).
 
+The peers' sweep covers presence features with positive weights, so the
+library compared here is the built-in one without its counter-evidence
+(negative-weight) and absence features (``peer_library``); those take the
+kernel's general path, which ``--full`` times for basketguard alone.
+
 Compared, per (customer, signature) with a positive score: score (tolerance
 1e-9), peak day and the peak feature mask. The script exits non-zero with a
 mismatch report if any contender disagrees.
@@ -38,6 +43,7 @@ Usage::
     python bench/bench_scan.py                   # default: ~20M lines
     python bench/bench_scan.py --profile smoke   # ~1M lines, quick
     python bench/bench_scan.py --profile large --json out.json
+    python bench/bench_scan.py --full           # basketguard alone, the whole library
 """
 
 from __future__ import annotations
@@ -91,8 +97,22 @@ def load(folder: Path):
     hist = load_histories(project, cache_dir=folder / "cache")
     for name in ("offsets", "item", "day", "quantity"):
         setattr(hist, name, np.array(getattr(hist, name), copy=True))  # not a mapped file
-    library, _ = compile_for(project, hist)
+    full = os.environ.get("BENCH_SCAN_FULL") == "1"
+    library, _ = compile_for(project, hist, None if full else peer_library())
     return hist, library
+
+
+def peer_library():
+    """The built-in signatures with only their positive presence features."""
+    import dataclasses
+
+    from basketguard.models.signatures.schema import load_library
+
+    out = []
+    for sig in load_library():
+        feats = tuple(f for f in sig.features if f.weight > 0 and not f.is_absence)
+        out.append(dataclasses.replace(sig, features=feats))
+    return tuple(out)
 
 
 def feature_tables(library) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -367,6 +387,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", nargs="*", choices=CONTENDERS, default=list(CONTENDERS))
     ap.add_argument("--json", type=Path, metavar="OUT", help="also write the results here")
+    ap.add_argument("--full", action="store_true",
+                    help="basketguard alone with the whole built-in library (counter-evidence "
+                         "and absence features included)")
     ap.add_argument("--child", nargs=2, metavar=("NAME", "FOLDER"), help=argparse.SUPPRESS)
     ap.add_argument("--prepare", nargs=2, metavar=("FOLDER", "LINES"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -376,6 +399,9 @@ def main() -> None:
     if args.child:
         child(args.child[0], Path(args.child[1]), args.repeat)
         return
+    if args.full:
+        os.environ["BENCH_SCAN_FULL"] = "1"  # read by the children's load()
+        args.only = ["basketguard"]
     load_start = [round(x, 2) for x in os.getloadavg()]  # others' work skews the timings
     folder = OUT / f"scan_{args.profile}"
     if not (folder / "ready.json").exists():

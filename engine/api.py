@@ -63,11 +63,13 @@ def load_histories(project: Project | str | Path, *, strict: bool = False,
     hit, note = cache.lookup(folder, key)
     if hit is not None:
         hit.info["cache"] = "hit"
+        hit.info["cache_dir"] = str(folder)  # the concept resolution is cached beside
         return hit
     hist = histories_from_project(proj, strict=strict, progress=progress, source=source)
     try:
         cache.save(hist, folder, key)
         hist.info["cache"] = "stored"
+        hist.info["cache_dir"] = str(folder)
     except OSError as exc:  # a read-only or full cache folder must not fail the run
         hist.info["cache"] = f"not stored: {exc.strerror or exc}"
     if note is not None:  # after saving: the note belongs to this run, not to the entry

@@ -45,7 +45,8 @@ class ScanTables(NamedTuple):
     feat_local : int32 (n_features)
         Position of the feature in its signature (its bit in the peak mask, < 64).
     feat_weight : float64 (n_features)
-        Weight (> 0).
+        Weight: > 0 for evidence, < 0 for counter-evidence (a presence feature
+        that argues against the signature); always > 0 for an absence feature.
     feat_ratio : float64 (n_features)
         A line counts when its quantity reaches ``ratio`` times the customer's
         usual; ignored when the group is -1.
@@ -63,6 +64,10 @@ class ScanTables(NamedTuple):
         Stage features needed at the peak for an event-date estimate.
     sig_score_thr : float64 (n_signatures)
         Flagging score.
+    feat_absent : int64 (n_features)
+        0 for a presence feature; ``D > 0`` for an *absence feature* of ``D`` days
+        (bought in the window but not in its last ``D`` days, ``1 <= D < W``;
+        never a stage feature).
     """
 
     item_slot: NDArray[np.int32]
@@ -82,6 +87,7 @@ class ScanTables(NamedTuple):
     sig_window: NDArray[np.int64]
     sig_min_stage: NDArray[np.int64]
     sig_score_thr: NDArray[np.float64]
+    feat_absent: NDArray[np.int64]
 
 
 class ScanEntries(NamedTuple):
@@ -98,9 +104,11 @@ class ScanEntries(NamedTuple):
     score : float64
         Maximum score over time (> 0).
     peak_day : int32
-        Peak day: the earliest day reaching the maximum.
+        Peak day: the earliest candidate day reaching the maximum (not always a
+        purchase day when the signature has counter-evidence or absence features).
     mask : uint64
-        Peak mask: bit ``l`` for the signature's ``l``-th feature present at the peak.
+        Peak mask: bit ``l`` for the signature's ``l``-th feature present at the peak
+        (absence features included).
     event_day : int32
         Event-date estimate, :data:`NO_DAY` when there is none.
     event_low : int32
@@ -206,7 +214,7 @@ def checked_tables(tables: ScanTables) -> ScanTables:
         slot_grp=(n_grp_pairs, "slot_grp_off[-1]"), feat_sig=by_feat, feat_local=by_feat,
         feat_weight=by_feat, feat_ratio=by_feat, feat_stage=by_feat, feat_has_stage=by_feat,
         feat_spread=by_feat, sig_feat_off=(n_sig + 1, "the length of sig_window + 1"),
-        sig_window=by_sig, sig_min_stage=by_sig, sig_score_thr=by_sig)
+        sig_window=by_sig, sig_min_stage=by_sig, sig_score_thr=by_sig, feat_absent=by_feat)
     for name, arr, (n, why) in zip(ScanTables._fields, tables, lengths, strict=True):
         if arr.shape[0] != n:
             raise ValueError(f"tables.{name}: length {arr.shape[0]}, expected {n} ({why})")

@@ -7,26 +7,61 @@ Input contract
   same length, or empty when no baseline groups are given.
 - ``tables``: the compiled library, a :class:`ScanTables` (whose docstring
   documents every table), built by :func:`basketguard.engine.detect.compile.resolve`;
-  ``n_groups``: the number of baseline groups.
+  ``n_groups``: the number of baseline groups; ``horizon``: a day number (an
+  int64 in the kernel).
 
 Definitions
 -----------
 - A line *counts* for feature ``f`` when its item matches ``f`` and, if ``f`` has
   a quantity condition, ``quantity >= ratio * usual`` where ``usual`` is the
   mean quantity of the customer's *other* lines in the baseline group (1.0 when
-  there are none).
-- ``score_s(t)`` = sum of the weights of the distinct features of ``s`` with a
-  counting line on a day in ``(t - W, t]``. As weights are positive it changes
-  only on purchase days, so the maximum over time is taken over those days; the
-  *peak day* is the earliest day reaching it, and the *peak mask* has bit ``l``
-  set for the signature's ``l``-th feature present at the peak.
-- Event date (signatures with stage features): for each stage feature in the
-  peak mask, ``e_f = first counting day of f in the peak window - stage_day_f``;
+  there are none). Every counting line is counted in ``feature_lines`` and
+  ``feature_customers``, whatever its day.
+- Features: a *presence feature* (``feat_absent[f] == 0``) is *present at day t*
+  when it has a counting line on a day in ``(t - W, t]``; its weight is positive
+  (evidence) or negative (counter-evidence). An *absence feature* of ``D`` days
+  (``D = feat_absent[f]``, ``1 <= D < W``, positive weight, no stage day) is
+  present at ``t`` when ``L``, the customer's last counting day of ``f`` on or
+  before ``t``, satisfies ``t - W < L <= t - D``: bought in the window, but not in
+  its last ``D`` days ("stopped buying").
+- ``score_s(t)`` = sum of the weights of the features of ``s`` present at ``t``,
+  summed in the signature's feature order.
+- *Horizon* ``H`` (``scan_histories(horizon=...)``, default the largest day in
+  ``day``): no day after ``H`` is evaluated.
+- *Candidate days* of (customer, signature): every counting day ``d`` of a
+  feature of ``s``, plus ``d + W`` for each such ``d`` of a negative-weight
+  feature (the day it leaves the window, raising the score), plus ``d + D`` for
+  each such ``d`` of an absence feature (the day it becomes present); only those
+  ``<= H``. The score is the maximum of ``score_s`` over the candidate days, the
+  *peak day* the earliest candidate day reaching it, and the *peak mask* has bit
+  ``l`` set for the signature's ``l``-th feature present at the peak (absence
+  features included). The score can only fall between candidate days, so this
+  is the maximum over all days from the first counting day to ``H``.
+- Entries: a (customer, signature) pair is an entry only when its score is
+  ``> 0``; a customer whose evidence scores ``<= 0`` (say, only counter-evidence)
+  is not an entry, like a customer without evidence. It is *flagged* when the
+  score reaches ``sig_score_thr``; ``slot_flagged`` counts, per signature, the
+  flagged customers with a counting line of the slot's item in the *peak window*
+  ``(peak - W, peak]``.
+- Event date (signatures with stage features): for each stage feature present
+  at the peak, ``e_f = first counting day of f in the peak window - stage_day_f``;
   the estimate is the weighted median of ``e_f`` (weights = feature weights; the
   smallest ``e`` whose cumulative weight reaches half the total), the interval
   ``estimate +- max(min stage_spread, ceil(1.4826 * MAD))`` with the MAD the
   lower median of ``|e_f - estimate|``. Fewer than ``min_stage`` stage features:
   no estimate (:data:`NO_DAY`).
+
+Algorithm
+---------
+Signatures whose features are all positive-weight presence features take an
+incremental path over the counting days (the set present changes only when a
+feature enters or expires, and the score only rises on counting days).
+Signatures with a negative or absence feature take a general sweep over the
+candidate days in order, keeping the last counting day of each feature:
+O(candidates x features), evaluating, of the ``d + W`` and ``d + D``
+candidates, only those of each feature's last counting day so far (the others
+change no feature's state, so they cannot raise the score nor be the earliest
+day reaching it).
 
 Outputs
 -------
@@ -40,6 +75,8 @@ depend on the number of threads.
 """
 
 from __future__ import annotations
+
+import operator
 
 import numba
 import numpy as np
@@ -56,6 +93,10 @@ from basketguard.kernels.scan_arrays import (
 
 #: Day sentinel: no peak / no estimate.
 NO_DAY = np.iinfo(np.int32).min
+# The general sweep's sentinels: a feature never bought, no candidate left (both far
+# from any day, so that ``day +- W`` cannot overflow or reach them).
+_NEVER = -(1 << 62)
+_AFTER = 1 << 62
 
 
 def block_bounds(offsets: np.ndarray, n_blocks: int) -> np.ndarray:
@@ -106,10 +147,10 @@ def _weighted_median(est, wt, n):
 
 
 @njit(cache=True, nogil=True)
-def _scan_block(c_lo, c_hi, offsets, item, day, quantity, tables, n_groups, base, entries,
-                blocks, blk):
-    """Score customers ``c_lo .. c_hi - 1``: entries from ``base`` on, aggregates into row
-    ``blk`` of ``blocks``; returns the number of entries written."""
+def _scan_block(c_lo, c_hi, offsets, item, day, quantity, tables, n_groups, horizon, base,
+                entries, blocks, blk):
+    """Score customers ``c_lo .. c_hi - 1`` up to day ``horizon``: entries from ``base`` on,
+    aggregates into row ``blk`` of ``blocks``; returns the number of entries written."""
     item_slot = tables.item_slot
     slot_feat_off = tables.slot_feat_off
     slot_feat = tables.slot_feat
@@ -123,6 +164,7 @@ def _scan_block(c_lo, c_hi, offsets, item, day, quantity, tables, n_groups, base
     feat_stage = tables.feat_stage
     feat_has_stage = tables.feat_has_stage
     feat_spread = tables.feat_spread
+    feat_absent = tables.feat_absent
     sig_feat_off = tables.sig_feat_off
     sig_window = tables.sig_window
     sig_min_stage = tables.sig_min_stage
@@ -165,9 +207,12 @@ def _scan_block(c_lo, c_hi, offsets, item, day, quantity, tables, n_groups, base
     dev = np.empty(64, np.int64)
     feat_mark = np.full(n_feat, -1, np.int64)
     sig_staged = np.zeros(n_sig, np.bool_)  # the signature has stage features
+    sig_general = np.zeros(n_sig, np.bool_)  # ... a negative-weight or an absence feature
     for f in range(n_feat):
         if feat_has_stage[f]:
             sig_staged[feat_sig[f]] = True
+        if feat_weight[f] < 0 or feat_absent[f] > 0:
+            sig_general[feat_sig[f]] = True
     slot_mark = np.full(max(n_slots, 1), -1, np.int64)
     out = base
     for c in range(c_lo, c_hi):
@@ -251,52 +296,90 @@ def _scan_block(c_lo, c_hi, offsets, item, day, quantity, tables, n_groups, base
             f0 = sig_feat_off[s]
             nf = sig_feat_off[s + 1] - f0
             w = np.int64(sig_window[s])
-            for lf in range(nf):
-                last[lf] = NO_DAY
-            best = -1.0
+            best = -np.inf
             peak = np.int64(NO_DAY)
             best_mask = np.uint64(0)
-            # The set of features in the window changes only when a feature enters
-            # (a hit) or expires (its last day leaves the window); ``oldest`` is a
-            # lower bound of the last days present, so expiry is checked only when it
-            # can happen. The score is re-summed in feature order when the set changes,
-            # which keeps it bit-identical to a direct sum.
-            mask = np.uint64(0)
-            sc = 0.0
-            oldest = np.int64(1) << np.int64(62)
-            k = a
-            while k < b:
-                t = s_day[k]
-                changed = False
-                if oldest <= t - w:
-                    oldest = np.int64(1) << np.int64(62)
-                    for lf in range(nf):
+            if not sig_general[s]:
+                bh = b  # the hits up to the horizon (days ascending)
+                while bh > a and s_day[bh - 1] > horizon:
+                    bh -= 1
+                for lf in range(nf):
+                    last[lf] = NO_DAY
+                # The set of features in the window changes only when a feature enters
+                # (a hit) or expires (its last day leaves the window); ``oldest`` is a
+                # lower bound of the last days present, so expiry is checked only when it
+                # can happen. The score is re-summed in feature order when the set changes,
+                # which keeps it bit-identical to a direct sum.
+                mask = np.uint64(0)
+                sc = 0.0
+                oldest = np.int64(1) << np.int64(62)
+                k = a
+                while k < bh:
+                    t = s_day[k]
+                    changed = False
+                    if oldest <= t - w:
+                        oldest = np.int64(1) << np.int64(62)
+                        for lf in range(nf):
+                            bit = np.uint64(1) << np.uint64(lf)
+                            if mask & bit:
+                                if last[lf] <= t - w:
+                                    mask &= ~bit
+                                    changed = True
+                                elif last[lf] < oldest:
+                                    oldest = last[lf]
+                    while k < bh and s_day[k] == t:
+                        lf = feat_local[s_feat[k]]
                         bit = np.uint64(1) << np.uint64(lf)
-                        if mask & bit:
-                            if last[lf] <= t - w:
-                                mask &= ~bit
-                                changed = True
-                            elif last[lf] < oldest:
-                                oldest = last[lf]
-                while k < b and s_day[k] == t:
-                    lf = feat_local[s_feat[k]]
-                    bit = np.uint64(1) << np.uint64(lf)
-                    if not (mask & bit):
-                        mask |= bit
-                        changed = True
-                        if t < oldest:
-                            oldest = t
-                    last[lf] = t
-                    k += 1
-                if changed:
+                        if not (mask & bit):
+                            mask |= bit
+                            changed = True
+                            if t < oldest:
+                                oldest = t
+                        last[lf] = t
+                        k += 1
+                    if changed:
+                        sc = 0.0
+                        for lf in range(nf):
+                            if (mask >> np.uint64(lf)) & np.uint64(1):
+                                sc += feat_weight[f0 + lf]
+                        if sc > best:
+                            best = sc
+                            peak = t
+                            best_mask = mask
+            else:
+                # Sweep over the candidate days in order: the next one is the next hit day
+                # or the earliest pending ``L + D`` (absence) / ``L + W`` (negative weight)
+                # of a feature's last counting day ``L`` (see the module docstring).
+                for lf in range(nf):
+                    last[lf] = _NEVER
+                k = a
+                t = s_day[a]
+                while t <= horizon and t < _AFTER:
+                    while k < b and s_day[k] <= t:
+                        last[feat_local[s_feat[k]]] = s_day[k]
+                        k += 1
+                    nxt = s_day[k] if k < b else _AFTER
+                    mask = np.uint64(0)
                     sc = 0.0
                     for lf in range(nf):
-                        if (mask >> np.uint64(lf)) & np.uint64(1):
-                            sc += feat_weight[f0 + lf]
+                        f = f0 + lf
+                        ll = last[lf]
+                        dd = feat_absent[f]  # 0 for a presence feature: ll <= t - 0 holds
+                        if ll > t - w and ll <= t - dd:
+                            sc += feat_weight[f]
+                            mask |= np.uint64(1) << np.uint64(lf)
+                        if dd > 0 and t < ll + dd < nxt:
+                            nxt = ll + dd
+                        if feat_weight[f] < 0 and t < ll + w < nxt:
+                            nxt = ll + w
                     if sc > best:
                         best = sc
                         peak = t
                         best_mask = mask
+                    t = nxt
+            if not best > 0:
+                a = b
+                continue  # no evidence up to the horizon, or only counter-evidence
             ev = np.int64(NO_DAY)
             ev_lo = np.int64(NO_DAY)
             ev_hi = np.int64(NO_DAY)
@@ -312,7 +395,8 @@ def _scan_block(c_lo, c_hi, offsets, item, day, quantity, tables, n_groups, base
                 spread = np.int64(1 << 40)
                 for lf in range(nf):
                     f = f0 + lf
-                    if feat_has_stage[f] and first[lf] != NO_DAY:
+                    if (feat_has_stage[f] and first[lf] != NO_DAY
+                            and (best_mask >> np.uint64(lf)) & np.uint64(1)):
                         est[m] = first[lf] - feat_stage[f]
                         wt[m] = feat_weight[f]
                         if feat_spread[f] < spread:
@@ -362,7 +446,8 @@ def _scan_block(c_lo, c_hi, offsets, item, day, quantity, tables, n_groups, base
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _scan(bounds, offsets, item, day, quantity, tables, n_groups, entries, counts, blocks):
+def _scan(bounds, offsets, item, day, quantity, tables, n_groups, horizon, entries, counts,
+          blocks):
     """Blocks in parallel; block ``b`` writes entries from ``bounds[b] * n_sig`` on and its
     aggregates into row ``b`` of ``blocks``."""
     n_sig = tables.sig_window.shape[0]
@@ -370,12 +455,13 @@ def _scan(bounds, offsets, item, day, quantity, tables, n_groups, entries, count
         # np.int64: the parallel body types ``b`` as uint64, which would compile
         # _scan_block a second time (one signature per index type)
         counts[b] = _scan_block(bounds[b], bounds[b + 1], offsets, item, day, quantity, tables,
-                                n_groups, bounds[b] * n_sig, entries, blocks, np.int64(b))
+                                n_groups, horizon, bounds[b] * n_sig, entries, blocks,
+                                np.int64(b))
 
 
 def scan_histories(offsets: np.ndarray, item: np.ndarray, day: np.ndarray,
                    quantity: np.ndarray | None, tables: ScanTables, n_groups: int,
-                   n_blocks: int | None = None) -> ScanOutput:
+                   n_blocks: int | None = None, horizon: int | None = None) -> ScanOutput:
     """Score every signature of a compiled library over every customer.
 
     Parameters
@@ -390,6 +476,10 @@ def scan_histories(offsets: np.ndarray, item: np.ndarray, day: np.ndarray,
         Number of baseline groups (0: no quantity conditions).
     n_blocks : int, optional
         Number of customer blocks (default: 8 per Numba thread).
+    horizon : int, optional
+        Last day evaluated (a day number; default: the largest day in ``day``).
+        Scans of customer shards pass one global value, so that a shard's results
+        do not depend on the days of the others.
 
     Returns
     -------
@@ -399,7 +489,7 @@ def scan_histories(offsets: np.ndarray, item: np.ndarray, day: np.ndarray,
     Raises
     ------
     TypeError
-        ``tables`` is not a :class:`ScanTables`.
+        ``tables`` is not a :class:`ScanTables`; ``horizon`` is not an integer.
     ValueError
         A table of the wrong dtype, dimension or length (named), histories that
         are not one CSR, missing quantities, item codes outside ``item_slot``.
@@ -418,6 +508,14 @@ def scan_histories(offsets: np.ndarray, item: np.ndarray, day: np.ndarray,
         quantity = np.empty(0, np.float32)
     if item.size and (item.min() < 0 or item.max() >= t.item_slot.shape[0]):
         raise ValueError("item codes outside the slot table")
+    if horizon is not None:
+        horizon = operator.index(horizon)
+    elif day.size and ((t.feat_weight < 0) | (t.feat_absent > 0)).any():
+        horizon = int(day.max())
+    else:
+        # Without negative or absence features only counting days are evaluated, all
+        # of them <= the largest day: no limit is the same and saves a pass over ``day``.
+        horizon = _AFTER
     n_sig = t.sig_window.shape[0]
     n_feat = t.feat_weight.shape[0]
     n_slots = t.slot_feat_off.shape[0] - 1
@@ -436,8 +534,8 @@ def scan_histories(offsets: np.ndarray, item: np.ndarray, day: np.ndarray,
     blocks = ScanAggregates(*(np.zeros(shape, dtype) for shape, dtype
                               in zip(shapes, field_dtypes(ScanAggregates), strict=True)))
     if nb > 0 and n_sig > 0:
-        _scan(bounds, offsets, item, day, quantity, t, np.int64(n_groups), entries, counts,
-              blocks)
+        _scan(bounds, offsets, item, day, quantity, t, np.int64(n_groups),
+              np.int64(min(max(horizon, -_AFTER), _AFTER)), entries, counts, blocks)
     keep = np.concatenate([np.arange(bounds[b] * n_sig, bounds[b] * n_sig + counts[b])
                            for b in range(nb)]) if nb else np.zeros(0, np.int64)
     return ScanOutput(ScanEntries(*(a[keep] for a in entries)),

@@ -60,17 +60,18 @@ def _not_copied(folder: str, names: list[str]) -> set[str]:
 
 
 def _expected_wheel_files() -> set[str]:
-    """What the wheel must hold besides its dist-info: the modules, the built-in library
-    and the report schema."""
+    """What the wheel must hold besides its dist-info: the modules, the built-in library,
+    the built-in concepts and the report schema."""
     files = {
         f"basketguard/{top}/{py.relative_to(REPO / top).as_posix()}"
         for top in TOP
         for py in (REPO / top).rglob("*.py")
         if "__pycache__" not in py.parts
     }
-    library = REPO / "models" / "signatures" / "library"
-    files |= {f"basketguard/models/{toml.relative_to(REPO / 'models').as_posix()}"
-              for toml in library.rglob("*.toml")}
+    for data in (REPO / "models" / "signatures" / "library",
+                 REPO / "models" / "vocabulary" / "concepts"):
+        files |= {f"basketguard/models/{toml.relative_to(REPO / 'models').as_posix()}"
+                  for toml in data.rglob("*.toml")}
     schema = REPO / "engine" / "report" / "schema"
     files |= {f"basketguard/engine/{js.relative_to(REPO / 'engine').as_posix()}"
               for js in schema.glob("*.json")}

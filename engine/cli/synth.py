@@ -9,7 +9,7 @@ import sys
 from basketguard.engine.cli.common import guard_outputs
 from basketguard.engine.cli.exitcodes import ExitCode
 from basketguard.engine.errors import ConfigError
-from basketguard.models.simulator.run import EVENTS, SimConfig, simulate
+from basketguard.models.simulator.run import EVENTS, PROFILES, SimConfig, simulate
 
 NAME = "synth"
 HELP = "Generate synthetic shoppers with planted life events (lines, catalog, customers, truth)"
@@ -23,6 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=d.seed, metavar="S",
                         help="random seed; same seed and options give identical files")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--profile", default=d.profile, metavar="NAME",
+                        help=f"behaviour of the population: {' or '.join(PROFILES)} (default "
+                             f"{d.profile}: sensitive products in everyone's random purchases; "
+                             "realistic: sourced background rates and prevalences, weekly "
+                             "visits; docs/simulator.md)")
     parser.add_argument("--days", type=int, default=d.days,
                         help=f"length of the simulated period in days (default {d.days})")
     parser.add_argument("--start", default=d.start.isoformat(), metavar="YYYY-MM-DD",
@@ -46,8 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--leakage", type=float, default=d.leakage,
                         help=f"mean share of event purchases made at other retailers "
                              f"(default {d.leakage})")
-    parser.add_argument("--visits-per-week", type=float, default=d.visits_per_week,
-                        help=f"mean visit rate (default {d.visits_per_week})")
+    parser.add_argument("--visits-per-week", type=float, default=None,
+                        help="mean visit rate (default: the profile's, "
+                             + ", ".join(f"{p.visits_per_week:g} {n}" for n, p in PROFILES.items())
+                             + ")")
     parser.add_argument("--basket-mean", type=float, default=d.basket_mean,
                         help=f"mean base items per basket (default {d.basket_mean})")
     parser.add_argument("--row-group-size", type=int, default=d.row_group_size,
@@ -81,6 +88,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         leakage=args.leakage, visits_per_week=args.visits_per_week,
         basket_mean=args.basket_mean, row_group_size=args.row_group_size,
         compression=args.compression, chunk_customers=args.chunk_customers,
+        profile=args.profile,
     )
 
 

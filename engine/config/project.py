@@ -159,6 +159,34 @@ class ValidationPolicy:
 
 
 @dataclass(frozen=True)
+class DetectionSettings:
+    """The ``[detection]`` table: how signatures see this project's catalog.
+
+    Parameters
+    ----------
+    vocabulary : tuple of Path
+        Concept files or folders added to the built-in vocabulary (a concept
+        with a built-in name replaces it).
+    overrides : Path or None
+        Reviewed item -> concept decisions (CSV; ``engine.detect.concepts``).
+    min_coverage : float
+        Share of a signature's evidence features the catalog must match; below
+        it the scan reports a coverage finding.
+    coverage_severity : str
+        ``"info"``, ``"warn"`` (default) or ``"fail"``: the severity of coverage
+        findings, including a signature that cannot reach its threshold.
+    origin : str
+        Where the table came from, for messages.
+    """
+
+    vocabulary: tuple[Path, ...] = ()
+    overrides: Path | None = None
+    min_coverage: float = 0.5
+    coverage_severity: str = "warn"
+    origin: str = "[detection]"
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """One data role's source and column mapping.
 
@@ -284,6 +312,7 @@ class Project:
     sources: dict[str, SourceSpec]
     validation: ValidationPolicy = ValidationPolicy()
     policy: Policy | None = None
+    detection: DetectionSettings = field(default_factory=lambda: DetectionSettings())
 
     @property
     def lines(self) -> SourceSpec:
@@ -307,6 +336,9 @@ class Project:
         """
         found = [("the project file", self.path)] if self.path is not None else []
         found += [(f"the [{role}] source", spec.path) for role, spec in self.sources.items()]
+        found += [("a [detection] vocabulary file", p) for p in self.detection.vocabulary]
+        if self.detection.overrides is not None:
+            found.append(("the [detection] overrides file", self.detection.overrides))
         return found
 
 
@@ -347,7 +379,15 @@ def _parse_source(role: str, table: Any, base_dir: Path, origin: str) -> SourceS
     columns: dict[str, str] = {}
     lists: dict[str, tuple[str, ...]] = {}
     for key, value in cols.items():
-        if key in list_keys:
+        if role == "catalog" and key == "name" and isinstance(value, list):
+            if not value or not all(isinstance(v, str) and v for v in value):
+                raise ConfigError(
+                    f"{where}: `columns.name` must be a column name or a list of column names "
+                    "(joined by spaces into the item name, e.g. [\"brand\", \"description\", "
+                    "\"size\"])."
+                )
+            lists["name"] = tuple(value)
+        elif key in list_keys:
             if not isinstance(value, list) or not all(
                 isinstance(v, str) and v for v in value
             ):
@@ -483,7 +523,7 @@ def project_from_dict(data: Mapping[str, Any], base_dir: Path, origin: str = "<p
     -------
     Project
     """
-    allowed = ("project", "validation", "policy", *ROLES)
+    allowed = ("project", "validation", "policy", "detection", *ROLES)
     check_keys(data, allowed, "", origin)
     meta = data.get("project", {})
     if not isinstance(meta, Mapping):
@@ -506,8 +546,42 @@ def project_from_dict(data: Mapping[str, Any], base_dir: Path, origin: str = "<p
         raise ConfigError(f"{origin}: {exc}") from None
     name = meta.get("name", path.stem if path else "project")
     mailing = policy_from_dict(data["policy"], origin) if "policy" in data else None
+    detection = (_parse_detection(data["detection"], base_dir, origin) if "detection" in data
+                 else DetectionSettings(origin=f"{origin} [detection]"))
     return Project(name=str(name), path=path, sources=sources, validation=policy,
-                   policy=mailing)
+                   policy=mailing, detection=detection)
+
+
+def _parse_detection(table: Any, base_dir: Path, origin: str) -> DetectionSettings:
+    where = f"{origin} [detection]"
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: must be a table.")
+    check_keys(table, ("vocabulary", "overrides", "min_coverage", "coverage_severity"),
+               "detection.", origin)
+
+    def path_of(value: Any, key: str) -> Path:
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where}: `{key}` must be a file path (a string), not {value!r}.")
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else base_dir / p
+
+    vocab = table.get("vocabulary", [])
+    if isinstance(vocab, str):
+        vocab = [vocab]
+    if not isinstance(vocab, list):
+        raise ConfigError(f"{where}: `vocabulary` must be a concept file or folder, or a list "
+                          "of them.")
+    files = tuple(path_of(v, "vocabulary") for v in vocab)
+    overrides = path_of(table["overrides"], "overrides") if "overrides" in table else None
+    share = table.get("min_coverage", 0.5)
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+        raise ConfigError(f"{where}: `min_coverage` must be a share between 0 and 1 (of a "
+                          f"signature's evidence features the catalog must match), not {share!r}.")
+    severity = table.get("coverage_severity", "warn")
+    if severity not in ("info", "warn", "fail"):
+        raise ConfigError(f"{where}: `coverage_severity` must be 'info', 'warn' or 'fail', "
+                          f"not {severity!r}.")
+    return DetectionSettings(files, overrides, float(share), severity, where)
 
 
 def load_project(path: str | Path) -> Project:

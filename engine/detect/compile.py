@@ -32,9 +32,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from basketguard.engine.config.toml import did_you_mean
+from basketguard.engine.detect.concepts import ConceptTable
 from basketguard.engine.errors import ConfigError, SchemaError
 from basketguard.kernels.scan_arrays import ScanTables
 from basketguard.models.signatures.schema import Feature, Signature
+from basketguard.models.vocabulary.schema import Vocabulary
 
 
 @dataclass
@@ -46,6 +48,77 @@ class FeatureMatch:
     items: np.ndarray  # int32 item codes (sorted)
     how: str  # e.g. "levels+names", "names (catalog has no taxonomy)", "items"
     quantity_condition: bool
+
+
+@dataclass(frozen=True)
+class SignatureCoverage:
+    """What one signature can see in one catalog.
+
+    Attributes
+    ----------
+    signature, title : str
+    features : int
+        Features of the signature.
+    matched : tuple of str
+        Features that match at least one item.
+    unmatched : tuple of str
+        Features that match nothing here.
+    share : float
+        Matched share of the evidence features (positive weights; counter-evidence
+        features do not raise a score, so they are left out); 1.0 when the
+        signature has none.
+    reachable_score : float
+        The highest score any customer could reach here: the sum of the matched
+        positive weights.
+    best_probability : float
+        Its probability through the signature's link.
+    threshold : float
+        The probability from which a customer is flagged.
+    """
+
+    signature: str
+    title: str
+    features: int
+    matched: tuple[str, ...]
+    unmatched: tuple[str, ...]
+    share: float
+    reachable_score: float
+    best_probability: float
+    threshold: float
+
+    @property
+    def reachable(self) -> bool:
+        """Whether any customer could be flagged on this catalog."""
+        return self.best_probability >= self.threshold
+
+    def sentence(self) -> str:
+        """``"cannot detect pregnancy on this catalog: 3 of 10 features match ..."``."""
+        head = (f"cannot detect {self.title.lower()} on this catalog" if not self.reachable
+                else f"{self.title.lower()} is only partly visible in this catalog")
+        return (f"{head}: {len(self.matched)} of {self.features} features match anything; the "
+                f"best reachable probability is {self.best_probability:.2f} (flagged from "
+                f"{self.threshold:g})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"signature": self.signature, "features": self.features,
+                "matched": len(self.matched), "unmatched_features": list(self.unmatched),
+                "share": round(self.share, 6), "reachable_score": round(self.reachable_score, 6),
+                "best_probability": round(self.best_probability, 6),
+                "threshold": self.threshold, "reachable": self.reachable}
+
+
+def signature_coverage(sig: Signature, item_counts: list[int]) -> SignatureCoverage:
+    """Coverage of ``sig`` given how many items each of its features matches."""
+    matched = tuple(f.name for f, n in zip(sig.features, item_counts, strict=True) if n)
+    unmatched = tuple(f.name for f, n in zip(sig.features, item_counts, strict=True) if not n)
+    pos = [(f, n) for f, n in zip(sig.features, item_counts, strict=True) if f.weight > 0]
+    share = sum(1 for _, n in pos if n) / len(pos) if pos else 1.0
+    reach = 0.0
+    for f, n in pos:
+        if n:
+            reach += f.weight
+    return SignatureCoverage(sig.name, sig.title, len(sig.features), matched, unmatched, share,
+                             reach, float(sig.probability(reach)), sig.threshold)
 
 
 @dataclass
@@ -64,7 +137,10 @@ class CompiledLibrary:
     features : list of FeatureMatch
         One per feature, in global feature order (signatures in order).
     warnings : list of str
-        Features or signatures that match nothing, dropped criteria.
+        Dropped criteria and conditions (features that match nothing are in
+        ``coverage``, not here).
+    coverage : list of SignatureCoverage
+        One per signature: what this catalog lets it see.
     """
 
     signatures: tuple[Signature, ...]
@@ -73,6 +149,7 @@ class CompiledLibrary:
     slot_item: np.ndarray
     features: list[FeatureMatch]
     warnings: list[str] = field(default_factory=list)
+    coverage: list[SignatureCoverage] = field(default_factory=list)
 
     def feature_slice(self, s: int) -> slice:
         off = self.tables.sig_feat_off
@@ -106,6 +183,24 @@ class CatalogView:
     raw_levels: dict[str, pa.Array]
     raw_names: pa.Array | None
     where: str
+    item_keys: pa.Array | None = None
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.codes.shape[0])
+
+    @property
+    def text(self) -> pa.Array:
+        """Each row's name text: its name, else its most specific taxonomy value."""
+        cached = self.__dict__.get("_text")
+        if cached is None:
+            from basketguard.engine.detect.concepts import name_text
+
+            cached = name_text(self.names, self.levels, self.n_rows)
+            if isinstance(cached, pa.ChunkedArray):
+                cached = cached.combine_chunks()
+            self.__dict__["_text"] = cached
+        return cached
 
     def first_rows(self, n_items: int) -> np.ndarray:
         """Catalog row of each item code (its first row), -1 for items not in the catalog."""
@@ -116,8 +211,11 @@ class CatalogView:
 
 
 def catalog_view(catalog: pa.Table | None, item_ids: pa.Array, level_names: list[str],
-                 where: str = "catalog") -> CatalogView:
+                 where: str = "catalog", name_columns: tuple[str, ...] = ()) -> CatalogView:
     """Align a catalog table (from ``engine.tables.read_role``) with the item codes.
+
+    The item name is the ``name`` column, or the ``name_columns`` joined by
+    spaces (brand + description + size; null parts are left out).
 
     Raises
     ------
@@ -155,12 +253,19 @@ def catalog_view(catalog: pa.Table | None, item_ids: pa.Array, level_names: list
         return arr.cast(pa.string())
 
     names = raw_names = None
-    if "name" in catalog.column_names:
+    if name_columns:
+        parts = [pc.fill_null(lower(catalog.column(c)), "") for c in name_columns]
+        joined = pc.binary_join_element_wise(*parts, " ") if len(parts) > 1 else parts[0]
+        raw_names = pc.utf8_trim_whitespace(
+            pc.replace_substring_regex(joined, r"\s+", " "))
+        names = pc.utf8_lower(raw_names)
+    elif "name" in catalog.column_names:
         raw_names = lower(catalog.column("name"))
         names = pc.utf8_lower(raw_names)
     raw_levels = {lv: lower(catalog.column(lv)) for lv in level_names}
     levels = {lv: pc.utf8_lower(a) for lv, a in raw_levels.items()}
-    return CatalogView(codes, names, levels, raw_levels, raw_names, where)
+    return CatalogView(codes, names, levels, raw_levels, raw_names, where,
+                       cat_items.cast(pa.string()))
 
 
 def _bool(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -210,7 +315,9 @@ def _explicit_items(feat: Feature, sig: Signature, item_ids: pa.Array) -> np.nda
 
 
 def _match_feature(feat: Feature, sig: Signature, view: CatalogView, item_ids: pa.Array,
-                   notes: list[str]) -> tuple[np.ndarray, str]:
+                   notes: list[str], concepts: ConceptTable | None) -> tuple[np.ndarray, str]:
+    """Item codes a feature matches: its ``items``, or the catalog rows meeting every
+    given criterion (concepts, with, levels, names) and no ``exclude`` pattern."""
     parts: list[str] = []
     rows = None
     usable_levels = []
@@ -223,30 +330,37 @@ def _match_feature(feat: Feature, sig: Signature, view: CatalogView, item_ids: p
                 f"({view.where}) has no taxonomy level {level!r}.{did_you_mean(level, view.levels)} "
                 f"Its levels are: {', '.join(view.levels)}."
             )
-    has_criteria = bool(feat.levels or feat.names)
+    has_criteria = bool(feat.levels or feat.names or feat.concepts)
     dropped_levels = bool(feat.levels) and not usable_levels
-    dropped_names = bool(feat.names) and view.names is None
     if has_criteria and view.codes.size:
-        if dropped_levels and not feat.names or dropped_names and not usable_levels:
+        if dropped_levels and not (feat.names or feat.concepts):
             rows = None
         else:
-            mask = np.ones(view.codes.shape[0], bool)
+            mask = np.ones(view.n_rows, bool)
+            if feat.uses_concepts:
+                assert concepts is not None
+                for group in ([feat.concepts] if feat.concepts else []) + \
+                        [[w] for w in feat.with_concepts]:
+                    keep = np.zeros(view.n_rows, bool)
+                    keep[concepts.members(group)] = True
+                    mask &= keep
+                parts.append("concepts" + ("+with" if feat.with_concepts else ""))
             for level, values in usable_levels:
                 vs = pa.array([v.lower() for v in values], pa.string())
                 mask &= _bool(pc.is_in(view.levels[level], value_set=vs))
             if usable_levels:
                 parts.append("levels")
-            # patterns run only on the rows the taxonomy criteria kept (usually a few)
-            if feat.names and view.names is not None:
-                mask = _narrow(mask, view.names, feat.names, sig, feat, "names", keep=True)
+            # patterns run only on the rows the other criteria kept (usually a few)
+            if feat.names and view.names is None and usable_levels:
+                notes.append("levels-only")  # no names to narrow the taxonomy values with
+            elif feat.names:
+                mask = _narrow(mask, view.text, feat.names, sig, feat, "names", keep=True)
                 parts.append("names")
-            if feat.exclude and view.names is not None:
-                mask = _narrow(mask, view.names, feat.exclude, sig, feat, "exclude", keep=False)
+            if feat.exclude:
+                mask = _narrow(mask, view.text, feat.exclude, sig, feat, "exclude", keep=False)
             rows = mask
-        if dropped_levels and feat.names:
+        if dropped_levels and (feat.names or feat.concepts):
             notes.append("names-only")
-        if dropped_names and usable_levels:
-            notes.append("levels-only")
     codes = np.zeros(0, np.int32)
     if rows is not None:
         codes = view.codes[rows]
@@ -269,8 +383,60 @@ def _group_keys(view: CatalogView, level: str | None, n_items: int) -> np.ndarra
     return keys
 
 
+def check_concepts(signatures: tuple[Signature, ...], vocab: Vocabulary) -> None:
+    """Every concept a feature names exists in the vocabulary.
+
+    Raises
+    ------
+    ConfigError
+        Naming the signature file, the feature and the unknown concept.
+    """
+    for sig in signatures:
+        for f in sig.features:
+            for key, vals in (("concepts", f.concepts), ("with", f.with_concepts)):
+                for v in vals:
+                    if v not in vocab:
+                        raise ConfigError(
+                            f"{sig.path or sig.name}: feature {f.name!r} {key}: unknown concept "
+                            f"{v!r}.{did_you_mean(v, vocab.names)} `basketguard concepts` lists "
+                            "the known ones; a concept file can add your own.")
+
+
+def match_features(signatures: tuple[Signature, ...], view: CatalogView, item_ids: pa.Array,
+                   concepts: ConceptTable | None = None,
+                   notes: list[str] | None = None) -> list[list[tuple[np.ndarray, str]]]:
+    """Item codes and how-matched of every feature, per signature.
+
+    A ``fallback`` feature keeps only the items no other (non-fallback) feature of
+    its signature matches, so one purchase never counts twice.
+    """
+    notes = [] if notes is None else notes
+    if concepts is None and any(f.uses_concepts for s in signatures for f in s.features):
+        from basketguard.engine.detect.concepts import resolve_concepts
+        from basketguard.models.vocabulary.schema import load_vocabulary
+
+        vocab = load_vocabulary()
+        check_concepts(signatures, vocab)
+        concepts = resolve_concepts(vocab, view.names, view.levels, view.n_rows,
+                                    item_keys=view.item_keys)
+    elif concepts is not None:
+        check_concepts(signatures, concepts.vocabulary)
+    out = []
+    for sig in signatures:
+        got = [_match_feature(f, sig, view, item_ids, notes, concepts) for f in sig.features]
+        taken = [codes for (codes, _), f in zip(got, sig.features, strict=True)
+                 if not f.fallback]
+        if any(f.fallback for f in sig.features) and taken:
+            used = np.unique(np.concatenate(taken))
+            got = [(np.setdiff1d(codes, used).astype(np.int32), how + "+fallback")
+                   if f.fallback else (codes, how)
+                   for (codes, how), f in zip(got, sig.features, strict=True)]
+        out.append(got)
+    return out
+
+
 def resolve(signatures: tuple[Signature, ...], view: CatalogView, item_ids: pa.Array,
-            has_quantity: bool) -> CompiledLibrary:
+            has_quantity: bool, concepts: ConceptTable | None = None) -> CompiledLibrary:
     """Compile signatures against a catalog into the scan kernel's tables.
 
     Parameters
@@ -284,6 +450,10 @@ def resolve(signatures: tuple[Signature, ...], view: CatalogView, item_ids: pa.A
         The histories' item dictionary (code -> original id).
     has_quantity : bool
         Whether the histories carry quantities.
+    concepts : ConceptTable, optional
+        The catalog resolved to concepts (:func:`basketguard.engine.detect.concepts.resolve_cached`);
+        resolved here with the built-in vocabulary when features name concepts and
+        none is given.
 
     Returns
     -------
@@ -298,12 +468,14 @@ def resolve(signatures: tuple[Signature, ...], view: CatalogView, item_ids: pa.A
     n_items = len(item_ids)
     warnings: list[str] = []
     notes: list[str] = []
+    matched = match_features(signatures, view, item_ids, concepts, notes)
+    coverage: list[SignatureCoverage] = []
     matches: list[FeatureMatch] = []
     groups: dict[tuple[str, int], int] = {}
     group_members: list[np.ndarray] = []
     pair_slot_item, pair_feat, pair_group = [], [], []
     feat_rows: dict[str, list] = {k: [] for k in ("sig", "local", "weight", "ratio", "stage",
-                                                  "has_stage", "spread")}
+                                                  "has_stage", "spread", "absent")}
     sig_feat_off = [0]
     key_cache: dict[str, np.ndarray] = {}
     default_level = list(view.levels)[-1] if view.levels else None
@@ -317,20 +489,15 @@ def resolve(signatures: tuple[Signature, ...], view: CatalogView, item_ids: pa.A
                 "so every customer would be flagged; lower the intercept or raise the threshold."
             )
         sig_thr.append(thr)
-        found_any = False
+        coverage.append(signature_coverage(sig, [c.size for c, _ in matched[s]]))
         for local, feat in enumerate(sig.features):
             g_feat = len(matches)
-            codes, how = _match_feature(feat, sig, view, item_ids, notes)
+            codes, how = matched[s][local]
             qty = feat.larger_than_usual is not None
             if qty and not has_quantity:
                 notes.append(f"{sig.name}.{feat.name}: the lines have no quantity column; its "
                              "larger-than-usual condition is ignored")
                 qty = False
-            if codes.size == 0:
-                warnings.append(f"signature {sig.name!r} feature {feat.name!r} matches no item "
-                                "in the data's catalog; it cannot contribute here")
-            else:
-                found_any = True
             matches.append(FeatureMatch(sig.name, feat.name, codes, how, qty))
             group = np.full(codes.shape[0], -1, np.int64)
             if qty and codes.size:
@@ -366,9 +533,7 @@ def resolve(signatures: tuple[Signature, ...], view: CatalogView, item_ids: pa.A
             feat_rows["stage"].append(feat.stage_day if feat.stage_day is not None else 0)
             feat_rows["has_stage"].append(feat.stage_day is not None)
             feat_rows["spread"].append(feat.stage_spread)
-        if not found_any:
-            warnings.append(f"signature {sig.name!r} matches no item in the data's catalog: "
-                            "it cannot detect anything in this data")
+            feat_rows["absent"].append(feat.absent_days)
         sig_feat_off.append(len(matches))
     if "names-only" in notes:
         warnings.append(f"{notes.count('names-only')} features were matched on item names "
@@ -376,6 +541,10 @@ def resolve(signatures: tuple[Signature, ...], view: CatalogView, item_ids: pa.A
     if "levels-only" in notes:
         warnings.append(f"the catalog maps no item names: {notes.count('levels-only')} "
                         "features were matched on taxonomy levels only")
+    if view.names is None and view.levels and any(
+            f.names or f.uses_concepts for sig in signatures for f in sig.features):
+        warnings.append("the catalog maps no item names: name patterns were matched on each "
+                        "item's most specific taxonomy value")
     warnings.extend(n for n in notes if n not in ("names-only", "levels-only"))
 
     fi = np.concatenate(pair_slot_item) if pair_slot_item else np.zeros(0, np.int64)
@@ -417,8 +586,10 @@ def resolve(signatures: tuple[Signature, ...], view: CatalogView, item_ids: pa.A
         sig_window=np.asarray([s.window_days for s in signatures], np.int64),
         sig_min_stage=np.asarray([s.min_stage_features for s in signatures], np.int64),
         sig_score_thr=np.asarray(sig_thr, np.float64),
+        feat_absent=np.asarray(feat_rows["absent"], np.int64),
     )
-    return CompiledLibrary(tuple(signatures), tables, len(groups), slot_item, matches, warnings)
+    return CompiledLibrary(tuple(signatures), tables, len(groups), slot_item, matches, warnings,
+                           coverage)
 
 
 def describe(compiled: CompiledLibrary, view: CatalogView, examples: int = 3) -> list[dict[str, Any]]:

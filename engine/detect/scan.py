@@ -28,14 +28,17 @@ import pyarrow.parquet as pq
 
 from basketguard.engine.config.project import Project
 from basketguard.engine.detect.compile import CatalogView, CompiledLibrary, catalog_view, resolve
+from basketguard.engine.detect.concepts import ConceptTable, read_overrides, resolve_cached
 from basketguard.engine.errors import ConfigError, DataError
-from basketguard.engine.findings import Estimate, Finding, Severity
+from basketguard.engine.findings import Estimate, Finding, Severity, Threshold
 from basketguard.engine.histories.build import Histories
+from basketguard.engine.histories.cache import default_cache_dir
 from basketguard.engine.io.output import atomic_path
 from basketguard.engine.stats import wilson
 from basketguard.kernels.scan_arrays import ScanAggregates, ScanEntries
 from basketguard.kernels.windows import NO_DAY, scan_histories
 from basketguard.models.signatures.schema import Signature, load_library
+from basketguard.models.vocabulary.schema import load_vocabulary
 
 _EPOCH = datetime.date(1970, 1, 1)
 #: Probability bins of the score distribution in the summary.
@@ -85,6 +88,12 @@ class ScanResult:
         Sums over customers (see ``scan_histories``).
     seconds : dict
         Timings of the stages.
+    horizon : int or None
+        The last day scored (see :func:`scan_histories_with`).
+    min_coverage, coverage_severity
+        From the project's ``[detection]`` table: below this share of matched
+        evidence features, or when its threshold is out of reach, a signature
+        gets a coverage finding of this severity.
     """
 
     library: CompiledLibrary
@@ -100,6 +109,9 @@ class ScanResult:
     aggregates: dict[str, np.ndarray]
     seconds: dict[str, float] = field(default_factory=dict)
     as_of_given: bool = False
+    min_coverage: float = 0.5
+    coverage_severity: str = "warn"
+    horizon: int | None = None
     _rows: np.ndarray | None = field(default=None, repr=False)  # catalog row per item code
 
     @property
@@ -162,12 +174,21 @@ class ScanResult:
         if self.as_of_given != other.as_of_given or (
                 self.as_of_given and self.as_of != other.as_of):
             raise ConfigError("scans to merge must use the same as-of date")
+        timed = any(f.weight < 0 or f.is_absence for s in self.signatures for f in s.features)
+        if timed and self.n_lines and other.n_lines and self.horizon != other.horizon:
+            raise ConfigError(
+                "scans to merge must share one horizon (the last day scored): the library has "
+                "counter-evidence or absence features, whose scores depend on it; scan every "
+                "shard with horizon = the whole data's last day")
         as_of = self.as_of if self.as_of_given else last
         return ScanResult(self.library, self.view,
                           pa.concat_arrays([self.customer_ids, other.customer_ids]),
                           self.item_ids, self.n_customers + other.n_customers,
                           self.n_lines + other.n_lines, first, last, as_of, entries, aggs,
-                          dict(self.seconds), self.as_of_given)
+                          dict(self.seconds), self.as_of_given, self.min_coverage,
+                          self.coverage_severity,
+                          max(h for h in (self.horizon, other.horizon) if h is not None)
+                          if (self.horizon, other.horizon) != (None, None) else None)
 
     # ------------------------------------------------------------------ reports
     def _stage_names(self, sig: Signature, event: np.ndarray) -> np.ndarray:
@@ -283,6 +304,7 @@ class ScanResult:
                                   "stage_at_as_of": counts}
             out_sigs.append(entry)
         return {
+            "coverage": self.coverage_report(),
             "customers": self.n_customers, "lines": self.n_lines,
             "first_day": day_to_date(self.first_day).isoformat() if self.n_lines else None,
             "last_day": day_to_date(self.last_day).isoformat() if self.n_lines else None,
@@ -291,10 +313,45 @@ class ScanResult:
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()} if timings else {},
         }
 
+    def coverage_problems(self) -> list:
+        """Coverage of the signatures that cannot reach their threshold here, or match
+        less than :attr:`min_coverage` of their evidence features."""
+        return [c for c in self.library.coverage
+                if not c.reachable or c.share < self.min_coverage]
+
+    def coverage_report(self) -> dict[str, Any]:
+        """What each signature can see in this catalog, problems first in ``findings``."""
+        problems = self.coverage_problems()
+        return {
+            "min_coverage": self.min_coverage, "severity": self.coverage_severity,
+            "findings": [{"signature": c.signature, "severity": self.coverage_severity,
+                          "reachable": c.reachable, "message": c.sentence()}
+                         for c in problems],
+            "signatures": [c.to_dict() for c in self.library.coverage],
+        }
+
     def findings(self) -> list[Finding]:
-        """One informational finding per signature (share of customers flagged)."""
+        """Coverage findings (what the catalog lets each signature see), then one
+        informational finding per signature (share of customers flagged)."""
         ag = self.aggregates
         out = []
+        problems = {c.signature for c in self.coverage_problems()}
+        for c in self.library.coverage:
+            bad = c.signature in problems
+            out.append(Finding(
+                check=f"coverage.{c.signature}",
+                metric="share of the signature's evidence features that match items in this "
+                       "catalog",
+                estimate=Estimate(c.share),
+                threshold=Threshold(fail=self.min_coverage, direction="min")
+                if self.coverage_severity == "fail" else
+                Threshold(warn=self.min_coverage, direction="min"),
+                severity=Severity(self.coverage_severity) if bad else Severity.PASS,
+                explanation=(c.sentence() + "." if bad else
+                             f"{len(c.matched)} of {c.features} features match; the best "
+                             f"reachable probability is {c.best_probability:.2f}."),
+                details=c.to_dict(),
+            ))
         for s, sig in enumerate(self.signatures):
             n_flag = int(ag["signature_flagged"][s])
             est = (wilson(n_flag, self.n_customers)
@@ -385,37 +442,76 @@ class ScanResult:
 
 
 def scan_histories_with(hist: Histories, library: CompiledLibrary, view: CatalogView,
-                        as_of: int | None = None, n_blocks: int | None = None) -> ScanResult:
-    """Score already-loaded histories with a compiled library."""
+                        as_of: int | None = None, n_blocks: int | None = None,
+                        horizon: int | None = None) -> ScanResult:
+    """Score already-loaded histories with a compiled library.
+
+    ``horizon`` is the last day scored (default: the last day of these
+    histories). Counter-evidence and absence features change scores on days
+    without purchases, so shards of one dataset must share the whole data's
+    horizon to merge exactly.
+    """
     t0 = time.perf_counter()
     quantity = hist.quantity if library.n_groups > 0 else None
-    raw = scan_histories(hist.offsets, hist.item, hist.day, quantity, library.tables,
-                         library.n_groups, n_blocks)
-    seconds = {"score": time.perf_counter() - t0}
     if hist.n_lines:
         first, last = int(hist.day.min()), int(hist.day.max())
     else:
         first = last = 0
+    h = last if horizon is None else int(horizon)
+    raw = scan_histories(hist.offsets, hist.item, hist.day, quantity, library.tables,
+                         library.n_groups, n_blocks, horizon=h)
+    seconds = {"score": time.perf_counter() - t0}
     return ScanResult(library, view, hist.customer_ids, hist.item_ids, hist.n_customers,
                       hist.n_lines, first, last, last if as_of is None else as_of,
                       raw.entries._asdict(), raw.aggregates._asdict(), seconds,
-                      as_of is not None)
+                      as_of is not None, horizon=h)
+
+
+def catalog_for(project: Project, hist: Histories) -> CatalogView:
+    """The project's catalog aligned with the histories' item codes (empty without one)."""
+    from basketguard.engine.io.tables import read_role
+
+    spec = project.source("catalog")
+    if spec is None:
+        return catalog_view(None, hist.item_ids, [])
+    table = read_role(project, "catalog")
+    return catalog_view(table, hist.item_ids, list(spec.lists.get("levels", ())), spec.origin,
+                        spec.lists.get("name", ()))
+
+
+def concepts_for(project: Project, view: CatalogView, cache_dir: str | Path | None = None,
+                 use_cache: bool = True) -> tuple[ConceptTable, str]:
+    """The catalog resolved to concepts with the project's vocabulary and overrides.
+
+    Returns the table and the cache outcome (``"hit"``, ``"stored"``, ``"off"``).
+    """
+    det = project.detection
+    vocab = load_vocabulary(det.vocabulary)
+    overrides = read_overrides(det.overrides) if det.overrides is not None else None
+    folder = None
+    if use_cache:
+        folder = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    return resolve_cached(vocab, view.names, view.levels, view.n_rows, overrides,
+                          view.item_keys, folder)
 
 
 def compile_for(project: Project, hist: Histories,
-                signatures: tuple[Signature, ...] | None = None) -> tuple[CompiledLibrary, CatalogView]:
-    """Resolve a library (default: the built-in one) against a project's catalog."""
-    from basketguard.engine.io.tables import read_role
+                signatures: tuple[Signature, ...] | None = None,
+                concepts: ConceptTable | None = None) -> tuple[CompiledLibrary, CatalogView]:
+    """Resolve a library (default: the built-in one) against a project's catalog.
 
+    The concepts come from the cache when the histories were cached (the same
+    cache folder), else they are resolved here.
+    """
     sigs = signatures if signatures is not None else load_library()
-    spec = project.source("catalog")
-    if spec is None:
-        view = catalog_view(None, hist.item_ids, [])
-    else:
-        table = read_role(project, "catalog")
-        view = catalog_view(table, hist.item_ids, list(spec.lists.get("levels", ())),
-                            spec.origin)
-    return resolve(sigs, view, hist.item_ids, hist.quantity is not None), view
+    view = catalog_for(project, hist)
+    if concepts is None and any(f.uses_concepts for s in sigs for f in s.features):
+        cache = hist.info.get("cache_dir") if hasattr(hist, "info") else None
+        concepts, _ = concepts_for(project, view, cache, use_cache=cache is not None)
+    library = resolve(sigs, view, hist.item_ids, hist.quantity is not None, concepts)
+    if concepts is not None:
+        library.warnings.extend(concepts.notes)
+    return library, view
 
 
 def scan(project: Project, hist: Histories, signatures: tuple[Signature, ...] | None = None,
@@ -460,4 +556,6 @@ def scan(project: Project, hist: Histories, signatures: tuple[Signature, ...] | 
     result = scan_histories_with(hist, library, view,
                                  None if as_of is None else date_to_day(as_of))
     result.seconds = {"resolve": t1 - t0, **result.seconds}
+    result.min_coverage = project.detection.min_coverage
+    result.coverage_severity = project.detection.coverage_severity
     return result

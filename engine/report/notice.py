@@ -150,7 +150,7 @@ class Coverage:
     event : str or None
         What its stages estimate (``"due date"``), if anything.
     features_total, features_matched : int
-        Features, and those matching at least one item of the data.
+        Evidence features (positive weights), and those matching at least one item.
     items_matched : int
         Distinct items matched by any feature.
     max_score, score_threshold : float
@@ -215,7 +215,9 @@ def coverage(library: CompiledLibrary, view: CatalogView, examples: int = EXAMPL
     out = []
     for s, sig in enumerate(library.signatures):
         fs = library.feature_slice(s)
-        matched = [(sig.features[g - fs.start], library.features[g]) for g in range(fs.start, fs.stop)
+        # evidence only: a counter-evidence feature (negative weight) points away from it
+        evidence = [g for g in range(fs.start, fs.stop) if sig.features[g - fs.start].weight > 0]
+        matched = [(sig.features[g - fs.start], library.features[g]) for g in evidence
                    if library.features[g].items.size]
         kinds: list[str] = []
         more = False
@@ -233,7 +235,7 @@ def coverage(library: CompiledLibrary, view: CatalogView, examples: int = EXAMPL
         items = (np.unique(np.concatenate([m.items for _, m in matched])).size
                  if matched else 0)
         out.append(Coverage(sig.name, sig.title, sig.sensitivity, sig.gdpr_art9, sig.event,
-                            len(sig.features), len(matched), int(items),
+                            len(evidence), len(matched), int(items),
                             float(sum(f.weight for f, _ in matched)),
                             float(sig.score_threshold), tuple(kinds), more))
     return out
@@ -498,8 +500,10 @@ def access_report(hist: Histories, code: int, library: CompiledLibrary, view: Ca
         that carry it), ``no_evidence``, ``segments``, ``opt_out``.
     """
     one = hist.subset(np.asarray([code], np.int64))
-    ref = int(hist.day.max()) if as_of is None else int(as_of)
-    result = scan_histories_with(one, library, view, ref)
+    last = int(hist.day.max())
+    ref = last if as_of is None else int(as_of)
+    # scored up to the whole data's last day, as in the scan of everyone
+    result = scan_histories_with(one, library, view, ref, horizon=last)
     index = {sig.name: s for s, sig in enumerate(library.signatures)}
     rows = (view.first_rows(hist.n_items) if view.codes.size
             else np.full(hist.n_items, -1, np.int64))

@@ -58,18 +58,36 @@ def profile_text(p: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def scan_text(summary: dict[str, Any]) -> str:
-    """Readable text of a scan summary (:meth:`~basketguard.engine.detect.scan.ScanResult.summary`)."""
-    lines = [f"Scanned {summary['customers']:,} customers, {summary['lines']:,} lines "
-             f"({summary['first_day']} .. {summary['last_day']}); stages as of "
-             f"{summary['as_of']}.", ""]
-    lines.append(f"{'signature':<30} {'class':<13} {'evidence':>9} {'flagged':>8} "
+def scan_text(summary: dict[str, Any], max_warnings: int = 5) -> str:
+    """Readable text of a scan summary (:meth:`~basketguard.engine.detect.scan.ScanResult.summary`).
+
+    Coverage findings come first: a signature that cannot see its evidence in
+    this catalog is never a silent zero. The text fits on one screen; the
+    JSON report (``--json``) holds everything.
+    """
+    lines: list[str] = []
+    cov = summary.get("coverage") or {}
+    found = cov.get("findings", [])
+    if found:
+        lines.append(f"Coverage: {len(found)} of {len(cov.get('signatures', []))} signatures "
+                     "cannot fully see their evidence in this catalog "
+                     "(`basketguard catalog map` shows what matched):")
+        lines.extend(f"  {f['severity'].upper():<4} {f['message']}" for f in found)
+        lines.append("")
+    lines.append(f"Scanned {summary['customers']:,} customers, {summary['lines']:,} lines "
+                 f"({summary['first_day']} .. {summary['last_day']}); stages as of "
+                 f"{summary['as_of']}.")
+    lines.append("")
+    seen = {c["signature"]: c for c in cov.get("signatures", [])}
+    lines.append(f"{'signature':<28} {'class':<13} {'sees':>5} {'evidence':>9} {'flagged':>8} "
                  f"{'prevalence':>10}  top features at peak")
     for e in summary["signatures"]:
         top = sorted(e["features"], key=lambda f: -f["flagged_with_feature"])[:3]
         tops = ", ".join(f["feature"] for f in top if f["flagged_with_feature"]) or "-"
         prev = f"{100 * e['prevalence']:.2f}%" if e["prevalence"] is not None else "-"
-        lines.append(f"{e['signature']:<30} {e['sensitivity']:<13} "
+        c = seen.get(e["signature"])
+        sees = f"{c['matched']}/{c['features']}" if c else "-"
+        lines.append(f"{e['signature']:<28} {e['sensitivity']:<13} {sees:>5} "
                      f"{e['customers_with_evidence']:>9,} {e['customers_flagged']:>8,} "
                      f"{prev:>10}  {tops}")
     for e in summary["signatures"]:
@@ -78,14 +96,18 @@ def scan_text(summary: dict[str, Any]) -> str:
             stages = ", ".join(f"{k}: {v}" for k, v in ev["stage_at_as_of"].items())
             lines.append(f"\n{e['signature']}: {ev['name']} estimated for "
                          f"{ev['flagged_with_estimate']:,} flagged customers; {stages}")
-    for e in summary["signatures"]:
-        if e["top_products"]:
-            prods = "; ".join(f"{p['product']} ({p['flagged_customers']})"
-                              for p in e["top_products"][:5])
-            lines.append(f"\n{e['signature']} products: {prods}")
-    if summary["warnings"]:
+    prods = [e for e in summary["signatures"] if e["top_products"] and e["customers_flagged"]]
+    if prods:
+        lines.append("\nProducts most common in flagged customers' peak windows:")
+        for e in prods:
+            lines.append(f"  {e['signature']}: " + "; ".join(
+                f"{p['product']} ({p['flagged_customers']})" for p in e["top_products"][:3]))
+    warnings = summary["warnings"]
+    if warnings:
         lines.append("\nWarnings:")
-        lines.extend(f"  - {w}" for w in summary["warnings"])
+        lines.extend(f"  - {w}" for w in warnings[:max_warnings])
+        if len(warnings) > max_warnings:
+            lines.append(f"  ({len(warnings) - max_warnings} more in the JSON report, --json)")
     return "\n".join(lines)
 
 

@@ -58,7 +58,6 @@ wider than any fitted link or hand-set weight needs.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -67,6 +66,9 @@ from typing import Any, ClassVar
 from basketguard.engine.config.toml import did_you_mean, read_toml
 from basketguard.engine.errors import ConfigError
 from basketguard.models.detector import GDPR_ART9, NAME_PATTERN, SENSITIVITIES
+from basketguard.models.tomlfields import Reader as _Reader
+from basketguard.models.tomlfields import patterns as _patterns
+from basketguard.models.tomlfields import toml_files
 
 #: Largest number of features in one signature (the kernel keeps them in a 64-bit mask).
 MAX_FEATURES = 64
@@ -84,8 +86,9 @@ RATIO_MAX = 1000.0
 _TOP_KEYS = ("name", "title", "sensitivity", "gdpr_art9", "window_days", "threshold", "event",
              "min_stage_features", "rationale", "sources", "link", "feature", "stage")
 _LINK_KEYS = ("intercept", "slope", "calibrated_on")
-_FEATURE_KEYS = ("name", "weight", "levels", "names", "exclude", "items", "stage_day",
-                 "stage_spread", "larger_than_usual", "baseline_level")
+_FEATURE_KEYS = ("name", "weight", "concepts", "with", "fallback", "levels", "names", "exclude",
+                 "items", "absent_days", "stage_day", "stage_spread", "larger_than_usual",
+                 "baseline_level")
 _STAGE_KEYS = ("name", "start", "end")
 
 #: Folder of the built-in library.
@@ -106,6 +109,19 @@ class Feature:
     stage_spread: int = 14
     larger_than_usual: float | None = None
     baseline_level: str | None = None
+    concepts: tuple[str, ...] = ()
+    with_concepts: tuple[str, ...] = ()
+    fallback: bool = False
+    absent_days: int = 0
+
+    @property
+    def is_absence(self) -> bool:
+        """An absence feature: evidence when purchases stop (see the module docstring)."""
+        return self.absent_days > 0
+
+    @property
+    def uses_concepts(self) -> bool:
+        return bool(self.concepts or self.with_concepts)
 
 
 @dataclass(frozen=True)
@@ -184,104 +200,30 @@ class Signature:
         }
 
 
-class _Reader:
-    """Typed access to one TOML table with errors naming the file and key."""
-
-    def __init__(self, origin: str, table: Mapping[str, Any], where: str, allowed) -> None:
-        self.origin, self.table, self.where = origin, table, where
-        if not isinstance(table, Mapping):
-            self.fail("", f"must be a table, not {type(table).__name__}")
-        for key in table:
-            if key not in allowed:
-                self.fail(key, f"is not a known key.{did_you_mean(key, allowed)} "
-                               f"Allowed here: {', '.join(allowed)}")
-
-    def fail(self, key: str, message: str):
-        raise ConfigError(f"{self.origin}: {self.where}{key} {message}.")
-
-    def has(self, key: str) -> bool:
-        return key in self.table
-
-    def text(self, key: str, default: str | None = None, required: bool = False) -> str | None:
-        if key not in self.table:
-            if required:
-                self.fail(key, "is missing; it is required")
-            return default
-        value = self.table[key]
-        if not isinstance(value, str) or not value.strip():
-            self.fail(key, f"must be a non-empty string, not {value!r}")
-        return value.strip()
-
-    def number(self, key: str, default: float | None = None, *, required: bool = False,
-               low: float | None = None, high: float | None = None, low_open: bool = False,
-               high_open: bool = False) -> float | None:
-        if key not in self.table:
-            if required:
-                self.fail(key, "is missing; it is required")
-            return default
-        value = self.table[key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            self.fail(key, f"must be a finite number, not {value!r}")
-        value = float(value)
-        if low is not None and (value < low or (low_open and value == low)):
-            self.fail(key, f"must be {'>' if low_open else '>='} {low:g}, not {value:g}")
-        if high is not None and (value > high or (high_open and value == high)):
-            self.fail(key, f"must be {'<' if high_open else '<='} {high:g}, not {value:g}")
-        return value
-
-    def integer(self, key: str, default: int | None = None, *, required: bool = False,
-                low: int | None = None, high: int | None = None) -> int | None:
-        if key not in self.table:
-            if required:
-                self.fail(key, "is missing; it is required")
-            return default
-        value = self.table[key]
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(key, f"must be a whole number of days, not {value!r}")
-        if low is not None and value < low:
-            self.fail(key, f"must be >= {low}, not {value}")
-        if high is not None and value > high:
-            self.fail(key, f"must be <= {high}, not {value}")
-        return int(value)
-
-    def strings(self, key: str) -> tuple[str, ...]:
-        if key not in self.table:
-            return ()
-        value = self.table[key]
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.fail(key, f"must be a list of strings, not {value!r}")
-        for i, v in enumerate(value):
-            if not v.strip():
-                self.fail(f"{key}[{i}]", "is empty; remove it or give a value")
-        return tuple(value)
-
-
-def _patterns(r: _Reader, key: str) -> tuple[str, ...]:
-    """Patterns that both Python and RE2 (the engine's matcher) accept."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    pats = r.strings(key)
-    probe = pa.array([""], pa.string())
-    for i, p in enumerate(pats):
-        try:
-            re.compile(p, re.IGNORECASE)
-            pc.match_substring_regex(probe, p, ignore_case=True)
-        except (re.error, pa.ArrowInvalid) as exc:
-            r.fail(f"{key}[{i}]", f"is not a supported regular expression ({exc}); use RE2 "
-                                  f"syntax (no look-arounds or back-references): {p!r}")
-    return pats
-
-
-def _feature(origin: str, table: Any, index: int) -> Feature:
+def _feature(origin: str, table: Any, index: int, window: int | None) -> Feature:
     r = _Reader(origin, table, f"feature[{index}].", _FEATURE_KEYS)
     name = r.text("name", required=True)
     if not NAME_PATTERN.match(name):
         r.fail("name", f"must be lower-case letters, digits and '_', not {name!r}")
     r.where = f"feature {name!r} "
-    weight = r.number("weight", required=True, low=WEIGHT_RANGE[0], high=WEIGHT_RANGE[1])
+    weight = r.number("weight", required=True, low=-WEIGHT_RANGE[1], high=WEIGHT_RANGE[1])
+    if abs(weight) < WEIGHT_RANGE[0]:
+        r.fail("weight", f"must be at least {WEIGHT_RANGE[0]:g} away from 0 (positive: "
+                         f"evidence for, negative: evidence against), not {weight:g}")
+    concepts = r.strings("concepts")
+    with_concepts = r.strings("with")
+    for key, vals in (("concepts", concepts), ("with", with_concepts)):
+        for i, v in enumerate(vals):
+            if not NAME_PATTERN.match(v):
+                r.fail(f"{key}[{i}]", f"must be a concept name (lower-case letters, digits "
+                                      f"and '_'), not {v!r}")
+    if with_concepts and not (concepts or r.has("levels") or r.has("names")):
+        r.fail("with", "qualifies other criteria: give concepts (or levels or names) too")
+    fallback = False
+    if r.has("fallback"):
+        fallback = r.table["fallback"]
+        if not isinstance(fallback, bool):
+            r.fail("fallback", f"must be true or false, not {fallback!r}")
     levels: list[tuple[str, tuple[str, ...]]] = []
     if r.has("levels"):
         lv = r.table["levels"]
@@ -307,8 +249,8 @@ def _feature(origin: str, table: Any, index: int) -> Feature:
             r.fail("items", f"mixes integer and text ids ({raw!r}); item ids of one data set "
                             "are all integers or all text")
         items = tuple(raw)
-    if not (levels or names or items):
-        r.fail("", "matches nothing: give levels, names or items")
+    if not (levels or names or items or concepts):
+        r.fail("", "matches nothing: give concepts, levels, names or items")
     stage_day = r.integer("stage_day", low=-MAX_WINDOW, high=MAX_WINDOW)
     spread = r.integer("stage_spread", 14, low=1, high=MAX_WINDOW)
     if r.has("stage_spread") and stage_day is None:
@@ -317,8 +259,24 @@ def _feature(origin: str, table: Any, index: int) -> Feature:
     baseline = r.text("baseline_level")
     if baseline is not None and ratio is None:
         r.fail("baseline_level", "needs larger_than_usual")
+    absent = r.integer("absent_days", 0, low=1, high=MAX_WINDOW) if r.has("absent_days") else 0
+    if absent:
+        if window is not None and absent >= window:
+            r.fail("absent_days", f"must be shorter than the window ({window} days), not "
+                                  f"{absent}: the earlier purchase must still be in the window")
+        if weight < 0:
+            r.fail("weight", "of an absence feature must be positive (stopping is evidence "
+                             "for the inference; use a negative presence feature for evidence "
+                             "against)")
+        if stage_day is not None:
+            r.fail("stage_day", "cannot date an absence feature (no purchase marks the day)")
+        if ratio is not None:
+            r.fail("larger_than_usual", "does not apply to an absence feature")
+    if weight < 0 and stage_day is not None:
+        r.fail("stage_day", "needs a positive weight (a counter-evidence feature cannot date "
+                            "the event)")
     return Feature(name, weight, tuple(levels), names, exclude, items, stage_day, spread,
-                   ratio, baseline)
+                   ratio, baseline, concepts, with_concepts, fallback, absent)
 
 
 def _stage(origin: str, table: Any, index: int) -> Stage:
@@ -378,7 +336,10 @@ def signature_from_dict(data: Mapping[str, Any], origin: str = "<signature>",
         r.fail("feature", "is missing; give at least one [[feature]]")
     if len(raw_features) > MAX_FEATURES:
         r.fail("feature", f"has {len(raw_features)} entries; at most {MAX_FEATURES} are allowed")
-    features = tuple(_feature(origin, f, i) for i, f in enumerate(raw_features))
+    features = tuple(_feature(origin, f, i, window) for i, f in enumerate(raw_features))
+    if not any(f.weight > 0 for f in features):
+        r.fail("feature", "has no feature with a positive weight, so no customer could ever "
+                          "score above 0")
     seen: set[str] = set()
     for f in features:
         if f.name in seen:
@@ -416,19 +377,7 @@ def load_signature(path: str | Path) -> Signature:
 
 def signature_files(paths: Iterable[str | Path]) -> list[Path]:
     """Expand folders to their ``*.toml`` files (sorted); files are kept as given."""
-    out: list[Path] = []
-    for raw in paths:
-        p = Path(raw).expanduser()
-        if p.is_dir():
-            found = sorted(p.glob("*.toml"))
-            if not found:
-                raise ConfigError(f"{p}: folder holds no signature files (*.toml).")
-            out.extend(found)
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise ConfigError(f"{p}: no such signature file or folder.")
-    return out
+    return toml_files(paths, "signature")
 
 
 def load_library(paths: Iterable[str | Path] = (), *, builtin: bool = True,

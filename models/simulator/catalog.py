@@ -234,6 +234,9 @@ def _group_rules() -> dict[str, object]:
         "alcohol": lambda ty, va, si, pl, pr: ty in _ALCOHOL,
         "value_lines": lambda ty, va, si, pl, pr: pl,
         "premium": lambda ty, va, si, pl, pr: pr,
+        # groups added later go last: a group's bit and index are part of the kernels'
+        # random-number counters, so appending keeps every earlier output unchanged
+        "baby_bottles": t("Baby Bottles"),
     }
 
 
@@ -325,14 +328,22 @@ class Catalog:
             mask[self.group_items[group]] |= np.uint64(1) << np.uint64(bit)
         return mask
 
-    def group_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """CSR form of the groups: offsets, item codes, cumulative popularity per group."""
+    def group_tables(self, weights: dict[str, np.ndarray] | None = None,
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CSR form of the groups: offsets, item codes, cumulative popularity per group.
+
+        ``weights`` maps a group to per-item weights (indexed by item code) used
+        instead of the popularity when a stage picks from that group (a group
+        whose weights are all zero keeps the popularity).
+        """
         off = [0]
         items = []
         cums = []
         for group in GROUPS:
             codes = self.group_items[group]
             w = self.popularity[codes]
+            if weights is not None and group in weights and weights[group][codes].sum() > 0:
+                w = weights[group][codes]
             cum = np.cumsum(w) / w.sum() if len(codes) else np.zeros(0)
             if len(codes):
                 cum[-1] = 1.0

@@ -15,6 +15,13 @@ with ``kind = "confounder"`` so that false positives can be explained.
 Prevalence is ``rate`` times multipliers for age band, gender, income band and
 whether the household has children. ``annual`` rates are incidences, scaled by
 the length of the onset window; ``prevalence`` rates are shares of customers.
+
+:data:`PROGRAMS` are the programs of the ``hard`` profile; the ``realistic``
+profile has its own list (:mod:`basketguard.models.simulator.realistic`), built
+from the same :class:`Program` records. One event may be planted by several
+*variants* (a pregnancy of a smoker who quits, of a non-smoker): programs with
+the same ``name`` and different ``variant``, written to the truth under the
+same name.
 """
 
 from __future__ import annotations
@@ -67,9 +74,15 @@ class Program:
     income: tuple[float, ...] = (1, 1, 1, 1, 1)
     children: tuple[float, float] = (1, 1)  # none, some
     event_offset: int | None = None  # event date = onset + offset (a due date)
-    exclusive_with: str | None = None  # an earlier program that rules this one out
+    exclusive_with: str | None = None  # key of an earlier program that rules this one out
     anchor: tuple[int, int] | None = None  # (month, day): onset on its last occurrence
     description: str = ""
+    variant: str = ""  # several programs may plant one event (see the module docstring)
+
+    @property
+    def key(self) -> str:
+        """Unique name of the program: ``name``, or ``name/variant`` for a variant."""
+        return f"{self.name}/{self.variant}" if self.variant else self.name
 
 
 def _w(weeks: float) -> int:
@@ -255,10 +268,9 @@ PROGRAMS: tuple[Program, ...] = (
     ),
 )
 
-#: Names of the planted events (``SimConfig.events`` accepts these).
+#: Names of the planted events (``SimConfig.events`` accepts these); every profile
+#: plants the same events (the confounders of all profiles: ``profiles.CONFOUNDERS``).
 EVENTS: tuple[str, ...] = tuple(p.name for p in PROGRAMS if p.kind == "event")
-#: Names of the confounders.
-CONFOUNDERS: tuple[str, ...] = tuple(p.name for p in PROGRAMS if p.kind == "confounder")
 
 
 def _anchor_offset(start: datetime.date, month: int, day: int) -> int:
@@ -269,10 +281,15 @@ def _anchor_offset(start: datetime.date, month: int, day: int) -> int:
     return (anchor - start).days
 
 
+#: Most stages of all programs together: base lines keep their cap of 120 lines
+#: (``MAX_BASKET - stages >= 120``) and stage numbers fit the kernels' 8-bit fields.
+MAX_STAGES = MAX_BASKET - 120
+
+
 def program_tables(
     *, n_days: int, start: datetime.date, groups: tuple[str, ...], group_sizes: np.ndarray,
     events: tuple[str, ...], confounders: bool, event_rate: float, signal_strength: float,
-    confounder_strength: float,
+    confounder_strength: float, programs: tuple[Program, ...] = PROGRAMS,
 ) -> dict[str, np.ndarray]:
     """Kernel tables of all programs for one configuration.
 
@@ -298,6 +315,8 @@ def program_tables(
     signal_strength, confounder_strength : float
         Multipliers of the per-visit buying probabilities of event and
         confounder stages (capped at 1).
+    programs : tuple of Program
+        The profile's programs (default: the ``hard`` profile's :data:`PROGRAMS`).
 
     Returns
     -------
@@ -305,8 +324,10 @@ def program_tables(
         Keyword arguments for ``draw_customers`` (``prog_*``) and
         ``simulate_lines`` (``prog_stage_off``, ``stage_*``).
     """
-    n_prog = len(PROGRAMS)
-    index = {p.name: i for i, p in enumerate(PROGRAMS)}
+    n_prog = len(programs)
+    index = {p.key: i for i, p in enumerate(programs)}
+    if len(index) != n_prog:
+        raise InternalError("two programs share one key (name/variant)")
     gidx = {g: i for i, g in enumerate(groups)}
     prob = np.zeros((n_prog, 6, 3))
     inc = np.ones((n_prog, 5))
@@ -317,7 +338,7 @@ def program_tables(
     stage_off = [0]
     st: dict[str, list] = {k: [] for k in ("start", "end", "period", "group", "prob", "qty",
                                            "suppress")}
-    for r, p in enumerate(PROGRAMS):
+    for r, p in enumerate(programs):
         if p.anchor is not None:
             lo[r] = _anchor_offset(start, *p.anchor)
             hi[r] = lo[r] + 1
@@ -334,6 +355,8 @@ def program_tables(
         kids[r] = p.children
         if p.exclusive_with is not None:
             excl[r] = index[p.exclusive_with]
+            if excl[r] >= r:
+                raise InternalError(f"{p.key}: exclusive_with must name an earlier program")
         strength = signal_strength if p.kind == "event" else confounder_strength
         for s in p.stages:
             g = gidx[s.group]
@@ -347,7 +370,7 @@ def program_tables(
             st["qty"].append(s.qty)
             st["suppress"].append(1 if s.suppress else 0)
         stage_off.append(len(st["start"]))
-    if stage_off[-1] > MAX_BASKET // 4:
+    if stage_off[-1] > MAX_STAGES:
         raise InternalError("too many stages for the kernel's counter layout")
     return {
         "prog_prob": prob,

@@ -6,6 +6,10 @@ that maps them::
 
     from basketguard.models.simulator.run import SimConfig, simulate
     result = simulate(SimConfig(customers=10_000, seed=7), "out/")
+    realistic = simulate(SimConfig(customers=10_000, seed=7, profile="realistic"), "r/")
+
+The behaviour comes from a named profile (:mod:`basketguard.models.simulator.profiles`):
+``hard`` (the default) or ``realistic`` (sourced background rates and prevalences).
 
 The heavy lifting is in :mod:`basketguard.kernels.sim.lines` and :mod:`basketguard.kernels.sim.customers` (Numba, parallel
 over customers, counter-based random numbers). Customers are generated in
@@ -46,7 +50,7 @@ from basketguard.models.simulator.catalog import (
     Catalog,
     build_catalog,
 )
-from basketguard.models.simulator.events import CONFOUNDERS, EVENTS, PROGRAMS, program_tables
+from basketguard.models.simulator.events import EVENTS, Program, program_tables
 from basketguard.models.simulator.folder import MARK, commit_set, discard_set, open_set
 from basketguard.models.simulator.population import (
     AGE_BANDS,
@@ -56,9 +60,16 @@ from basketguard.models.simulator.population import (
     POSTCODES,
     demographic_tables,
 )
+from basketguard.models.simulator.profiles import (
+    CONFOUNDERS,
+    PROFILES,
+    base_weights,
+    get_profile,
+)
 from basketguard.models.simulator.writer import RowGroupFile, WriterThread
 
-__all__ = ["CONFOUNDERS", "EVENTS", "SimConfig", "SimModel", "SimResult", "prepare", "simulate"]
+__all__ = ["CONFOUNDERS", "EVENTS", "PROFILES", "SimConfig", "SimModel", "SimResult", "prepare",
+           "simulate"]
 
 _COMPRESSIONS = ("snappy", "zstd", "lz4", "gzip", "none")
 _EPOCH = datetime.date(1970, 1, 1)
@@ -104,8 +115,10 @@ class SimConfig:
     leakage : float
         Mean share of stage purchases a customer makes at other retailers and
         that are therefore missing from the data, in [0, 1].
-    visits_per_week : float
-        Mean visit rate (heavy-tailed across customers), in (0, 7].
+    visits_per_week : float or None
+        Mean visit rate (heavy-tailed across customers), in (0, 7]; ``None``
+        (the default) takes the profile's (0.2 for ``hard``; 1.04 for ``realistic``,
+        which measures one visit a week once the cap of one visit a day trims the tail).
     basket_mean : float
         Mean base lines per basket, in [1, 60].
     zipf_exponent : float
@@ -118,6 +131,11 @@ class SimConfig:
         Parquet codec: one of ``snappy``, ``zstd``, ``lz4``, ``gzip``, ``none``.
     chunk_customers : int
         Customers generated per chunk (``>= 1``); bounds memory, never changes output.
+    profile : str
+        Behaviour of the population: ``hard`` (the default: sensitive products in
+        everyone's random purchases, about ten visits a year) or ``realistic``
+        (sourced background rates and prevalences, about weekly visits); see
+        :mod:`basketguard.models.simulator.profiles`.
     """
 
     customers: int = 10_000
@@ -132,15 +150,17 @@ class SimConfig:
     confounders: bool = True
     confounder_strength: float = 1.0
     leakage: float = 0.2
-    visits_per_week: float = 0.2
+    visits_per_week: float | None = None
     basket_mean: float = 10.0
     zipf_exponent: float = 1.0
     fav_share: float = 0.55
     row_group_size: int = 1_000_000
     compression: str = "snappy"
     chunk_customers: int = 20_000
+    profile: str = "hard"
 
     def __post_init__(self) -> None:
+        get_profile(self.profile)
         _int_in("customers", self.customers, 0, 2**40 - 1)
         _int_in("seed", self.seed, 0, 2**63 - 1)
         _int_in("days", self.days, 1, 3650)
@@ -164,7 +184,8 @@ class SimConfig:
         _float_in("signal_strength", self.signal_strength, 0.0, 1e6)
         _float_in("confounder_strength", self.confounder_strength, 0.0, 1e6)
         _float_in("leakage", self.leakage, 0.0, 1.0)
-        _float_in("visits_per_week", self.visits_per_week, 0.0, 7.0, low_open=True)
+        if self.visits_per_week is not None:
+            _float_in("visits_per_week", self.visits_per_week, 0.0, 7.0, low_open=True)
         _float_in("basket_mean", self.basket_mean, 1.0, 60.0)
         _float_in("zipf_exponent", self.zipf_exponent, 0.0, 3.0)
         _float_in("fav_share", self.fav_share, 0.0, 1.0)
@@ -173,6 +194,13 @@ class SimConfig:
         if self.compression not in _COMPRESSIONS:
             raise ConfigError(f"compression: {self.compression!r} is not supported; "
                               f"allowed: {', '.join(_COMPRESSIONS)}")
+
+    @property
+    def weekly_visits(self) -> float:
+        """The mean visit rate in use: ``visits_per_week`` or the profile's."""
+        if self.visits_per_week is not None:
+            return float(self.visits_per_week)
+        return get_profile(self.profile).visits_per_week
 
 
 def _int_in(name: str, value: object, low: int, high: int) -> None:
@@ -224,6 +252,8 @@ class SimModel:
     ----------
     config : SimConfig
     catalog : Catalog
+    programs : tuple of Program
+        The profile's programs, in the order of the customers' ``onset`` columns.
     customer_kwargs : dict
         Keyword arguments of :func:`basketguard.kernels.sim.customers.draw_customers`.
     line_kwargs : dict
@@ -234,6 +264,7 @@ class SimModel:
 
     config: SimConfig
     catalog: Catalog
+    programs: tuple[Program, ...]
     customer_kwargs: dict
     line_kwargs: dict
     start_day: int
@@ -258,19 +289,22 @@ def prepare(config: SimConfig) -> SimModel:
     -------
     SimModel
     """
+    profile = get_profile(config.profile)
     catalog = build_catalog(config.items, config.seed, config.zipf_exponent)
-    group_off, group_items, group_cum = catalog.group_tables()
+    weights = base_weights(catalog, profile.base_shares)
+    group_off, group_items, group_cum = catalog.group_tables(
+        {g: weights for g in profile.pick_by_base})
     progs = program_tables(
         n_days=config.days, start=config.start, groups=GROUPS,
         group_sizes=np.diff(group_off), events=config.events, confounders=config.confounders,
         event_rate=config.event_rate, signal_strength=config.signal_strength,
-        confounder_strength=config.confounder_strength,
+        confounder_strength=config.confounder_strength, programs=profile.programs,
     )
     mean_sigma = np.exp(_VISIT_SIGMA**2 / 2)
     customer_kwargs = dict(
         n_days=config.days,
         **demographic_tables(),
-        visit_median=config.visits_per_week / mean_sigma,
+        visit_median=config.weekly_visits / mean_sigma,
         visit_sigma=_VISIT_SIGMA,
         basket_median=config.basket_mean / np.exp(_BASKET_SIGMA**2 / 2),
         basket_sigma=_BASKET_SIGMA,
@@ -281,7 +315,7 @@ def prepare(config: SimConfig) -> SimModel:
         stray_store_rate=0.2,
         **{k: v for k, v in progs.items() if k.startswith("prog_") and k != "prog_stage_off"},
     )
-    alias = build_alias(catalog.popularity)
+    alias = build_alias(weights)
     n_stages = int(progs["stage_start"].shape[0])
     start_day = (config.start - _EPOCH).days
     hour_cdf = np.cumsum(_HOURS / _HOURS.sum())
@@ -310,7 +344,7 @@ def prepare(config: SimConfig) -> SimModel:
         max_basket=min(120, MAX_BASKET - n_stages),
         **{k: v for k, v in progs.items() if k.startswith("stage_") or k == "prog_stage_off"},
     )
-    return SimModel(config, catalog, customer_kwargs, line_kwargs, start_day)
+    return SimModel(config, catalog, profile.programs, customer_kwargs, line_kwargs, start_day)
 
 
 # --------------------------------------------------------------------------
@@ -399,13 +433,14 @@ def _customers_table(first: int, c: CustomerArrays) -> pa.Table:
         schema=CUSTOMERS_SCHEMA)
 
 
-def _truth_table(first: int, c: CustomerArrays, start_day: int) -> pa.Table:
+def _truth_table(first: int, c: CustomerArrays, start_day: int,
+                 programs: tuple[Program, ...]) -> pa.Table:
     rows, progs = np.nonzero(c.onset != NO_EVENT)
     onset = c.onset[rows, progs].astype(np.int64) + start_day
-    offsets = np.array([-1 if p.event_offset is None else p.event_offset for p in PROGRAMS])
+    offsets = np.array([-1 if p.event_offset is None else p.event_offset for p in programs])
     off = offsets[progs]
-    names = np.array([p.name for p in PROGRAMS], dtype=object)
-    kinds = np.array([p.kind for p in PROGRAMS], dtype=object)
+    names = np.array([p.name for p in programs], dtype=object)  # variants share the name
+    kinds = np.array([p.kind for p in programs], dtype=object)
     return pa.Table.from_arrays(
         [pa.array(rows.astype(np.int64) + first),
          pa.array(names[progs], pa.string()),
@@ -503,7 +538,7 @@ def _write_set(config: SimConfig, model: SimModel, folder: Path,
             n = min(config.chunk_customers, config.customers - first)
             cust = model.customers(first, n)
             lines = model.lines(first, cust)
-            truth = _truth_table(first, cust, model.start_day)
+            truth = _truth_table(first, cust, model.start_day, model.programs)
             n_lines += int(lines.item.shape[0])
             n_truth += truth.num_rows
             writer.submit([(files["lines"], _lines_table(lines)),
@@ -521,6 +556,8 @@ def _write_set(config: SimConfig, model: SimModel, folder: Path,
         raise
     description = (f"customers={config.customers} seed={config.seed} days={config.days} "
                    f"start={config.start.isoformat()}")
+    if config.profile != "hard":  # the hard profile's files predate profiles: unchanged
+        description += f" profile={config.profile}"
     (folder / "project.toml").write_text(PROJECT_TOML.format(mark=MARK, description=description),
                                          encoding="utf-8")
     return n_lines, n_truth

@@ -20,7 +20,8 @@ BLOCKS = (1, 2, 7)
 # ------------------------------------------------------------------ compact tables
 @dataclass
 class F:
-    """A feature: its items; ``ratio`` with ``level`` makes a quantity condition."""
+    """A feature: its items; ``ratio`` with ``level`` makes a quantity condition;
+    ``absent=D > 0`` makes it an absence feature of ``D`` days."""
 
     weight: float
     items: tuple[int, ...]
@@ -28,6 +29,7 @@ class F:
     level: int = 0  # baseline level (index into the levels given to make_tables)
     stage: int | None = None
     spread: int = 14
+    absent: int = 0
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Lib:
     tables: kw.ScanTables
     n_groups: int
     slot_item: list[int] = field(default_factory=list)
+    spec: tuple = ()  # the arguments of make_tables
 
 
 def make_tables(sigs: list[S], n_items: int, levels: tuple[dict[int, int], ...] = ({},),
@@ -104,8 +107,9 @@ def make_tables(sigs: list[S], n_items: int, levels: tuple[dict[int, int], ...] 
         sig_window=np.array([s.window for s in sigs], np.int64),
         sig_min_stage=np.array([s.min_stage for s in sigs], np.int64),
         sig_score_thr=np.array([s.thr for s in sigs], np.float64),
+        feat_absent=np.array([f.absent for _, _, f in feats], np.int64),
     )
-    return Lib(tables, len(groups), slot_item)
+    return Lib(tables, len(groups), slot_item, (sigs, n_items, levels, slot_order))
 
 
 def histories(customers: list[list[tuple]]):
@@ -120,14 +124,15 @@ def histories(customers: list[list[tuple]]):
     return offsets, item, day, qty
 
 
-def run(lib: Lib, hist, n_blocks=1):
+def run(lib: Lib, hist, n_blocks=1, horizon=None):
     offsets, item, day, qty = hist
     return kw.scan_histories(offsets, item, day, qty if lib.n_groups else None, lib.tables,
-                             lib.n_groups, n_blocks)
+                             lib.n_groups, n_blocks, horizon=horizon)
 
 
 def assert_same_output(got: kw.ScanOutput, want: kw.ScanOutput, where: str = "") -> None:
-    """Every field of both parts: same type, dtype, shape and values (scores to 1e-9)."""
+    """Every field of both parts: same type, dtype, shape and values, bit for bit (the
+    scores too: both sum the weights in feature order)."""
     assert type(got) is kw.ScanOutput
     assert type(got.entries) is kw.ScanEntries and type(got.aggregates) is kw.ScanAggregates
     for g_part, w_part in zip(got, want, strict=True):
@@ -135,44 +140,53 @@ def assert_same_output(got: kw.ScanOutput, want: kw.ScanOutput, where: str = "")
             assert g.dtype == w.dtype, (where, name)
             assert g.shape == w.shape, (where, name, g, w)
             if name == "score":
-                np.testing.assert_allclose(g, w, rtol=0, atol=1e-9, err_msg=f"{name} {where}")
-            else:
-                np.testing.assert_array_equal(g, w, err_msg=f"{name} {where}")
+                g, w = g.view(np.int64), w.view(np.int64)
+            np.testing.assert_array_equal(g, w, err_msg=f"{name} {where}")
 
 
-def check_against_naive(lib: Lib, hist, blocks=BLOCKS) -> kw.ScanOutput:
+def check_against_naive(lib: Lib, hist, blocks=BLOCKS, horizon=None) -> kw.ScanOutput:
     offsets, item, day, qty = hist
-    want = naive.scan(offsets, item, day, qty if lib.n_groups else None, lib.tables)
+    want = naive.scan(offsets, item, day, qty if lib.n_groups else None, lib.tables, horizon)
     for nb in blocks:
-        assert_same_output(run(lib, hist, nb), want, f"n_blocks={nb}")
+        assert_same_output(run(lib, hist, nb, horizon), want, f"n_blocks={nb}")
     return want
 
 
 # -------------------------------------------------------------------- strategies
 WEIGHTS = st.sampled_from([0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 0.1, 0.7])
+NEGATIVE_WEIGHTS = st.sampled_from([-0.25, -0.5, -1.0, -1.5, -2.0, -3.0, -0.1, -0.7])
 QUANTITIES = st.sampled_from([1.0, 2.0, 0.5, 1.0, 3.0, 1.5, 4.0])
 
 
 @st.composite
-def libraries(draw):
+def libraries(draw, counter: bool = False):
+    """Compact libraries; with ``counter``, features may be counter-evidence (negative
+    weight, possibly staged) or absence features (``1 <= D < W``, positive, unstaged)."""
     n_items = draw(st.integers(1, 10))
     item = st.integers(0, n_items - 1)
     levels = tuple(
         draw(st.dictionaries(item, st.integers(0, 2), max_size=n_items)) for _ in range(2))
     sigs = []
     for _ in range(draw(st.integers(1, 3))):
+        window = draw(st.sampled_from([1, 2, 3, 7, 30]) | st.integers(1, 30))
         feats = []
         for _ in range(draw(st.integers(1, 5))):
+            kind = "presence"
+            if counter:
+                kind = draw(st.sampled_from(["presence", "presence", "negative", "absence"]))
+                if kind == "absence" and window < 2:
+                    kind = "negative"
             qty = draw(st.booleans())
             stage = draw(st.none() | st.integers(-12, 12))
             feats.append(F(
-                weight=draw(WEIGHTS),
+                weight=draw(NEGATIVE_WEIGHTS if kind == "negative" else WEIGHTS),
                 items=tuple(draw(st.lists(item, min_size=draw(st.sampled_from([0, 1, 1])),
                                           max_size=3))),
                 ratio=draw(st.sampled_from([1.5, 2.0, 1.25])) if qty else None,
                 level=draw(st.integers(0, 1)),
-                stage=stage,
+                stage=None if kind == "absence" else stage,
                 spread=draw(st.integers(1, 3)),
+                absent=draw(st.integers(1, window - 1)) if kind == "absence" else 0,
             ))
         # thresholds equal to some subset's score hit the ">=" boundary
         subset = draw(st.lists(st.booleans(), min_size=len(feats), max_size=len(feats)))
@@ -181,15 +195,17 @@ def libraries(draw):
             if take:
                 thr += f.weight
         thr = draw(st.sampled_from([thr, thr + 0.25, 0.5])) if thr > 0 else 0.5
-        sigs.append(S(window=draw(st.sampled_from([1, 2, 3, 7, 30]) | st.integers(1, 30)),
-                      features=feats, min_stage=draw(st.integers(1, 3)), thr=thr))
+        sigs.append(S(window=window, features=feats, min_stage=draw(st.integers(1, 3)),
+                      thr=thr))
     order = draw(st.sampled_from(["ascending", "descending"]))
     return make_tables(sigs, n_items, levels, order), n_items
 
 
 @st.composite
-def cases(draw):
-    lib, n_items = draw(libraries())
+def cases(draw, counter: bool = False):
+    """``(lib, hist, horizon)``; the horizon is None (the largest day) unless ``counter``,
+    then also a day before, inside or after the data's range."""
+    lib, n_items = draw(libraries(counter))
     base = draw(st.sampled_from([0, 19_000, -40]))
     span = draw(st.sampled_from([1, 5, 25, 60]))
     line = st.tuples(st.integers(0, n_items - 1), st.integers(base, base + span), QUANTITIES)
@@ -197,24 +213,16 @@ def cases(draw):
     for c in customers:  # repeat some lines: the same item again, often the same day
         if c and draw(st.booleans()):
             c.extend(draw(st.lists(st.sampled_from(list(c)), max_size=5)))
-    return lib, histories(customers)
+    horizon = None
+    if counter:
+        horizon = draw(st.none() | st.integers(base - 2, base + span)
+                       | st.integers(base + span, base + span + 35))
+    return lib, histories(customers), horizon
 
 
-@given(cases())
-def test_scan_matches_naive(case):
-    lib, hist = case
-    check_against_naive(lib, hist)
-
-
-@given(cases())
-def test_default_blocks_and_entries_invariants(case):
-    lib, hist = case
-    got = run(lib, hist, None)
-    want = naive.scan(hist[0], hist[1], hist[2], hist[3] if lib.n_groups else None, lib.tables)
-    for g_part, w_part in zip(got, want, strict=True):
-        for name, g, w in zip(w_part._fields, g_part, w_part, strict=True):
-            np.testing.assert_array_equal(g, w, err_msg=name)
-    # customer-major, signatures ascending, scores positive, peaks are purchase days
+def _check_invariants(lib: Lib, got: kw.ScanOutput, horizon: int | None) -> None:
+    """Customer-major, signatures ascending, scores positive, one entry per counted
+    customer, peaks at most the horizon, masks within the signature's features."""
     e = got.entries
     key = e.customer * 1000 + e.signature
     assert np.all(np.diff(key) > 0)
@@ -222,6 +230,72 @@ def test_default_blocks_and_entries_invariants(case):
     n_sig = lib.tables.sig_window.shape[0]
     assert np.array_equal(np.bincount(e.signature, minlength=n_sig),
                           got.aggregates.signature_customers)
+    if horizon is not None:
+        assert np.all(e.peak_day <= horizon)
+    n_feat = np.diff(lib.tables.sig_feat_off)[e.signature]
+    assert np.all(e.mask >> n_feat.astype(np.uint64) == 0)
+
+
+@given(cases())
+def test_scan_matches_naive(case):
+    lib, hist, _ = case
+    check_against_naive(lib, hist)
+
+
+@given(cases(counter=True))
+def test_counter_evidence_matches_naive(case):
+    lib, hist, horizon = case
+    check_against_naive(lib, hist, horizon=horizon)
+
+
+@given(cases())
+def test_default_blocks_and_entries_invariants(case):
+    lib, hist, _ = case
+    got = run(lib, hist, None)
+    want = naive.scan(hist[0], hist[1], hist[2], hist[3] if lib.n_groups else None, lib.tables)
+    assert_same_output(got, want)
+    _check_invariants(lib, got, None)
+    # all weights positive: the peaks are purchase days
+    assert np.all(np.isin(got.entries.peak_day, hist[2]))
+
+
+@given(cases(counter=True))
+def test_counter_evidence_default_blocks_and_invariants(case):
+    lib, hist, horizon = case
+    got = run(lib, hist, None, horizon)
+    offsets, item, day, qty = hist
+    want = naive.scan(offsets, item, day, qty if lib.n_groups else None, lib.tables, horizon)
+    assert_same_output(got, want)
+    _check_invariants(lib, got, int(day.max()) if horizon is None and day.size else horizon)
+
+
+@given(cases(), st.data())
+def test_counter_evidence_never_bought_changes_nothing(case, data):
+    """Appending a never-bought negative feature (and an absence feature) to every
+    signature moves it to the general sweep; the results are the fast path's."""
+    lib, hist, _ = case
+    sigs, n_items, levels, order = lib.spec
+    longer = []
+    for sg in sigs:
+        extra = [F(-1.0, ())]
+        if sg.window > 1:
+            extra.append(F(1.0, (), absent=data.draw(st.integers(1, sg.window - 1))))
+        longer.append(S(sg.window, sg.features + extra, sg.min_stage, sg.thr))
+    general = make_tables(longer, n_items, levels, order)
+    assert general.slot_item == lib.slot_item and general.n_groups == lib.n_groups
+    old = np.concatenate([np.arange(len(sg.features)) + general.tables.sig_feat_off[s]
+                          for s, sg in enumerate(sigs)]).astype(np.int64)
+    horizon = data.draw(st.none() | st.integers(-50, 19_100))
+    fast = run(lib, hist, 3, horizon)
+    swept = run(general, hist, 3, horizon)
+    assert_same_output(kw.ScanOutput(swept.entries, fast.aggregates), fast)
+    for name in ("feature_lines", "feature_customers", "feature_flagged"):
+        got = getattr(swept.aggregates, name)
+        assert np.array_equal(got[old], getattr(fast.aggregates, name)), name
+        assert not np.delete(got, old).any(), name
+    for name in ("signature_customers", "signature_flagged", "slot_flagged"):
+        assert np.array_equal(getattr(swept.aggregates, name),
+                              getattr(fast.aggregates, name)), name
 
 
 # ------------------------------------------------------------------ named edge cases
@@ -380,6 +454,169 @@ def test_results_do_not_depend_on_blocks_with_many_customers(rng):
     check_against_naive(lib, histories(customers), blocks=(1, 2, 3, 7, 64, 1000))
 
 
+# ------------------------------------------ counter-evidence and absence features
+# item 1: halal meat (evidence), item 2: pork (counter-evidence)
+HALAL = S(window=10, features=[F(2.0, (1,)), F(-1.0, (2,))], thr=2.0)
+CANCEL = S(window=10, features=[F(1.0, (1,)), F(-1.0, (2,))], thr=1.0)
+# item 1 bought in the window but not in its last 3 days; item 2 in the window
+STOPPED = S(window=10, features=[F(2.0, (1,), absent=3), F(1.0, (2,))], thr=3.0)
+WIDE = S(window=3650, thr=200.0,
+         features=[F(100.0, (1,)), F(-100.0, (2,)), F(100.0, (3,), absent=3649)])
+NARROW = S(window=1, features=[F(100.0, (4,)), F(-100.0, (5,))], thr=100.0)
+
+#: (signature, customers, horizon, expected entries as (customer, score, peak, mask))
+COUNTER = [
+    pytest.param(HALAL, [[(2, 0), (2, 5)]], None, [], id="only-counter-evidence-no-entry"),
+    pytest.param(HALAL, [[(2, 0)], [(1, 3)], [(2, 4), (2, 9)]], None, [(1, 2.0, 3, 0b01)],
+                 id="counter-evidence-customers-among-others"),
+    pytest.param(CANCEL, [[(1, 0), (2, 0)]], 30, [], id="score-zero-no-entry"),
+    pytest.param(HALAL, [[(1, 0), (2, 3)]], None, [(0, 2.0, 0, 0b01)],
+                 id="counter-evidence-after-the-peak"),
+    pytest.param(HALAL, [[(2, 0), (1, 5)]], None, [(0, 1.0, 5, 0b11)],
+                 id="counter-evidence-leaves-after-default-horizon"),
+    pytest.param(HALAL, [[(2, 0), (1, 5)]], 9, [(0, 1.0, 5, 0b11)],
+                 id="counter-evidence-leaves-after-horizon"),
+    pytest.param(HALAL, [[(2, 0), (1, 5)]], 10, [(0, 2.0, 10, 0b01)],
+                 id="counter-evidence-leaves-on-horizon"),
+    pytest.param(HALAL, [[(2, 0), (1, 5)]], 10**15, [(0, 2.0, 10, 0b01)],
+                 id="horizon-far-away"),
+    pytest.param(HALAL, [[(2, 0), (2, 4), (1, 5)]], 20, [(0, 2.0, 14, 0b01)],
+                 id="counter-evidence-bought-again"),
+    pytest.param(HALAL, [[(1, 0), (1, 0), (2, 0), (2, 0), (1, 0)]], None, [(0, 1.0, 0, 0b11)],
+                 id="duplicate-lines"),
+    pytest.param(STOPPED, [[(1, 0)]], 20, [(0, 2.0, 3, 0b01)], id="absence-from-L-plus-D"),
+    pytest.param(STOPPED, [[(1, 0), (2, 2)]], 20, [(0, 3.0, 3, 0b11)],
+                 id="absence-not-before-L-plus-D"),
+    pytest.param(STOPPED, [[(1, 0), (2, 9)]], 20, [(0, 3.0, 9, 0b11)],
+                 id="absence-on-L-equals-t-minus-W-plus-1"),
+    pytest.param(STOPPED, [[(1, 0), (2, 10)]], 20, [(0, 2.0, 3, 0b01)],
+                 id="absence-gone-on-L-equals-t-minus-W"),
+    pytest.param(STOPPED, [[(1, 0), (1, 2)]], 20, [(0, 2.0, 5, 0b01)],
+                 id="absence-bought-again"),
+    pytest.param(STOPPED, [[(1, 0), (2, 0), (1, 0)]], 20, [(0, 3.0, 3, 0b11)],
+                 id="absence-duplicate-lines"),
+    pytest.param(STOPPED, [[(1, 0)]], 2, [], id="absence-stop-after-horizon"),
+    pytest.param(STOPPED, [[(1, 0)]], 3, [(0, 2.0, 3, 0b01)], id="absence-stop-on-horizon"),
+    pytest.param(STOPPED, [[(1, 10)], [(7, 11)]], None, [],
+                 id="absence-stop-after-default-horizon"),
+    pytest.param(STOPPED, [[(2, 5)]], 4, [], id="horizon-before-the-data"),
+    pytest.param(WIDE, [[(3, 0), (1, 3649)]], None, [(0, 200.0, 3649, 0b101)],
+                 id="window-3650-absence-last-day"),
+    pytest.param(WIDE, [[(3, 0), (1, 3650)]], None, [(0, 100.0, 3649, 0b100)],
+                 id="window-3650-absence-gone"),
+    pytest.param(WIDE, [[(2, 0), (1, 10)]], 3650, [(0, 100.0, 3650, 0b001)],
+                 id="window-3650-counter-evidence-leaves"),
+    pytest.param(WIDE, [[(2, 0), (1, 10), (3, 10)]], 3649, [],
+                 id="window-3650-weights-cancel"),
+    pytest.param(NARROW, [[(4, 5), (5, 5)]], 10, [], id="window-1-same-day-cancels"),
+    pytest.param(NARROW, [[(5, 5), (4, 6)]], 10, [(0, 100.0, 6, 0b01)],
+                 id="window-1-counter-evidence-left"),
+    pytest.param(NARROW, [[(5, 5), (4, 5), (4, 6)]], None, [(0, 100.0, 6, 0b01)],
+                 id="window-1-next-day"),
+]
+
+
+@pytest.mark.parametrize("sig, customers, horizon, expected", COUNTER)
+def test_counter_evidence_by_hand(sig, customers, horizon, expected):
+    lib = _lib(sig)
+    hist = histories(customers)
+    want = check_against_naive(lib, hist, horizon=horizon)
+    e = want.entries
+    got = [(int(c), float(sc), int(p), int(m))
+           for c, sc, p, m in zip(e.customer, e.score, e.peak_day, e.mask, strict=True)]
+    assert got == expected
+
+
+def test_counter_evidence_only_is_counted_but_no_entry():
+    _, agg = run(_lib(HALAL), histories([[(2, 0), (2, 5)], [(2, 1)]]))
+    assert agg.feature_lines.tolist() == [0, 3]
+    assert agg.feature_customers.tolist() == [0, 2]
+    assert agg.signature_customers.tolist() == [0]
+    assert agg.signature_flagged.tolist() == [0] and not agg.feature_flagged.any()
+
+
+def test_absence_feature_flagged_and_peak_window_slots():
+    lib = _lib(STOPPED)
+    slot1, slot2 = lib.slot_item.index(1), lib.slot_item.index(2)
+    # flagged at 9 (3.0): both items bought in (-1, 9]; not flagged: 2.0 < 3.0
+    ent, agg = run(lib, histories([[(1, 0), (2, 9)], [(1, 0), (2, 10)]]), horizon=20)
+    assert ent.score.tolist() == [3.0, 2.0] and ent.peak_day.tolist() == [9, 3]
+    assert agg.signature_flagged.tolist() == [1]
+    assert agg.feature_flagged.tolist() == [1, 1]
+    assert agg.slot_flagged[slot1].tolist() == [1] and agg.slot_flagged[slot2].tolist() == [1]
+
+
+def test_counter_evidence_mixed_signatures_and_staged():
+    """Fast-path and general signatures side by side, items shared, stage features with
+    negative weights, many customers; against the reference for several block counts."""
+    staged_neg = S(window=30, min_stage=1, thr=1.0, features=[
+        F(2.0, (1,), stage=-10, spread=2), F(-1.0, (2,), stage=-5, spread=3),
+        F(1.0, (3,), absent=4), F(1.0, (4,), stage=0, spread=1)])
+    lib = _lib(ONE_SIG, HALAL, STOPPED, staged_neg, NARROW, STAGED, n_items=8)
+    rng = np.random.default_rng(7)
+    customers = [[(int(rng.integers(0, 8)), int(rng.integers(0, 60)))
+                  for _ in range(int(rng.integers(0, 30)))] for _ in range(80)]
+    for horizon in (None, 30, 59, 100):
+        check_against_naive(lib, histories(customers), blocks=(1, 2, 3, 7, 64), horizon=horizon)
+
+
+def test_shards_with_a_global_horizon_add_up(rng):
+    lib = _lib(HALAL, STOPPED, WIDE, ONE_SIG)
+    customers = [[(int(rng.integers(0, 8)), int(rng.integers(0, 40))) for _ in
+                  range(int(rng.integers(0, 12)))] for _ in range(40)]
+    customers[-1].append((7, 90))  # the last shard reaches further than the others
+    full = run(lib, histories(customers), 4)
+    horizon = 90
+    for cut in (0, 1, 17, 39, 40):
+        a = run(lib, histories(customers[:cut]), 2, horizon)
+        b = run(lib, histories(customers[cut:]), 3, horizon)
+        b_entries = b.entries._replace(customer=b.entries.customer + cut)
+        merged = kw.ScanOutput(
+            kw.ScanEntries(*(np.concatenate(x) for x in zip(a.entries, b_entries,
+                                                            strict=True))),
+            kw.ScanAggregates(*(x + y for x, y in zip(a.aggregates, b.aggregates,
+                                                      strict=True))))
+        assert_same_output(merged, full, f"cut={cut}")
+
+
+def test_a_shard_alone_has_its_own_default_horizon():
+    lib = _lib(STOPPED)
+    both = run(lib, histories([[(1, 0)], [(7, 20)]]))
+    alone = run(lib, histories([[(1, 0)]]))
+    assert both.entries.score.tolist() == [2.0] and both.entries.peak_day.tolist() == [3]
+    assert alone.entries.customer.shape == (0,)
+    assert_same_output(run(lib, histories([[(1, 0)]]), horizon=20), kw.ScanOutput(
+        both.entries, both.aggregates))
+
+
+def test_sixty_four_features_absence_on_bit_63():
+    feats = [F(1.0, (i,)) for i in range(63)] + [F(1.0, (63,), absent=2)]
+    lib = _lib(S(window=3, features=feats, thr=2.0), n_items=64)
+    hist = histories([[(63, 0), (0, 2)], [(63, 0), (63, 1)]])
+    ent, _ = run(lib, hist)
+    assert [int(m) for m in ent.mask] == [(1 << 63) | 1]
+    assert ent.score.tolist() == [2.0] and ent.peak_day.tolist() == [2]
+    check_against_naive(lib, hist, horizon=5)
+
+
+@pytest.mark.parametrize("sig", [HALAL, STOPPED], ids=["counter", "absence"])
+def test_counter_evidence_empty_histories(sig):
+    lib = _lib(sig)
+    for customers in ([], [[]], [[], [], []]):
+        for horizon in (None, 0, 100):
+            out = check_against_naive(lib, histories(customers), horizon=horizon)
+            assert out.entries.customer.shape == (0,)
+            assert not out.aggregates.feature_lines.any()
+
+
+def test_horizon_must_be_an_integer():
+    lib = _lib(HALAL)
+    hist = histories([[(1, 0), (2, 1)]])
+    with pytest.raises(TypeError):
+        run(lib, hist, horizon=1.5)
+    assert_same_output(run(lib, hist, horizon=np.int32(1)), run(lib, hist, horizon=1))
+
+
 # ------------------------------------------------------------------ wrapper checks
 def test_block_bounds():
     offsets = np.array([0, 0, 5, 5, 6, 20, 20], np.int64)
@@ -423,7 +660,8 @@ def test_tables_are_checked_field_by_field():
     t = lib.tables
     for name, why in (("slot_feat", "slot_feat_off"), ("slot_grp_off", "slot_feat_off"),
                       ("slot_grp", "slot_grp_off"), ("feat_ratio", "sig_feat_off"),
-                      ("sig_feat_off", "sig_window"), ("sig_score_thr", "sig_window")):
+                      ("sig_feat_off", "sig_window"), ("sig_score_thr", "sig_window"),
+                      ("feat_absent", "sig_feat_off")):
         longer = np.concatenate([getattr(t, name), getattr(t, name)[-1:]])
         with pytest.raises(ValueError, match=rf"^tables\.{name}: length .*\(.*{why}"):
             scan(t._replace(**{name: longer}))

@@ -6,10 +6,13 @@ kernel's own NamedTuples, read and built by field name; the output dtypes are
 spelled here from the field documentation, so that the tests check the kernel's.
 
 Per customer and signature: the counting lines (the usual quantity recomputed
-from the customer's other lines each time), a loop over candidate days with
-Python sets of the features present in ``(t - W, t]``, the weighted median and
-MAD of the event-date estimates by sorting lists. No numba, no CSR tricks, no
-counting sorts, no masks kept incrementally.
+from the customer's other lines each time), every candidate day of the
+definition (each counting day, ``d + W`` of every counting day of a
+negative-weight feature, ``d + D`` of every counting day of an absence feature,
+up to the horizon), at each the Python set of the features present (searched
+in all the hits), the weighted median and MAD of the event-date estimates by
+sorting lists. No numba, no CSR tricks, no counting sorts, no masks kept
+incrementally, no pruning of candidates.
 
 Sums of weights are taken in the signature's feature order (and the weighted
 median's running sums in the sorted order) so that floating-point results match
@@ -55,6 +58,7 @@ def _library(tables: ScanTables) -> dict:
         "has_stage": [bool(v) for v in tables.feat_has_stage],
         "spread": [int(v) for v in tables.feat_spread],
         "sig": [int(v) for v in tables.feat_sig],
+        "absent": [int(v) for v in tables.feat_absent],
     }
     return {"item_slot": item_slot, "slot_feats": slot_feats, "slot_groups": slot_groups,
             "sigs": sigs, "feat": feat, "n_slots": len(sf_off) - 1}
@@ -93,18 +97,43 @@ def weighted_median(values: list[int], weights: list[float]) -> int:
     return pairs[-1][0]
 
 
-def score_signature(hits: list[tuple[int, int, int]], sig: dict, feat: dict) -> dict | None:
-    """Score, peak, mask and event estimate of one signature from its counting lines."""
-    if not hits:
-        return None
+def present_at(f: int, t: int, hits: list[tuple[int, int, int]], w: int, feat: dict) -> bool:
+    """Whether feature ``f`` is present at day ``t`` (presence or absence feature)."""
+    days = [d for d, g, _ in hits if g == f]
+    absent = feat["absent"][f]
+    if absent == 0:
+        return any(t - w < d <= t for d in days)
+    before = [d for d in days if d <= t]
+    if not before:
+        return False
+    last = max(before)
+    return t - w < last <= t - absent
+
+
+def candidate_days(hits: list[tuple[int, int, int]], w: int, feat: dict, horizon: int) -> list[int]:
+    """The candidate days of one (customer, signature), ascending, up to the horizon."""
+    days = set()
+    for d, f, _ in hits:
+        days.add(d)
+        if feat["weight"][f] < 0:
+            days.add(d + w)
+        if feat["absent"][f] > 0:
+            days.add(d + feat["absent"][f])
+    return sorted(t for t in days if t <= horizon)
+
+
+def score_signature(hits: list[tuple[int, int, int]], sig: dict, feat: dict,
+                    horizon: int) -> dict | None:
+    """Score, peak, mask and event estimate of one signature from its counting lines;
+    None when it is no entry (no candidate day, or a best score <= 0)."""
     w = sig["window"]
     local = {f: pos for pos, f in enumerate(sig["features"])}
 
     def present(t):
-        return {f for d, f, _ in hits if t - w < d <= t}
+        return {f for f in sig["features"] if present_at(f, t, hits, w, feat)}
 
     best, peak = None, None
-    for t in sorted({d for d, _, _ in hits}):
+    for t in candidate_days(hits, w, feat, horizon):
         fs = present(t)
         score = 0.0
         for f in sig["features"]:  # summed in feature order (see the module docstring)
@@ -112,6 +141,8 @@ def score_signature(hits: list[tuple[int, int, int]], sig: dict, feat: dict) -> 
                 score += feat["weight"][f]
         if best is None or score > best:
             best, peak = score, t
+    if best is None or not best > 0:
+        return None
     at_peak = present(peak)
     mask = sum(1 << local[f] for f in at_peak)
     event = low = high = NO_DAY
@@ -134,12 +165,16 @@ def score_signature(hits: list[tuple[int, int, int]], sig: dict, feat: dict) -> 
             "high": high, "present": at_peak, "slots": slots}
 
 
-def scan(offsets, item, day, quantity, tables: ScanTables) -> ScanOutput:
-    """Same outputs as ``kernels.windows.scan_histories`` (quantity may be None)."""
+def scan(offsets, item, day, quantity, tables: ScanTables,
+         horizon: int | None = None) -> ScanOutput:
+    """Same outputs as ``kernels.windows.scan_histories`` (quantity may be None;
+    ``horizon`` defaults to the largest day)."""
+    if horizon is None:
+        horizon = max((int(d) for d in day), default=0)
     lib = _library(tables)
     sigs, feat = lib["sigs"], lib["feat"]
     n_feat, n_sig = len(feat["weight"]), len(sigs)
-    rows: list[ScanEntries] = []  # one entry of scalars per (customer, signature) with evidence
+    rows: list[ScanEntries] = []  # one entry of scalars per (customer, signature) scoring > 0
     agg = ScanAggregates(
         feature_lines=np.zeros(n_feat, np.int64), feature_customers=np.zeros(n_feat, np.int64),
         feature_flagged=np.zeros(n_feat, np.int64),
@@ -158,7 +193,8 @@ def scan(offsets, item, day, quantity, tables: ScanTables) -> ScanOutput:
             agg.feature_lines[f] += k
             agg.feature_customers[f] += k > 0
         for s, sig in enumerate(sigs):
-            res = score_signature([h for h in hits if feat["sig"][h[1]] == s], sig, feat)
+            res = score_signature([h for h in hits if feat["sig"][h[1]] == s], sig, feat,
+                                  horizon)
             if res is None:
                 continue
             rows.append(ScanEntries(customer=c, signature=s, score=res["score"],

@@ -154,7 +154,8 @@ def test_catalog_without_taxonomy_falls_back_to_names():
     assert lib.features[0].how == "names"
     assert any("taxonomy levels" in w and "names only" in w for w in lib.warnings), lib.warnings
     assert lib.features[1].items.size == 0
-    assert any("'b' matches no item" in w for w in lib.warnings)
+    assert lib.coverage[0].unmatched == ("b",)
+    assert not any("matches no item" in w for w in lib.warnings)  # in the coverage table
 
 
 def test_catalog_without_names_uses_levels():
@@ -172,17 +173,18 @@ def test_no_catalog_only_explicit_items():
     lib = resolve(sigs, view, ids, True)
     assert lib.features[0].items.size == 0
     assert [ids[int(c)].as_py() for c in lib.features[1].items] == [16]
-    assert any("'a' matches no item" in w for w in lib.warnings)
+    assert lib.coverage[0].matched == ("b",) and lib.coverage[0].unmatched == ("a",)
 
 
-def test_feature_and_signature_matching_nothing_warn():
+def test_feature_and_signature_matching_nothing_is_coverage():
     lib, _, _ = compile_(sig(feat("a", names=["zzz"])),
                          sig(feat("b", names=["kosher"]), feat("c", names=["qqq"]), name="other"))
-    w = lib.warnings
-    assert any("'test_sig' feature 'a' matches no item" in x for x in w)
-    assert any("signature 'test_sig' matches no item" in x for x in w)
-    assert any("'other' feature 'c' matches no item" in x for x in w)
-    assert not any("signature 'other' matches no item" in x for x in w)
+    by = {c.signature: c for c in lib.coverage}
+    none, other = by["test_sig"], by["other"]
+    assert none.matched == () and none.share == 0.0 and none.reachable_score == 0.0
+    assert not none.reachable and "cannot detect" in none.sentence()
+    assert other.matched == ("b",) and other.unmatched == ("c",) and other.share == 0.5
+    assert other.reachable_score == 1.0  # feat()'s default weight
 
 
 def test_no_quantity_column_drops_quantity_condition():
@@ -273,28 +275,25 @@ def big_catalog():
     return table, bought
 
 
-def _reference_matcher(feature):
-    """Levels AND names AND NOT exclude with Python's re (built-ins list no items)."""
-    assert not feature.items
-    levels = [(lv, {v.lower() for v in vals}) for lv, vals in feature.levels]
-    names = re.compile("|".join(f"(?:{p})" for p in feature.names), re.I) if feature.names else None
-    exclude = (re.compile("|".join(f"(?:{p})" for p in feature.exclude), re.I)
-               if feature.exclude else None)
-
-    def match(row) -> bool:
-        if not all(row[lv] is not None and row[lv].lower() in vals for lv, vals in levels):
-            return False
-        name = row["name"]
-        if names is not None and (name is None or not names.search(name)):
-            return False
-        return not (exclude is not None and name is not None and exclude.search(name))
-    return match
+def _reference_feature(feature, concepts: set[str], name) -> bool:
+    """A feature's criteria on one item, given the item's concepts (built-ins use concepts)."""
+    assert not feature.items and not feature.levels and not feature.names
+    if feature.concepts and not concepts & set(feature.concepts):
+        return False
+    if not set(feature.with_concepts) <= concepts:
+        return False
+    return not (feature.exclude and name is not None
+                and re.search("|".join(feature.exclude), name, re.I))
 
 
 @pytest.mark.slow
 def test_builtin_library_on_100k_catalog(big_catalog, rng):
+    from basketguard.models.vocabulary.schema import load_vocabulary
+    from tests.reference.concepts import members
+
     table, bought = big_catalog
     sigs = load_library()
+    vocab = load_vocabulary()
     levels = ["department", "category", "type"]
     t0 = time.perf_counter()
     view = catalog_view(table, bought, levels, where="big")
@@ -303,23 +302,28 @@ def test_builtin_library_on_100k_catalog(big_catalog, rng):
     print(f"\nresolved {len(sigs)} signatures / {len(lib.features)} features against "
           f"{table.num_rows:,} catalog items in {elapsed:.3f} s")
     assert not any("no taxonomy" in w for w in lib.warnings)
-    # correctness on a sample of rows against Python's re
-    # random rows, and rows of the taxonomy types the features name (where names decide)
-    types = {v.lower() for sg in sigs for f in sg.features for _, vals in f.levels for v in vals}
-    near = np.flatnonzero(np.isin(np.char.lower(np.asarray(table.column("type").to_pylist(),
-                                                           dtype=str)), list(types)))
-    rows = np.union1d(rng.choice(table.num_rows, 800, replace=False),
-                      rng.choice(near, min(1500, near.size), replace=False))
+    # correctness on a sample of rows against the plain reference of the rule:
+    # random rows, and rows of item types some feature matches
+    hit_codes = np.unique(np.concatenate([m.items for m in lib.features]))
+    near = np.flatnonzero(np.isin(view.codes, hit_codes))
+    rows = np.union1d(rng.choice(table.num_rows, 600, replace=False),
+                      rng.choice(near, min(1200, near.size), replace=False))
     sample = table.take(pa.array(rows)).to_pylist()
     codes = view.codes[rows]
+    item_concepts = [members(vocab, r["name"], [r[lv] for lv in levels]) for r in sample]
     g = 0
     hits = 0
     for s in sigs:
+        wanted = []
         for f in s.features:
+            wanted.append([bool(c >= 0 and _reference_feature(f, ic, r["name"]))
+                           for r, c, ic in zip(sample, codes, item_concepts, strict=True)])
+        taken = [any(w[i] for w, f in zip(wanted, s.features, strict=True) if not f.fallback)
+                 for i in range(len(sample))]
+        for f, want_f in zip(s.features, wanted, strict=True):
             items = set(lib.features[g].items.tolist())
-            match = _reference_matcher(f)
-            for r, c in zip(sample, codes, strict=True):
-                want = bool(c >= 0 and match(r))
+            for i, (r, c) in enumerate(zip(sample, codes, strict=True)):
+                want = want_f[i] and not (f.fallback and taken[i])
                 assert (int(c) in items) == want, (s.name, f.name, r)
                 hits += want
             g += 1
@@ -340,7 +344,7 @@ def test_pattern_re2_cannot_run_at_resolve():
 
 def test_builtin_signatures_fall_back_to_names_on_other_level_names():
     """A catalog whose levels are named differently (department / category, no 'type')
-    must not make the built-in library unusable: its levels fall back to names."""
+    resolves the built-in library through its concepts, with no warning."""
     import dataclasses
 
     from basketguard.models.signatures.schema import load_library
@@ -356,10 +360,11 @@ def test_builtin_signatures_fall_back_to_names_on_other_level_names():
     by_name = {m.feature: m for m in lib.features}
     assert by_name["prenatal_vitamins"].items.tolist() == [0]
     assert by_name["cotton_balls_large"].items.tolist() == [2]
-    assert any("names only" in w for w in lib.warnings)
-    # the same signature as a user file keeps the strict check (a typo is an error)
-    with pytest.raises(ConfigError, match="levels.type"):
-        resolve((dataclasses.replace(pregnancy, builtin=False),), view, ids, has_quantity=True)
+    # concepts ignore level names: nothing to fall back from, nothing to warn about
+    assert not any("names only" in w or "taxonomy" in w for w in lib.warnings), lib.warnings
+    # as a user file, the same concept features resolve the same way
+    user = resolve((dataclasses.replace(pregnancy, builtin=False),), view, ids, has_quantity=True)
+    assert [m.items.tolist() for m in user.features] == [m.items.tolist() for m in lib.features]
 
 
 def test_first_rows_maps_each_item_code_to_its_first_catalog_row():

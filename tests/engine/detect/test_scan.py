@@ -96,7 +96,8 @@ def _walk(node, path=""):
 def test_summary_holds_aggregates_only(full):
     s = full.summary()
     json.loads(json.dumps(s))  # JSON-serializable
-    assert set(s) == {"customers", "lines", "first_day", "last_day", "as_of", "signatures",
+    assert set(s) == {"coverage", "customers", "lines", "first_day", "last_day", "as_of",
+                      "signatures",
                       "warnings", "seconds"}
     assert [e["signature"] for e in s["signatures"]] == [g.name for g in full.signatures]
     longest = max(scan_mod.TOP, scan_mod.PROB_BINS, max(len(g.features) for g in full.signatures),
@@ -121,18 +122,29 @@ def test_summary_counts_agree_with_scores(full):
     table = full.scores_table()
     sig = np.asarray(table.column("signature").to_pylist(), dtype=object)
     flagged = np.asarray(table.column("flagged").to_pylist())
+    plain = {g.name: all(f.weight > 0 and not f.is_absence for f in g.features)
+             for g in full.signatures}
+    assert any(plain.values()) and not all(plain.values())
     for e in full.summary()["signatures"]:
         mine = sig == e["signature"]
         assert e["customers_with_evidence"] == int(mine.sum())
         assert e["customers_flagged"] == int((mine & flagged).sum())
         for f in e["features"]:
             assert f["flagged_with_feature"] <= e["customers_flagged"]
-            assert f["customers"] <= e["customers_with_evidence"] <= full.n_customers
+            # with counter-evidence (or an absence not yet begun) a purchase need not make
+            # a positive score, so only plain signatures bound features by evidence
+            if plain[e["signature"]]:
+                assert f["customers"] <= e["customers_with_evidence"] <= full.n_customers
 
 
-def test_findings_one_per_signature(full):
+def test_findings_coverage_then_one_per_signature(full):
     found = full.findings()
-    assert [f.check for f in found] == [f"inference.{g.name}" for g in full.signatures]
+    names = [g.name for g in full.signatures]
+    assert [f.check for f in found] == ([f"coverage.{n}" for n in names]
+                                        + [f"inference.{n}" for n in names])
+    problems = {c.signature for c in full.coverage_problems()}
+    for f in found[:len(names)]:
+        assert (f.severity == "warn") == (f.details["signature"] in problems)
 
 
 # ------------------------------------------------------------------ per-customer scores
@@ -236,8 +248,10 @@ def test_shard_merge_equals_one_scan(population, full):
     _, _, hist = population
     n = hist.n_customers
     for cut in (n // 2, 1, n - 1):
-        a = scan_histories_with(shard(hist, 0, cut), full.library, full.view, as_of=full.as_of)
-        b = scan_histories_with(shard(hist, cut, n), full.library, full.view, as_of=full.as_of)
+        a = scan_histories_with(shard(hist, 0, cut), full.library, full.view, as_of=full.as_of,
+                                horizon=full.horizon)
+        b = scan_histories_with(shard(hist, cut, n), full.library, full.view, as_of=full.as_of,
+                                horizon=full.horizon)
         merged = a.merge(b)
         assert merged.n_customers == n and merged.n_lines == full.n_lines
         assert (merged.first_day, merged.last_day) == (full.first_day, full.last_day)
@@ -255,12 +269,22 @@ def test_merge_needs_one_library(population, full):
 
 def test_shard_merge_default_as_of(population, full):
     _, _, hist = population
-    a = scan_histories_with(shard(hist, 0, 1), full.library, full.view)
-    b = scan_histories_with(shard(hist, 1, hist.n_customers), full.library, full.view)
+    a = scan_histories_with(shard(hist, 0, 1), full.library, full.view, horizon=full.horizon)
+    b = scan_histories_with(shard(hist, 1, hist.n_customers), full.library, full.view,
+                            horizon=full.horizon)
     assert a.last_day < full.last_day  # precondition of this example
     merged = a.merge(b)
     assert merged.as_of == full.as_of
     assert no_seconds(merged.summary()) == no_seconds(full.summary())
+
+
+def test_shards_with_their_own_horizons_do_not_merge(population, full):
+    _, _, hist = population
+    a = scan_histories_with(shard(hist, 0, 1), full.library, full.view)
+    b = scan_histories_with(shard(hist, 1, hist.n_customers), full.library, full.view)
+    assert a.horizon < b.horizon  # precondition: the first customer's last day is earlier
+    with pytest.raises(ConfigError, match="share one horizon"):
+        a.merge(b)
 
 
 def test_shard_merge_with_empty_shard(population, full):

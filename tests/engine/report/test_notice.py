@@ -200,7 +200,7 @@ def test_notice_names_what_purchases_reveal_and_how_the_policy_limits_it(sim):
     preg = items["Pregnancy and due date"]
     assert "can reveal a pregnancy" in preg and "due date" in preg
     assert "prenatal vitamins" in preg and "pregnancy tests" in preg
-    assert "We sell all 10 kinds of goods" in preg
+    assert "We sell all 11 kinds of goods" in preg
     # its own posterior limit: not targeted, and the number in plain words
     assert "We do not target offers on it." in preg and "at most 5 in 100" in preg
     for title in ("Diabetes", "Incontinence", "Halal diet", "Sexual activity and contraception"):

@@ -110,7 +110,8 @@ def _sorted_scores(table: pa.Table) -> pa.Table:
 def test_scan_over_shards_is_the_scan(population, n_shards, by):
     project, hist = population
     full = scan(project, hist)
-    merged = run_histories(lambda h: scan_histories_with(h, full.library, full.view), hist,
+    merged = run_histories(lambda h: scan_histories_with(h, full.library, full.view,
+                                                         horizon=full.horizon), hist,
                            n_shards, by=by).finalize()
     assert _no_seconds(merged.summary()) == _no_seconds(full.summary())
     assert _sorted_scores(merged.scores_table()).equals(_sorted_scores(full.scores_table()))

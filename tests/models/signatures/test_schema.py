@@ -130,6 +130,22 @@ def _no_stage_features(doc):
         f.pop("stage_spread", None)
 
 
+def _all_negative(doc):
+    for f in doc["feature"]:
+        f["weight"] = -1.0
+        f.pop("stage_day", None)
+        f.pop("stage_spread", None)
+
+
+def _absence_negative(doc):
+    doc["feature"][2]["absent_days"] = 5
+    doc["feature"][2]["weight"] = -1.0
+
+
+def _with_alone(doc):
+    doc["feature"][2] = {"name": "gamma", "weight": 0.5, "with": ["kosher"]}
+
+
 def _baseline_only(doc):
     del doc["feature"][1]["larger_than_usual"]
 
@@ -153,10 +169,27 @@ BAD = [
     ("huge-window", _set(("window_days",), 100_000), "window_days", "<="),
     ("weight-string", _set(("feature", 0, "weight"), "2"), "weight", "finite number"),
     ("weight-nan", _set(("feature", 0, "weight"), float("nan")), "weight", "finite number"),
-    ("weight-zero", _set(("feature", 0, "weight"), 0.0), "weight", ">= 0.001"),
-    ("weight-negative", _set(("feature", 0, "weight"), -1.0), "weight", ">= 0.001"),
-    ("weight-tiny", _set(("feature", 0, "weight"), 1e-320), "weight", ">= 0.001"),
+    ("weight-zero", _set(("feature", 0, "weight"), 0.0), "weight", "at least 0.001 away"),
+    ("weight-tiny", _set(("feature", 0, "weight"), 1e-320), "weight", "at least 0.001 away"),
+    ("weight-tiny-negative", _set(("feature", 2, "weight"), -1e-4), "weight",
+     "at least 0.001 away"),
     ("weight-huge", _set(("feature", 0, "weight"), 1e308), "weight", "<= 100"),
+    ("weight-huge-negative", _set(("feature", 0, "weight"), -1e308), "weight", ">= -100"),
+    ("negative-weight-staged", _set(("feature", 0, "weight"), -1.0), "stage_day",
+     "needs a positive weight"),
+    ("all-weights-negative", _all_negative, "feature", "no feature with a positive weight"),
+    ("absence-too-long", _set(("feature", 2, "absent_days"), 30), "absent_days",
+     "shorter than the window"),
+    ("absence-zero", _set(("feature", 2, "absent_days"), 0), "absent_days", ">= 1"),
+    ("absence-negative-weight", _absence_negative, "weight", "must be positive"),
+    ("absence-staged", _set(("feature", 0, "absent_days"), 5), "stage_day",
+     "cannot date an absence feature"),
+    ("absence-quantity", _set(("feature", 1, "absent_days"), 5), "larger_than_usual",
+     "does not apply to an absence feature"),
+    ("concept-bad-name", _set(("feature", 2, "concepts"), ["Beer"]), "concepts[0]",
+     "concept name"),
+    ("with-alone", _with_alone, "with", "give concepts"),
+    ("fallback-not-bool", _set(("feature", 2, "fallback"), "yes"), "fallback", "true or false"),
     ("weight-bool", _set(("feature", 0, "weight"), True), "weight", "finite number"),
     ("threshold-one", _set(("threshold",), 1.0), "threshold", "< 1"),
     ("slope-zero", _set(("link", "slope"), 0.0), "slope", ">= 0.001"),
@@ -240,9 +273,24 @@ def test_missing_file_names_file(tmp_path):
 
 def test_signature_from_dict_names_origin():
     doc = copy.deepcopy(BASE)
-    doc["feature"][0]["weight"] = -1
+    doc["feature"][0]["weight"] = 0
     with pytest.raises(ConfigError, match=r"^mine\.toml: feature 'alpha' weight"):
         ms.signature_from_dict(doc, "mine.toml")
+
+
+def test_counter_evidence_and_concepts_load():
+    doc = copy.deepcopy(BASE)
+    doc["feature"].append({"name": "stopped", "weight": 1.0, "concepts": ["alcohol"],
+                           "absent_days": 10})
+    doc["feature"].append({"name": "against", "weight": -1.5, "concepts": ["pork"]})
+    doc["feature"].append({"name": "other", "weight": 1.0, "concepts": ["beef"],
+                           "with": ["halal"], "fallback": True})
+    sig = ms.signature_from_dict(doc, "mine.toml")
+    by = {f.name: f for f in sig.features}
+    assert by["stopped"].is_absence and by["stopped"].absent_days == 10
+    assert by["against"].weight == -1.5 and not by["against"].is_absence
+    assert by["other"].fallback and by["other"].with_concepts == ("halal",)
+    assert by["other"].uses_concepts and not by["alpha"].uses_concepts
 
 
 def test_defaults():

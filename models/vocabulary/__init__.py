@@ -1,0 +1,1 @@
+"""Product concepts (``schema``) and the built-in concept files (``concepts/``)."""
