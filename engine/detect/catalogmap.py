@@ -29,11 +29,11 @@ from basketguard.engine.detect.concepts import (
     ConceptTable,
     read_overrides,
     resolve_concepts,
+    unused_concepts,
 )
 from basketguard.engine.errors import ConfigError
 from basketguard.models.signatures.schema import Signature
 from basketguard.models.vocabulary.schema import (
-    BUILTIN_DIR,
     Vocabulary,
     load_vocabulary,
     normalize_value,
@@ -208,14 +208,5 @@ def catalog_map(project: Project, signatures: tuple[Signature, ...] = ()) -> Cat
     unmatched = {n: _candidates(vocab, n, view) for n in vocab.names if counts[n] == 0}
     notes = list(ct.notes)
     if signatures:
-        used = {c for s in signatures for f in s.features
-                for c in (*f.concepts, *f.with_concepts)}
-        closure = set()
-        for c in used:
-            if c in vocab:
-                closure.update(vocab.closure(c))
-        for c in vocab.concepts:
-            if c.path is not None and c.path.parent != BUILTIN_DIR and c.name not in closure:
-                notes.append(f"{c.path}: concept {c.name!r} is used by no signature (name it "
-                             "in a feature's `concepts` to make it count)")
+        notes.extend(unused_concepts(vocab, signatures))
     return CatalogMap(pa.table(out), counts, unmatched, notes, len(items))

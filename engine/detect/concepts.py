@@ -270,6 +270,21 @@ def resolve_concepts(vocab: Vocabulary, names: pa.Array | None, levels: dict[str
                         {k: done[k][1] for k in vocab.names}, notes, lines)
 
 
+def unused_concepts(vocab: Vocabulary, signatures) -> list[str]:
+    """Notes for the concepts of user concept files that no signature names (directly or
+    through ``includes``), naming the file: they cannot count toward any score."""
+    from basketguard.models.vocabulary.schema import BUILTIN_DIR
+
+    used: set[str] = set()
+    for c in {c for s in signatures for f in s.features for c in (*f.concepts, *f.with_concepts)}:
+        if c in vocab:
+            used.update(vocab.closure(c))
+    return [f"{c.path}: concept {c.name!r} is used by no signature (name it in a feature's "
+            "`concepts` to make it count)"
+            for c in vocab.concepts
+            if c.path is not None and c.path.parent != BUILTIN_DIR and c.name not in used]
+
+
 def _apply_overrides(done: dict[str, tuple[np.ndarray, np.ndarray]], ov: Overrides,
                      vocab: Vocabulary, text: pa.Array, item_keys: pa.Array | None,
                      notes: list[str], lines: dict[tuple[str, int], int]) -> None:

@@ -28,7 +28,12 @@ import pyarrow.parquet as pq
 
 from basketguard.engine.config.project import Project
 from basketguard.engine.detect.compile import CatalogView, CompiledLibrary, catalog_view, resolve
-from basketguard.engine.detect.concepts import ConceptTable, read_overrides, resolve_cached
+from basketguard.engine.detect.concepts import (
+    ConceptTable,
+    read_overrides,
+    resolve_cached,
+    unused_concepts,
+)
 from basketguard.engine.errors import ConfigError, DataError
 from basketguard.engine.findings import Estimate, Finding, Severity, Threshold
 from basketguard.engine.histories.build import Histories
@@ -511,6 +516,7 @@ def compile_for(project: Project, hist: Histories,
     library = resolve(sigs, view, hist.item_ids, hist.quantity is not None, concepts)
     if concepts is not None:
         library.warnings.extend(concepts.notes)
+        library.warnings.extend(unused_concepts(concepts.vocabulary, sigs))
     return library, view
 
 
