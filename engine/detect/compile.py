@@ -93,11 +93,15 @@ class SignatureCoverage:
 
     def sentence(self) -> str:
         """``"cannot detect pregnancy on this catalog: 3 of 10 features match ..."``."""
-        head = (f"cannot detect {self.title.lower()} on this catalog" if not self.reachable
-                else f"{self.title.lower()} is only partly visible in this catalog")
-        return (f"{head}: {len(self.matched)} of {self.features} features match anything; the "
-                f"best reachable probability is {self.best_probability:.2f} (flagged from "
+        tail = (f"the best reachable probability is {self.best_probability:.2f} (flagged from "
                 f"{self.threshold:g})")
+        title = self.title.lower()
+        if not self.reachable and not self.unmatched:
+            return (f"{title} cannot reach its threshold even with every feature, all "
+                    f"{self.features} of which match here: {tail}")
+        head = (f"cannot detect {title} on this catalog" if not self.reachable
+                else f"{title} is only partly visible in this catalog")
+        return f"{head}: {len(self.matched)} of {self.features} features match anything; {tail}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"signature": self.signature, "features": self.features,

@@ -1,14 +1,14 @@
 """Resolve a catalog to product concepts, once per catalog (the rule is in
 :mod:`basketguard.models.vocabulary.schema`).
 
-Matching runs in Arrow: the name patterns of every concept are first run
-together, in a few combined RE2 expressions, over the whole catalog, which
-leaves the few items that match anything; each concept's own patterns then
-run on those only. Taxonomy values are compared on each level's dictionary of
-distinct values, never per item. Exclusions run on the members only. A
-100,000-item catalog resolves in about a tenth of a second
-(``bench/bench_concepts.py``), and the result is cached under the catalog's
-fingerprint (:func:`resolve_cached`).
+Matching runs in Arrow: a token index of the name texts
+(:mod:`basketguard.engine.detect.prefilter`) gives each concept the rows that
+hold a literal its patterns require, and the concept's RE2 patterns run on those
+rows only. Taxonomy values are compared on each level's dictionary of distinct
+values, never per item. Exclusions run on the members only. Figures for a
+100,000-item names-only catalog are in ``bench/bench_concepts.py`` and
+docs/benchmarks.md; the result is cached under the catalog's fingerprint
+(:func:`resolve_cached`).
 
 Reviewed overrides are a CSV file (``[catalog] overrides`` in the project
 file) with a header and one decision per line::
@@ -38,13 +38,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from basketguard.engine.config.toml import did_you_mean
+from basketguard.engine.detect.prefilter import TokenIndex
 from basketguard.engine.errors import ConfigError
 from basketguard.models.vocabulary.schema import Vocabulary, normalize_value
 
 #: How an item became a member (bits of :attr:`ConceptTable.how`).
 BY_NAME, BY_LEVEL, BY_INCLUDE, BY_OVERRIDE, BY_CONTEXT = 1, 2, 4, 8, 16
-#: Patterns per combined expression of the first pass (RE2's automaton stays small).
-_CHUNK = 40
 #: Bump when the rule or the cached layout changes.
 CACHE_FORMAT = 1
 
@@ -193,17 +192,17 @@ def resolve_concepts(vocab: Vocabulary, names: pa.Array | None, levels: dict[str
     lv = [_Level(k, v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v)
           for k, v in levels.items()]
     concepts = vocab.concepts
-    # first pass: every pattern of every concept, a few combined expressions
-    all_pats = [p for c in concepts for p in c.names]
-    cand = np.zeros(n_rows, bool)
-    for i in range(0, len(all_pats), _CHUNK):
-        cand |= _regex(text, tuple(all_pats[i:i + _CHUNK]), "concepts")
-    cand_rows = np.flatnonzero(cand)
-    cand_text = text.take(pa.array(cand_rows)) if cand_rows.size < n_rows else text
+    # first pass: a token index gives each concept the few rows that hold a literal its
+    # patterns require (engine/detect/prefilter.py); the patterns run on those only
+    index = TokenIndex(text)
+    everyone = np.arange(n_rows, dtype=np.int64)
     direct: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for c in concepts:
-        by_name = (cand_rows[_regex(cand_text, c.names, c.origin)]
-                   if c.names and cand_rows.size else np.zeros(0, np.int64))
+        by_name = np.zeros(0, np.int64)
+        if c.names:
+            cand = index.rows_for_any(c.names)
+            by_name = _rows_matching(text, everyone if cand is None else cand, c.names,
+                                     c.origin)
         by_level: list[np.ndarray] = []
         if c.levels:
             want = {normalize_value(v) for v in c.levels}

@@ -340,23 +340,7 @@ class ScanResult:
         informational finding per signature (share of customers flagged)."""
         ag = self.aggregates
         out = []
-        problems = {c.signature for c in self.coverage_problems()}
-        for c in self.library.coverage:
-            bad = c.signature in problems
-            out.append(Finding(
-                check=f"coverage.{c.signature}",
-                metric="share of the signature's evidence features that match items in this "
-                       "catalog",
-                estimate=Estimate(c.share),
-                threshold=Threshold(fail=self.min_coverage, direction="min")
-                if self.coverage_severity == "fail" else
-                Threshold(warn=self.min_coverage, direction="min"),
-                severity=Severity(self.coverage_severity) if bad else Severity.PASS,
-                explanation=(c.sentence() + "." if bad else
-                             f"{len(c.matched)} of {c.features} features match; the best "
-                             f"reachable probability is {c.best_probability:.2f}."),
-                details=c.to_dict(),
-            ))
+        out.extend(coverage_findings(self.library, self.min_coverage, self.coverage_severity))
         for s, sig in enumerate(self.signatures):
             n_flag = int(ag["signature_flagged"][s])
             est = (wilson(n_flag, self.n_customers)
@@ -444,6 +428,35 @@ class ScanResult:
         with atomic_path(target) as tmp:
             pq.write_table(table, tmp)
         return target
+
+
+def coverage_findings(library: CompiledLibrary, min_coverage: float = 0.5,
+                      severity: str = "warn", problems_only: bool = False) -> list[Finding]:
+    """One ``coverage.<signature>`` finding per signature: what this catalog lets it see.
+
+    A signature that cannot reach its threshold here, or matches less than
+    ``min_coverage`` of its evidence features, gets ``severity``; the others pass
+    (``problems_only`` leaves them out).
+    """
+    out = []
+    for c in library.coverage:
+        bad = not c.reachable or c.share < min_coverage
+        if problems_only and not bad:
+            continue
+        out.append(Finding(
+            check=f"coverage.{c.signature}",
+            metric="share of the signature's evidence features that match items in this "
+                   "catalog",
+            estimate=Estimate(c.share),
+            threshold=Threshold(fail=min_coverage, direction="min") if severity == "fail"
+            else Threshold(warn=min_coverage, direction="min"),
+            severity=Severity(severity) if bad else Severity.PASS,
+            explanation=(c.sentence() + "." if bad else
+                         f"{len(c.matched)} of {c.features} features match; the best "
+                         f"reachable probability is {c.best_probability:.2f}."),
+            details=c.to_dict(),
+        ))
+    return out
 
 
 def scan_histories_with(hist: Histories, library: CompiledLibrary, view: CatalogView,

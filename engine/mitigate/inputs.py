@@ -162,5 +162,12 @@ def mailing_context(project: Project, hist: Histories, policy: Policy, *,
                 raise ConfigError(f"{policy.origin}: policy.attributes names {a!r}, which is not "
                                   f"an attribute of the customers table ({', '.join(have)}).")
     opt = opt_out_codes(project, hist, opt_out_file, opt_out_column)
+    coverage: tuple = ()
+    if not (probabilities_file or labels_file):
+        from basketguard.engine.detect.scan import coverage_findings
+
+        det = project.detection
+        coverage = tuple(coverage_findings(library, det.min_coverage, det.coverage_severity,
+                                           problems_only=True))
     return MailingContext(hist, probs, policy, customers, view, library, opt, mailings, seed,
-                          draws)
+                          draws, coverage)

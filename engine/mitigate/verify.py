@@ -55,6 +55,11 @@ class MailingContext:
         Repeated mailings to tabulate.
     seed, draws : int
         Unicity draws (and decoy order in the optimizer).
+    coverage : tuple of Finding
+        When the probabilities come from the signature scan: the signatures this
+        catalog does not let see their evidence (``coverage.*`` findings). Their
+        posteriors look safe because nothing can be detected, so every measure
+        of the mailing carries them.
     """
 
     hist: Histories
@@ -67,6 +72,7 @@ class MailingContext:
     mailings: int = 6
     seed: int = 0
     draws: int = 10
+    coverage: tuple[Finding, ...] = ()
     _unicity_index: Any = field(default=None, repr=False)
     #: per-customer shares of unique draws already drawn (``done``, ``risk``): the
     #: optimizer's cache across its rounds, never used by verification
@@ -207,6 +213,7 @@ def measure(ctx: MailingContext, recipients: np.ndarray, *, members: np.ndarray,
             {"p": p, "points": pol.unicity_points, "draws": ctx.draws}))
     if offer is not None and ctx.library is not None:
         findings.extend(content_findings(ctx, offer))
+    findings.extend(ctx.coverage)
     return Measurement(int(r.size), int(decoys.size), findings, risks)
 
 
