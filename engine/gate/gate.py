@@ -293,9 +293,6 @@ def evaluate(ctx: MailingContext, members: np.ndarray, *,
     seconds["measure"] = time.perf_counter() - t0
     checks = gate_checks(mailing, pol, opt_out_given=ctx.opt_out is not None)
     severity = worst(c.status for c in checks)
-    if any(f.check.startswith("coverage.") and f.severity == Severity.FAIL
-           for f in mailing.findings):
-        severity = Severity.FAIL  # [detection] coverage_severity = "fail": the user's call
     verdict = verdict_of(severity, fail_on)
     out_notes = [*notes, *_notes(checks, mailing, severity, fail_on)]
     plan = None
@@ -502,10 +499,7 @@ def _notes(checks: list[GateCheck], mailing: Measurement, severity: Severity,
     others = [f for f in mailing.findings if f.check not in judged
               and f.severity in (Severity.WARN, Severity.FAIL)]
     for f in others:
-        if f.check.startswith("coverage.") and f.severity == Severity.FAIL:
-            out.append(f"Counts toward the verdict ([detection] coverage_severity = 'fail'): "
-                       f"{f.check}: {f.explanation}")
-        elif f.check.startswith("coverage."):
+        if f.check.startswith("coverage."):
             out.append(f"Not a policy check, so not part of the verdict, but every check "
                        f"of this inference passes only because it cannot be seen: {f.check} "
                        f"({f.severity.value}): {f.explanation}")

@@ -97,11 +97,14 @@ class Measurement:
 
     @property
     def severity(self) -> Severity:
-        return worst(f.severity for f in self.findings)
+        """The worst finding about the mailing itself. Coverage findings (what the
+        catalog lets the detectors see) are context that no mitigation can change, so
+        they are reported with the measure but do not judge it."""
+        return worst(f.severity for f in self.findings if not f.check.startswith("coverage."))
 
     @property
     def passes(self) -> bool:
-        """No finding fails (warnings allowed)."""
+        """No finding about the mailing fails (warnings allowed)."""
         return self.severity != Severity.FAIL
 
     def value(self, check: str) -> float | None:
