@@ -15,9 +15,10 @@ from basketguard.engine.cli.common import show_notes
 from basketguard.engine.cli.exitcodes import ExitCode
 from basketguard.engine.cli.scan import add_signature_options, library_from_args
 from basketguard.engine.config.project import load_project
-from basketguard.engine.detect.compile import describe
+from basketguard.engine.detect.compile import check_concepts, describe
 from basketguard.engine.detect.scan import compile_for
 from basketguard.engine.report.json import dumps
+from basketguard.models.vocabulary.schema import load_vocabulary
 
 NAME = "signatures"
 HELP = "List and validate signature files; with --project, show what each feature matches."
@@ -34,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     library = library_from_args(args)
+    if not args.project:  # with a project, its own vocabulary is checked when resolving
+        check_concepts(library, load_vocabulary())
     doc: dict = {"signatures": [s.summary() for s in library]}
     if args.project:
         project = load_project(args.project)

@@ -402,7 +402,7 @@ def check_concepts(signatures: tuple[Signature, ...], vocab: Vocabulary) -> None
                     if v not in vocab:
                         raise ConfigError(
                             f"{sig.path or sig.name}: feature {f.name!r} {key}: unknown concept "
-                            f"{v!r}.{did_you_mean(v, vocab.names)} `basketguard concepts` lists "
+                            f"{v!r}.{did_you_mean(v, vocab.names)} `basketguard catalog concepts` lists "
                             "the known ones; a concept file can add your own.")
 
 

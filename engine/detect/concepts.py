@@ -292,7 +292,7 @@ def _apply_overrides(done: dict[str, tuple[np.ndarray, np.ndarray]], ov: Overrid
         where = f"{ov.path}:{o.line}"
         if o.concept not in vocab:
             raise ConfigError(f"{where}: unknown concept {o.concept!r}."
-                              f"{did_you_mean(o.concept, vocab.names)} `basketguard concepts` "
+                              f"{did_you_mean(o.concept, vocab.names)} `basketguard catalog concepts` "
                               "lists the known ones.")
         if o.item is not None:
             if key_index is None:
@@ -409,7 +409,7 @@ def catalog_fingerprint(vocab: Vocabulary, names: pa.Array | None, levels: dict[
         if arr is None:
             return
         arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-        h.update(str(len(arr)).encode())
+        h.update(f"{len(arr)}:{arr.offset}:{arr.type}".encode())  # slices share buffers
         for buf in arr.buffers():
             if buf is not None:
                 h.update(memoryview(buf))

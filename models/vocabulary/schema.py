@@ -145,7 +145,7 @@ class Vocabulary:
             return self._by_name[name]  # type: ignore[attr-defined]
         except KeyError:
             raise ConfigError(f"unknown concept {name!r}.{did_you_mean(name, self.names)} "
-                              "`basketguard concepts` lists them.") from None
+                              "`basketguard catalog concepts` lists them.") from None
 
     def index(self, name: str) -> int:
         return self.names.index(self[name].name)

@@ -105,3 +105,14 @@ def test_concepts_lists_the_vocabulary(tmp_path):
     doc = json.loads(run("catalog", "concepts", "--json").stdout)
     names = {c["name"] for c in doc["concepts"]}
     assert {"diapers", "infant_formula", "kosher", "beer"} <= names
+
+
+def test_signatures_checks_concept_names(tmp_path):
+    p = tmp_path / "x.toml"
+    p.write_text('name = "x"\nsensitivity = "health"\nwindow_days = 30\n[link]\n'
+                 'intercept = -3.0\nslope = 1.0\n[[feature]]\nname = "a"\nweight = 1.0\n'
+                 'concepts = ["pregnancy_tset"]\n')
+    got = run("signatures", "--signatures", p)
+    assert got.returncode == 3
+    assert f"{p}: feature 'a' concepts: unknown concept 'pregnancy_tset'" in got.stderr
+    assert "Did you mean 'pregnancy_test'" in got.stderr
