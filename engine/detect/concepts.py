@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from basketguard.engine.config.toml import did_you_mean
-from basketguard.engine.detect.prefilter import TokenIndex
+from basketguard.engine.detect.prefilter import TokenIndex, load_requirements, save_requirements
 from basketguard.engine.errors import ConfigError
 from basketguard.models.vocabulary.schema import Vocabulary, normalize_value
 
@@ -486,8 +486,14 @@ def resolve_cached(vocab: Vocabulary, names: pa.Array | None, levels: dict[str, 
         got = _load(path, vocab)
         if got is not None and got.n_rows == n_rows:
             return got, "hit"
+    # the prefilter's analysis of the vocabulary's patterns, kept beside (a new catalog
+    # with the same concepts skips it)
+    analysed = Path(cache_dir) / "concepts" / f"prefilter-{vocab.digest}.json"
+    had = load_requirements(analysed)
     table = resolve_concepts(vocab, names, levels, n_rows, overrides, item_keys)
     try:
+        if not had:
+            save_requirements(analysed, [p for c in vocab.concepts for p in c.names])
         _save(table, path)
     except OSError:
         return table, "not stored"

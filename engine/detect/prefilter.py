@@ -363,8 +363,77 @@ def _sequence(items, before: bool) -> _Info:
     return _Info(None, _all(parts), ends)
 
 
-@functools.lru_cache(maxsize=4096)
+#: Requirements known in this process (computed, or read back by :func:`load_requirements`).
+_KNOWN: dict[str, Requirement | None] = {}
+
+
 def requirement(pattern: str) -> Requirement | None:
+    """:func:`analyse` through the process's cache of analysed patterns."""
+    try:
+        return _KNOWN[pattern]
+    except KeyError:
+        got = _KNOWN[pattern] = analyse(pattern)
+        return got
+
+
+def _encode(req: Requirement | None):
+    if req is None:
+        return None
+    if isinstance(req, Atom):
+        return ["atom", req.text, req.word_start]
+    return ["all" if isinstance(req, AllOf) else "any", req.weight,
+            [_encode(p) for p in req.parts]]
+
+
+def _decode(doc) -> Requirement | None:
+    if doc is None:
+        return None
+    kind = doc[0]
+    if kind == "atom":
+        return Atom(str(doc[1]), bool(doc[2]))
+    parts = tuple(_decode(p) for p in doc[2])
+    return (AllOf if kind == "all" else AnyOf)(parts, int(doc[1]))
+
+
+def save_requirements(path, patterns: Iterable[str]) -> None:
+    """Write the analysed requirements of ``patterns`` as JSON (temp file, then rename)."""
+    import json
+    import os
+    import tempfile
+    from pathlib import Path
+
+    target = Path(path)
+    doc = {"format": 1, "patterns": {p: _encode(requirement(p)) for p in patterns}}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(doc, f)
+    os.replace(tmp, target)
+
+
+def load_requirements(path) -> bool:
+    """Read requirements written by :func:`save_requirements` into the process's cache.
+
+    Returns False (and changes nothing) when the file is missing or not what
+    :func:`save_requirements` writes.
+    """
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+        if doc.get("format") != 1:
+            return False
+        got = {str(p): _decode(v) for p, v in doc["patterns"].items()}
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return False
+    for p, v in got.items():
+        _KNOWN.setdefault(p, v)
+    return True
+
+
+@functools.lru_cache(maxsize=4096)
+def analyse(pattern: str) -> Requirement | None:
     """The literals any case-insensitive RE2 match of ``pattern`` must contain.
 
     Parameters

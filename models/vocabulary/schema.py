@@ -163,19 +163,20 @@ class Vocabulary:
 
 
 def concept_from_dict(data: Mapping[str, Any], origin: str, index: int,
-                      path: Path | None = None) -> Concept:
-    """Validate one ``[[concept]]`` table."""
+                      path: Path | None = None, check_patterns: bool = True) -> Concept:
+    """Validate one ``[[concept]]`` table (``check_patterns=False``: every key but the
+    patterns' syntax, for the built-in files the test suite compiles)."""
     r = Reader(origin, data, f"concept[{index}].", _KEYS)
     name = r.text("name", required=True)
     if not NAME_PATTERN.match(name):
         r.fail("name", f"must be lower-case letters, digits and '_', not {name!r}")
     r.where = f"concept {name!r} "
-    names = patterns(r, "names")
+    names = patterns(r, "names", check_patterns)
     levels = r.strings("levels")
     includes = r.strings("includes")
-    level_patterns = patterns(r, "level_patterns")
-    context = patterns(r, "context")
-    context_names = patterns(r, "context_names")
+    level_patterns = patterns(r, "level_patterns", check_patterns)
+    context = patterns(r, "context", check_patterns)
+    context_names = patterns(r, "context_names", check_patterns)
     if bool(context) != bool(context_names):
         r.fail("context" if context_names else "context_names",
                "is missing: context and context_names work together (a name pattern that "
@@ -187,10 +188,10 @@ def concept_from_dict(data: Mapping[str, Any], origin: str, index: int,
             r.fail(f"levels[{i}]", f"has no letters or digits: {v!r}")
     return Concept(name=name, title=r.text("title", name) or name,
                    definition=r.text("definition", "") or "", names=names,
-                   exclude=patterns(r, "exclude"), levels=tuple(v.strip() for v in levels),
+                   exclude=patterns(r, "exclude", check_patterns), levels=tuple(v.strip() for v in levels),
                    includes=includes, level_patterns=level_patterns,
-                   exclude_names=patterns(r, "exclude_names"),
-                   exclude_levels=patterns(r, "exclude_levels"), context=context,
+                   exclude_names=patterns(r, "exclude_names", check_patterns),
+                   exclude_levels=patterns(r, "exclude_levels", check_patterns), context=context,
                    context_names=context_names, must_match=r.strings("must_match"),
                    must_not_match=r.strings("must_not_match"), path=path)
 
@@ -224,7 +225,8 @@ def _check_includes(by_name: dict[str, Concept]) -> None:
         visit(n, [])
 
 
-def load_vocabulary(paths: Iterable[str | Path] = (), *, builtin: bool = True) -> Vocabulary:
+def load_vocabulary(paths: Iterable[str | Path] = (), *, builtin: bool = True,
+                    check_builtin: bool = False) -> Vocabulary:
     """Load the built-in concepts and/or concept files.
 
     Parameters
@@ -234,6 +236,9 @@ def load_vocabulary(paths: Iterable[str | Path] = (), *, builtin: bool = True) -
         one replaces it (two user files defining one name is an error).
     builtin : bool
         Include the built-in concepts (``models/vocabulary/concepts``).
+    check_builtin : bool
+        Also compile the built-in files' patterns (the test suite does; every
+        user file's patterns are always compiled).
 
     Raises
     ------
@@ -254,7 +259,7 @@ def load_vocabulary(paths: Iterable[str | Path] = (), *, builtin: bool = True) -
             r.fail("concept", "is missing; give at least one [[concept]]")
         seen: dict[str, Path] = {}
         for i, table in enumerate(raw):
-            c = concept_from_dict(table, str(p), i, p)
+            c = concept_from_dict(table, str(p), i, p, check_patterns=user or check_builtin)
             if c.name in seen or (user and c.name in origin_of and origin_of[c.name] != p
                                   and origin_of[c.name].parent != BUILTIN_DIR):
                 other = seen.get(c.name) or origin_of[c.name]

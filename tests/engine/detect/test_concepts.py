@@ -261,3 +261,30 @@ exclude_names = ['\bturkey\b']
     # "dogs" in the aisle does not exclude (exclude_levels names pets only); "turkey" in an
     # aisle does not exclude (exclude_names looks at names only)
     assert t.rows["bacon"].tolist() == [0, 3]
+
+
+def test_builtin_patterns_compile_and_load_the_same_unchecked():
+    checked = load_vocabulary(check_builtin=True)
+    fast = load_vocabulary()
+    assert checked.concepts == fast.concepts and checked.digest == fast.digest
+
+
+def test_prefilter_analysis_is_cached_beside_the_concepts(vocab, tmp_path):
+    from basketguard.engine.detect import prefilter
+
+    names = pa.array(["Lager", "Red Wine", "Apple"])
+    t1, _ = resolve_cached(vocab, names, {}, 3, cache_dir=tmp_path)
+    saved = tmp_path / "concepts" / f"prefilter-{vocab.digest}.json"
+    assert saved.is_file()
+    pats = [p for c in vocab.concepts for p in c.names]
+    want = {p: prefilter.analyse(p) for p in pats}
+    for p in pats:
+        prefilter._KNOWN.pop(p, None)
+    assert prefilter.load_requirements(saved)
+    assert {p: prefilter._KNOWN[p] for p in pats} == want
+    # a damaged file is ignored, never trusted
+    saved.write_text("{not json")
+    assert not prefilter.load_requirements(saved)
+    t2, state = resolve_cached(vocab, pa.array(["Lager", "Stout", "Apple"]), {}, 3,
+                               cache_dir=tmp_path)
+    assert state == "stored" and t2.rows["beer"].tolist() == [0]
