@@ -138,12 +138,17 @@ def run(args: argparse.Namespace) -> int:
     inference = None
     if not args.no_inference and members.size:
         inference = _inference(args, project, hist, members, say)
-        result.findings[:0] = [f for f in inference.findings if _shown(f)]
+        # coverage findings are context (what the detectors can see here), not a
+        # measure of the segment: reported beside the findings, never in the verdict
+        result.findings[:0] = [f for f in inference.findings
+                               if _shown(f) and not f.check.startswith("coverage.")]
     if inference is None and not result.findings:
         raise ConfigError(_nothing_measured(args, result.skipped))
     doc = result.to_dict(timings=args.timings)
     if inference is not None:
         doc["inference"] = inference.to_dict()
+        doc["coverage"] = [f.to_dict() for f in inference.findings
+                           if f.check.startswith("coverage.")]
     if args.out:
         write_atomic(args.out, dumps(doc))
     sys.stdout.write(dumps(doc) if args.json else assess_text(doc) + "\n")

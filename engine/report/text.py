@@ -117,6 +117,11 @@ def assess_text(doc: dict[str, Any]) -> str:
     lines = [f"Segment: {seg.get('members', 0):,} members ({seg.get('source', 'given')}) "
              f"against {seg.get('customer_base', 0):,} customers.  Overall: "
              f"{doc['severity'].upper()}", ""]
+    for f in doc.get("coverage") or []:
+        lines.append(f"NOTE  {f['check']}: {f['explanation']}")
+    if doc.get("coverage"):
+        lines.append("      (coverage is context, not part of the verdict: the checks of these "
+                     "inferences pass only because they cannot be seen)")
     for f in doc["findings"]:
         v = f.get("value")
         val = "-" if v is None else f"{v:.4g}"
