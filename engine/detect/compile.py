@@ -1,19 +1,23 @@
 """Resolve a signature library against a catalog into the scan kernel's tables.
 
 Each feature's criteria are evaluated once per catalog, vectorized with
-``pyarrow.compute`` (case-insensitive value sets for taxonomy levels, RE2
-regular expressions for names), giving the item codes it matches. The kernel
-then needs one lookup per basket line (``item_slot``); see
-:mod:`basketguard.kernels.windows`.
+``pyarrow.compute``, giving the item codes it matches. The kernel then needs
+one lookup per basket line (``item_slot``); see :mod:`basketguard.kernels.windows`.
 
-Catalogs differ: a taxonomy level a user signature names must exist when the
-catalog has a taxonomy (a typo is an error naming the signature file and key).
-A catalog with item names and no taxonomy (many real ones), or one whose levels
-are named differently from the built-in library's (``department`` /
-``category`` / ``type``), drops the ``levels`` criterion of built-in features
-that also give ``names``, with a note. A feature or a
-whole signature that matches no item is a warning in the report, never
-silently ignored.
+Built-in features name product concepts (``concepts``, ``with``): the catalog
+is resolved to concepts first (:mod:`basketguard.engine.detect.concepts`, the
+rule in :mod:`basketguard.models.vocabulary.schema`), whatever its levels are
+called. User features may also give taxonomy ``levels`` (case-insensitive
+value sets), ``names`` (RE2 patterns on the name text: the name, or the most
+specific taxonomy value when there is none) and explicit ``items``; a
+taxonomy level a user signature names must exist when the catalog has a
+taxonomy (a typo is an error naming the signature file and key). A
+``fallback`` feature keeps only the items no other feature of its signature
+matches.
+
+What each signature can see here is its :class:`SignatureCoverage`: matched
+and unmatched features, the share of evidence features matched and the best
+reachable probability. The scan reports it first (never a silent zero).
 
 Quantity conditions (``larger_than_usual``) compare a line with the customer's
 usual quantity in a *baseline group*: the items sharing the feature's value of

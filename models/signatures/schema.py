@@ -22,11 +22,16 @@ holds (``models/signatures/library/pregnancy.toml`` is the annotated example)::
 
     [[feature]]
     name = "prenatal_vitamins"
-    weight = 2.0                        # in [0.001, 100]; the score sums weights of distinct features
+    weight = 2.0                        # |weight| in [0.001, 100]; negative: counter-evidence
+    concepts = ["prenatal_vitamins"]    # product concepts (models/vocabulary): member of any
+    with = ["kosher"]                   # ... and of every one of these (optional)
+    fallback = false                    # true: only items no other feature of the signature matches
     levels = { type = ["Prenatal Vitamins"] }   # taxonomy level -> values (case-insensitive)
-    names = ["prenatal"]                # case-insensitive regular expressions on item names
+    names = ["prenatal"]                # case-insensitive regular expressions on the name text
     exclude = ["cat food"]              # names matching any of these never match
     items = [1234]                      # explicit item ids (always match)
+    absent_days = 90                    # optional: an absence feature (bought in the window,
+                                        #   none in the last 90 days); positive weight, < window
     stage_day = -238                    # optional: typical first purchase, days from the event
     stage_spread = 14                   # optional: its typical error in days
     larger_than_usual = 1.5             # optional, in (1, 1000]: only lines with quantity >= 1.5 x the
@@ -38,9 +43,13 @@ holds (``models/signatures/library/pregnancy.toml`` is the annotated example)::
     end = -98
 
 An item matches a feature when it is listed in ``items``, or when it matches
-every given criterion: each taxonomy level in ``levels`` (its value is one of
-the listed values) and ``names`` (one pattern matches the name), and no
-``exclude`` pattern. Matching against a catalog happens in
+every given criterion: ``concepts`` (a member of one), ``with`` (a member of
+each), each taxonomy level in ``levels`` (its value is one of the listed
+values) and ``names`` (one pattern matches the name text), and no ``exclude``
+pattern. The score at a day sums the weights of the features present then: a
+presence feature when bought in the window, an absence feature when its last
+purchase lies in the window but not in its last ``absent_days`` days
+(:mod:`basketguard.kernels.windows`). Matching against a catalog happens in
 :mod:`basketguard.engine.detect.compile`; this module only loads and validates.
 
 Every mistake raises :class:`~basketguard.engine.errors.ConfigError` naming the
