@@ -524,7 +524,7 @@ def compile_for(project: Project, hist: Histories,
     sigs = signatures if signatures is not None else load_library()
     view = catalog_for(project, hist)
     if concepts is None and any(f.uses_concepts for s in sigs for f in s.features):
-        cache = hist.info.get("cache_dir") if hasattr(hist, "info") else None
+        cache = hist.info.get("cache_dir")
         concepts, _ = concepts_for(project, view, cache, use_cache=cache is not None)
     library = resolve(sigs, view, hist.item_ids, hist.quantity is not None, concepts)
     if concepts is not None:

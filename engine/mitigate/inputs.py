@@ -147,10 +147,20 @@ def mailing_context(project: Project, hist: Histories, policy: Policy, *,
 
     if mailings < 1:
         raise ConfigError(f"--mailings must be >= 1, not {mailings}.")
+    from_scan = not (probabilities_file or labels_file)
+    if from_scan and scan_result is None:
+        from basketguard.engine.detect.scan import scan
+
+        if progress:
+            progress("scanning for sensitive inferences")
+        scan_result = scan(project, hist, load_library(signature_paths))
     probs = event_probabilities(project, hist, scan_result=scan_result,
                                 probabilities_file=probabilities_file, labels_file=labels_file,
                                 signature_paths=signature_paths, progress=progress)
-    library, view = compile_for(project, hist, load_library(signature_paths))
+    if from_scan:  # the scan already resolved the library against the catalog
+        library, view = scan_result.library, scan_result.view
+    else:
+        library, view = compile_for(project, hist, load_library(signature_paths))
     customers = None
     if project.source("customers") is not None:
         customers = read_role(project, "customers",
@@ -163,7 +173,7 @@ def mailing_context(project: Project, hist: Histories, policy: Policy, *,
                                   f"an attribute of the customers table ({', '.join(have)}).")
     opt = opt_out_codes(project, hist, opt_out_file, opt_out_column)
     coverage: tuple = ()
-    if not (probabilities_file or labels_file):
+    if from_scan:
         from basketguard.engine.detect.scan import coverage_findings
 
         det = project.detection
