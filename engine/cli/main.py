@@ -24,6 +24,7 @@ COMMANDS = (
     "basketguard.engine.cli.demo",
     "basketguard.engine.cli.explain",
     "basketguard.engine.cli.gate",
+    "basketguard.engine.cli.learn",
     "basketguard.engine.cli.notice",
     "basketguard.engine.cli.profile",
     "basketguard.engine.cli.recommend",

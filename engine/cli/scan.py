@@ -50,6 +50,9 @@ def signature_inputs(args: argparse.Namespace) -> list[tuple[str, str]]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_options(parser)
     add_signature_options(parser)
+    parser.add_argument("--detectors", metavar="DIR", action="append", default=[],
+                        help="learned detector folder (from `basketguard learn --out`), or a "
+                             "folder of them (repeatable); they run beside the signatures")
     parser.add_argument("--as-of", metavar="DATE",
                         help="reference date (YYYY-MM-DD) for the stage of estimated events "
                              "(default: the last day in the data)")
@@ -65,12 +68,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     library = library_from_args(args)
+    detectors = None
+    if args.detectors:
+        from basketguard.engine.detect.learn import load_detectors
+
+        detectors = load_detectors(args.detectors)
     project, hist = load_with_progress(
         args, outputs=[("--scores", args.scores), ("--out", args.out)],
-        inputs=signature_inputs(args))
+        inputs=[*signature_inputs(args), *(("the --detectors input", p) for p in args.detectors)])
     result = scan(project, hist, library, as_of=args.as_of,
                   progress=(lambda m: sys.stderr.write(m + "\n")) if sys.stderr.isatty()
-                  else None)
+                  else None, detectors=detectors)
     summary = result.summary(timings=args.timings)
     if args.scores:
         result.write_scores(args.scores, args.min_probability)

@@ -117,6 +117,7 @@ class ScanResult:
     min_coverage: float = 0.5
     coverage_severity: str = "warn"
     horizon: int | None = None
+    learned: list = field(default_factory=list)  # LearnedScores (engine.detect.learn)
     _rows: np.ndarray | None = field(default=None, repr=False)  # catalog row per item code
 
     @property
@@ -186,6 +187,10 @@ class ScanResult:
                 "counter-evidence or absence features, whose scores depend on it; scan every "
                 "shard with horizon = the whole data's last day")
         as_of = self.as_of if self.as_of_given else last
+        if [x.detector for x in self.learned] != [x.detector for x in other.learned]:
+            raise ConfigError("scans to merge must run the same learned detectors")
+        learned = [_merge_learned(a, b) for a, b in zip(self.learned, other.learned,
+                                                         strict=True)]
         return ScanResult(self.library, self.view,
                           pa.concat_arrays([self.customer_ids, other.customer_ids]),
                           self.item_ids, self.n_customers + other.n_customers,
@@ -193,7 +198,8 @@ class ScanResult:
                           dict(self.seconds), self.as_of_given, self.min_coverage,
                           self.coverage_severity,
                           max(h for h in (self.horizon, other.horizon) if h is not None)
-                          if (self.horizon, other.horizon) != (None, None) else None)
+                          if (self.horizon, other.horizon) != (None, None) else None,
+                          learned)
 
     # ------------------------------------------------------------------ reports
     def _stage_names(self, sig: Signature, event: np.ndarray) -> np.ndarray:
@@ -314,9 +320,37 @@ class ScanResult:
             "first_day": day_to_date(self.first_day).isoformat() if self.n_lines else None,
             "last_day": day_to_date(self.last_day).isoformat() if self.n_lines else None,
             "as_of": day_to_date(self.as_of).isoformat(),
-            "signatures": out_sigs, "warnings": list(self.library.warnings),
+            "signatures": out_sigs, "learned": self.learned_report(),
+            "warnings": list(self.library.warnings)
+            + [n for x in self.learned for n in x.notes],
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()} if timings else {},
         }
+
+    def learned_report(self) -> list[dict[str, Any]]:
+        """Per learned detector: flagged customers, probability histogram, training
+        metrics and the share of its model this catalog lets it see."""
+        out = []
+        for x in self.learned:
+            det = x.detector
+            probs = x.probability()
+            n_flag = int(x.flagged().sum())
+            m = det.metrics_
+            out.append({
+                "detector": det.name, "title": det.title, "kind": det.kind,
+                "sensitivity": det.sensitivity, "gdpr_art9": det.gdpr_art9,
+                "threshold": det.threshold, "score_threshold": round(det.score_threshold, 6),
+                "customers_flagged": n_flag,
+                "prevalence": n_flag / self.n_customers if self.n_customers else None,
+                "probability_histogram": {
+                    "bins": PROB_BINS,
+                    "counts": np.histogram(probs, bins=PROB_BINS, range=(0.0, 1.0))[0].tolist()},
+                "coverage": round(x.coverage, 6), "empty_groups": x.empty_groups,
+                "training": {k: m.get(k) for k in ("customers", "positives", "roc_auc",
+                                                   "pr_auc")},
+                "labels": det.feature_spec_.get("labels"),
+                "top_features": x.top_features,
+            })
+        return out
 
     def coverage_problems(self) -> list:
         """Coverage of the signatures that cannot reach their threshold here, or match
@@ -359,6 +393,23 @@ class ScanResult:
                              if top else "no customer reaches the threshold."),
                 details={"customers_flagged": n_flag, "sensitivity": sig.sensitivity,
                          "gdpr_art9": sig.gdpr_art9},
+            ))
+        for x in self.learned:
+            det = x.detector
+            n_flag = int(x.flagged().sum())
+            est = (wilson(n_flag, self.n_customers)
+                   if self.n_customers else Estimate(float("nan")))
+            top = ", ".join(t["title"] for t in x.top_features[:3])
+            out.append(Finding(
+                check=f"inference.{det.name}",
+                metric=f"share of customers whose purchases imply {det.title.lower()} "
+                       f"(learned detector, probability >= {det.threshold})",
+                estimate=est, severity=Severity.INFO,
+                explanation=(f"{n_flag} of {self.n_customers} customers; the model leans on "
+                             f"{top or 'no feature'}."),
+                details={"customers_flagged": n_flag, "sensitivity": det.sensitivity,
+                         "gdpr_art9": det.gdpr_art9, "kind": det.kind,
+                         "coverage": round(x.coverage, 6)},
             ))
         return out
 
@@ -407,7 +458,7 @@ class ScanResult:
             a = a[keep].astype(np.int32)
             return pa.array(a, pa.int32(), mask=a == NO_DAY).cast(pa.date32())
 
-        return pa.table({
+        table = pa.table({
             "customer_id": self.customer_ids.take(pa.array(e["customer"][keep])),
             "signature": pa.array(sig_names[e["signature"][keep]].tolist(), pa.string()),
             "score": pa.array(e["score"][keep]),
@@ -420,6 +471,24 @@ class ScanResult:
             "stage": pa.array(stage.tolist(), pa.string()),
             "top_features": pa.array(tops, pa.list_(pa.string())),
         })
+        parts = [table]
+        for x in self.learned:
+            prob_l = x.probability()
+            rows = np.flatnonzero(prob_l >= min_probability)
+            n = rows.size
+            null_dates = pa.nulls(n, pa.date32())
+            parts.append(pa.table({
+                "customer_id": self.customer_ids.take(pa.array(rows)),
+                "signature": pa.array([x.detector.name] * n, pa.string()),
+                "score": pa.array(x.scores[rows]),
+                "probability": pa.array(prob_l[rows]),
+                "flagged": pa.array(x.scores[rows] >= x.detector.score_threshold),
+                "peak_date": null_dates, "event_date": null_dates,
+                "event_date_low": null_dates, "event_date_high": null_dates,
+                "stage": pa.nulls(n, pa.string()),
+                "top_features": pa.array([[]] * n, pa.list_(pa.string())),
+            }, schema=table.schema))
+        return pa.concat_tables(parts) if len(parts) > 1 else table
 
     def write_scores(self, path: str | Path, min_probability: float = 0.0) -> Path:
         """Write :meth:`scores_table` to Parquet atomically (temp file, then rename)."""
@@ -428,6 +497,15 @@ class ScanResult:
         with atomic_path(target) as tmp:
             pq.write_table(table, tmp)
         return target
+
+
+def _merge_learned(a, b):
+    """Learned scores of two customer shards, concatenated (b's customers after a's)."""
+    from basketguard.engine.detect.learn import LearnedScores
+
+    return LearnedScores(a.detector, np.concatenate([a.scores, b.scores]),
+                         min(a.coverage, b.coverage), max(a.empty_groups, b.empty_groups),
+                         list(dict.fromkeys(a.notes + b.notes)), a.top_features)
 
 
 def coverage_findings(library: CompiledLibrary, min_coverage: float = 0.5,
@@ -535,7 +613,8 @@ def compile_for(project: Project, hist: Histories,
 
 def scan(project: Project, hist: Histories, signatures: tuple[Signature, ...] | None = None,
          *, as_of: datetime.date | str | None = None,
-         progress: Callable[[str], None] | None = None) -> ScanResult:
+         progress: Callable[[str], None] | None = None,
+         detectors: list | None = None) -> ScanResult:
     """Scan a project's histories with a signature library.
 
     Parameters
@@ -551,6 +630,9 @@ def scan(project: Project, hist: Histories, signatures: tuple[Signature, ...] | 
         day in the data).
     progress : callable, optional
         Called with a short message before each stage.
+    detectors : list of LearnedDetector, optional
+        Learned detectors to run beside the signatures
+        (:func:`basketguard.engine.detect.learn.load_detectors`).
 
     Returns
     -------
@@ -575,6 +657,26 @@ def scan(project: Project, hist: Histories, signatures: tuple[Signature, ...] | 
     result = scan_histories_with(hist, library, view,
                                  None if as_of is None else date_to_day(as_of))
     result.seconds = {"resolve": t1 - t0, **result.seconds}
+    if detectors:
+        from basketguard.engine.detect.learn import score_learned
+
+        clash = sorted({d.name for d in detectors} & {s.name for s in library.signatures})
+        if clash:
+            raise ConfigError(f"learned detector {clash[0]!r} has the name of a signature in "
+                              "this scan; train it under another --name, or leave the "
+                              "signature out (--only).")
+
+        t2 = time.perf_counter()
+        concepts = None
+        if any(d.feature_spec_["spec"].get("concepts", True) for d in detectors):
+            cache = hist.info.get("cache_dir")
+            concepts, _ = concepts_for(project, view, cache, use_cache=cache is not None)
+        for det in detectors:
+            if progress:
+                progress(f"scoring with learned detector {det.name}")
+            result.learned.append(score_learned(
+                det, hist, view, concepts, None if as_of is None else date_to_day(as_of)))
+        result.seconds["learned"] = time.perf_counter() - t2
     result.min_coverage = project.detection.min_coverage
     result.coverage_severity = project.detection.coverage_severity
     return result

@@ -90,6 +90,19 @@ def scan_text(summary: dict[str, Any], max_warnings: int = 5) -> str:
         lines.append(f"{e['signature']:<28} {e['sensitivity']:<13} {sees:>5} "
                      f"{e['customers_with_evidence']:>9,} {e['customers_flagged']:>8,} "
                      f"{prev:>10}  {tops}")
+    learned = summary.get("learned") or []
+    if learned:
+        lines.append("")
+        lines.append(f"{'learned detector':<28} {'class':<13} {'sees':>5} {'CV AUC':>9} "
+                     f"{'flagged':>8} {'prevalence':>10}  top features")
+        for e in learned:
+            prev = f"{100 * e['prevalence']:.2f}%" if e["prevalence"] is not None else "-"
+            auc = (e.get("training") or {}).get("roc_auc") or {}
+            auc_s = f"{auc['value']:.3f}" if auc.get("value") is not None else "-"
+            tops = ", ".join(t["title"] for t in e["top_features"][:3]) or "-"
+            lines.append(f"{e['detector']:<28} {e['sensitivity']:<13} "
+                         f"{round(100 * e['coverage']):>4}% {auc_s:>9} "
+                         f"{e['customers_flagged']:>8,} {prev:>10}  {tops}")
     for e in summary["signatures"]:
         ev = e.get("event")
         if ev and ev["flagged_with_estimate"]:
@@ -236,3 +249,44 @@ def gate_text(doc: dict[str, Any]) -> str:
 
 def _check_value(v: float | None) -> str:
     return "not finite" if v is None else f"{v:.4g}"
+
+
+def learn_text(doc: dict[str, Any], top: int = 15) -> str:
+    """Readable text of a training report (:meth:`~basketguard.engine.detect.learn.LearnResult.summary`)."""
+    det, tgt, m = doc["detector"], doc["target"], doc["detector"]["metrics"]
+    auc, ap = m["roc_auc"], m["pr_auc"]
+
+    def iv(x: dict[str, Any]) -> str:
+        if x.get("value") is None:
+            return "-"
+        return f"{x['value']:.3f} [{x['low']:.3f}, {x['high']:.3f}]"
+
+    lines = [f"Learned detector {det['name']!r} ({det['title']}) from {tgt['source']}:",
+             f"  {tgt['positives']:,} positive and {tgt['negatives']:,} negative customers"
+             + (f", {tgt['left_out']:,} left out" if tgt["left_out"] else "")
+             + (f"; {tgt['dropped_items']:,} items removed from the features"
+                if tgt["dropped_items"] else "") + ".",
+             f"  {doc['features']['groups']:,} feature groups "
+             f"({', '.join(f'{v} {k}' for k, v in doc['features']['groups_by_kind'].items())}), "
+             f"{doc['features']['columns']:,} columns.",
+             f"  {m['folds']}-fold cross-validation: ROC AUC {iv(auc)}, PR AUC {iv(ap)} "
+             f"(base rate {m['base_rate']:.4f}), precision at recall 0.5 "
+             f"{m['precision_at_recall_0.5']:.3f}.",
+             "", "Features carrying the model (share of gain):"]
+    lines.extend(f"  {t['share_of_gain']:>6.1%}  {t['title']}" for t in doc["top_features"][:10])
+    px = doc["proxies"]
+    lines += ["", f"Proxies: {px['significant']:,} of {px['tested']:,} item groups are "
+                  "significantly associated with the label (Benjamini-Hochberg q <= alpha); "
+                  "the strongest:",
+              f"  {'group':<44} {'lift':>7} {'pos %':>6} {'neg %':>6} {'q-value':>9}"]
+    for r in px["top"][:top]:
+        lift = f"{r['lift']:.2f}" if r["lift"] is not None else "-"
+        q = f"{r['q_value']:.1e}" if r["q_value"] is not None else "-"
+        lines.append(f"  {r['title'][:44]:<44} {lift:>7} {100 * (r['support_pos'] or 0):>5.1f}% "
+                     f"{100 * (r['support_neg'] or 0):>5.1f}% {q:>9}")
+    for w in tgt["warnings"]:
+        lines.append(f"\nwarning: {w}")
+    if doc.get("out"):
+        lines.append(f"\nWrote {doc['out']} (model.txt, detector.json, proxies.parquet, "
+                     "signature.toml).")
+    return "\n".join(lines)

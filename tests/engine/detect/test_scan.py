@@ -97,7 +97,7 @@ def test_summary_holds_aggregates_only(full):
     s = full.summary()
     json.loads(json.dumps(s))  # JSON-serializable
     assert set(s) == {"coverage", "customers", "lines", "first_day", "last_day", "as_of",
-                      "signatures",
+                      "signatures", "learned",
                       "warnings", "seconds"}
     assert [e["signature"] for e in s["signatures"]] == [g.name for g in full.signatures]
     longest = max(scan_mod.TOP, scan_mod.PROB_BINS, max(len(g.features) for g in full.signatures),

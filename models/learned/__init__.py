@@ -1,0 +1,1 @@
+"""Learned detectors: LightGBM on per-customer concept, taxonomy and item features."""
