@@ -26,6 +26,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see engine/cli/main.py
+
 import datetime
 import platform
 import sys

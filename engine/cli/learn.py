@@ -49,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(repeatable: any rule); the anchors are removed from the features")
     g.add_argument("--from-signature", metavar="NAME",
                    help="learn from the customers this signature flags (its items removed)")
+    g.add_argument("--signatures", metavar="PATH", action="append", default=[],
+                   help="user signature file or folder for --from-signature (repeatable)")
     d = parser.add_argument_group("the detector")
     d.add_argument("--title", help="readable title (default: the name)")
     d.add_argument("--sensitivity", default="health",
@@ -112,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
                            threads=args.threads or os.cpu_count() or 1, top=args.top,
                            alpha=args.alpha)
     inputs = [("the --labels file", args.labels)] if args.labels else []
+    inputs += [("the --signatures input", p) for p in args.signatures]
     project, hist = load_with_progress(args, outputs=[("--out", args.out),
                                                       ("--report", args.report)],
                                        inputs=inputs)
@@ -133,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
         from basketguard.engine.detect.scan import scan
         from basketguard.models.signatures.schema import load_library
 
-        result = scan(project, hist, load_library(only=[args.from_signature]), as_of=args.as_of)
+        result = scan(project, hist, load_library(args.signatures, only=[args.from_signature]),
+                      as_of=args.as_of)
         sig = result.signatures[0]
         flagged = result.dense_scores(sig.name) >= sig.score_threshold
         items = np.unique(np.concatenate([f.items for f in result.library.features]))
