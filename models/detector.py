@@ -3,7 +3,7 @@
 Two kinds of detectors map customer histories to per-customer scores:
 *signatures* (declarative product evidence in a time window, shipped as TOML:
 :mod:`basketguard.models.signatures`) and *learned* detectors (LightGBM on
-windowed concept and taxonomy features; ``models/learned/``, to come). The
+windowed concept and taxonomy features; ``models/learned/``). The
 engine scans, reports, gates and mitigates through this interface only, so a
 learned detector slots in wherever a signature does:
 

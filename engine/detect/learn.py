@@ -304,6 +304,25 @@ def learn(hist: Histories, ctx: LearningContext, target: Target, options: LearnO
     return result
 
 
+def _until(hist: Histories, ref: np.ndarray) -> Histories:
+    """The histories without any line after its customer's reference day."""
+    if hist.n_lines == 0 or int(ref.min()) >= int(hist.day.max()):
+        return hist
+    cust = np.repeat(np.arange(hist.n_customers, dtype=np.int32), np.diff(hist.offsets))
+    keep = hist.day <= np.asarray(ref, np.int32)[cust]
+    offsets = np.zeros(hist.n_customers + 1, np.int64)
+    np.cumsum(np.bincount(cust[keep], minlength=hist.n_customers), out=offsets[1:])
+
+    def take(a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else a[keep]
+
+    return Histories(offsets=offsets, item=hist.item[keep], day=hist.day[keep],
+                     basket=hist.basket[keep], customer_ids=hist.customer_ids,
+                     item_ids=hist.item_ids, quantity=take(hist.quantity),
+                     price=take(hist.price), store=take(hist.store),
+                     basket_ids=hist.basket_ids, store_ids=hist.store_ids, info=hist.info)
+
+
 def _generated_signature(hist: Histories, ctx: LearningContext, target: Target,
                          table: pa.Table, options: LearnOptions) -> str:
     """The top proxies as a signature, its link fitted by scanning the training customers."""
@@ -325,7 +344,7 @@ def _generated_signature(hist: Histories, ctx: LearningContext, target: Target,
     text = proxy_signature(table, rows, intercept=-5.0, slope=1.0, **kw)
     sig = signature_from_dict(tomllib.loads(text), "<generated signature>")
     lib = resolve((sig,), ctx.view, hist.item_ids, hist.quantity is not None, ctx.concepts)
-    res = scan_histories_with(hist, lib, ctx.view)
+    res = scan_histories_with(_until(hist, target.ref), lib, ctx.view)
     scores = res.dense_scores(sig.name)
     keep = target.label >= 0
     a, b = fit_logistic(scores[keep], target.label[keep])

@@ -668,7 +668,8 @@ def scan(project: Project, hist: Histories, signatures: tuple[Signature, ...] | 
 
         t2 = time.perf_counter()
         concepts = None
-        if any(d.feature_spec_["spec"].get("concepts", True) for d in detectors):
+        if any(d.feature_spec_["spec"].get("concepts", True) or d.feature_spec_.get("drop_concepts")
+               for d in detectors):
             cache = hist.info.get("cache_dir")
             concepts, _ = concepts_for(project, view, cache, use_cache=cache is not None)
         for det in detectors:

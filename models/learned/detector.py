@@ -361,6 +361,9 @@ class LearnedDetector:
     @classmethod
     def from_files(cls, model_text: str, meta: dict[str, Any], origin: str) -> LearnedDetector:
         """Rebuild a detector from :meth:`to_files` output (``origin`` names it in errors)."""
+        if not isinstance(meta, dict):
+            raise ConfigError(f"{origin}: {META_FILE} does not hold a JSON object; train the "
+                              "detector again with `basketguard learn`.")
         try:
             if meta.get("format") != FORMAT or meta.get("kind") != cls.kind:
                 raise KeyError("format")
@@ -377,7 +380,11 @@ class LearnedDetector:
             raise ConfigError(f"{origin}: not a basketguard learned detector of format {FORMAT} "
                               f"(missing or bad {exc}); train it again with "
                               "`basketguard learn`.") from None
-        det.check()
+        try:
+            det.check()
+        except ConfigError as exc:
+            raise ConfigError(f"{origin}: {exc} Train the detector again with "
+                              "`basketguard learn`.") from None
         try:
             det.booster_ = _lgb().Booster(model_str=model_text)
         except Exception as exc:  # LightGBM raises its own LightGBMError

@@ -134,6 +134,7 @@ def precision_at_recall(scores: np.ndarray, labels: np.ndarray, recall: float = 
     s, y = scores[order], labels[order]
     tp = np.cumsum(y)
     ends = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]
-    hit = np.flatnonzero(tp[ends] >= recall * m)
+    # recall as a ratio (7 / 100 >= 0.07 holds, 7 >= 0.07 * 100 does not in binary)
+    hit = np.flatnonzero(tp[ends] / m >= recall)
     end = ends[hit[0]]
     return float(tp[end] / (end + 1.0))
