@@ -64,9 +64,13 @@ from basketguard.models.simulator.run import SimConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SIGNATURE_OF = {e: s for s, e in EVENT_OF.items() if e is not None}
-#: Anchor rules (concepts) per event: purchases that leave little doubt.
+#: Anchor rules (concepts) per event: purchases that leave little doubt. For pregnancy,
+#: prenatal vitamins alone: "pregnancy test + prenatal vitamins" marks only pregnancies
+#: that start inside the data (the test comes first), so the model learns early
+#: pregnancy and ranks late pregnancies and births low (AUC 0.79 against 0.95 with the
+#: vitamins alone, 20,000 customers of the realistic profile, seed 7).
 ANCHORS = {
-    "pregnancy": ["pregnancy_test+prenatal_vitamins"],
+    "pregnancy": ["prenatal_vitamins"],
     "diabetes_onset": ["glucose_meter", "glucose_test_strips+lancets"],
     "smoking_cessation": ["nicotine_replacement"],
     "incontinence": ["incontinence"],

@@ -282,6 +282,7 @@ class LearnedDetector:
             progress(f"training on all {y.size:,} customers")
         X, names, spec = features(None)
         self.booster_ = self._train(X, y, self.random_state)
+        self.__dict__.pop("_forest", None)  # score() evaluates the new booster
         self.intercept_, self.slope_ = a, b
         self.feature_names_ = list(names)
         self.feature_spec_ = dict(spec or {})
@@ -318,8 +319,22 @@ class LearnedDetector:
                             f"feature columns, got {X.shape[1]}")
         if X.shape[0] == 0:
             return np.zeros(0)
-        return np.asarray(self.booster_.predict(X, raw_score=True,
-                                                num_threads=self.num_threads), np.float64)
+        if not hasattr(X, "indptr"):
+            return np.asarray(self.booster_.predict(X, raw_score=True,
+                                                    num_threads=self.num_threads), np.float64)
+        # LightGBM's own CSR predict takes ~15 s for 1M customers here and does not use a
+        # second thread; the forest evaluated by a Numba kernel gives the same margins,
+        # bit for bit (tests/models/learned/test_trees.py), in ~3 s
+        from basketguard.kernels.trees import predict_raw
+
+        forest = self.__dict__.get("_forest")
+        if forest is None:
+            from basketguard.models.learned.trees import forest_from_model_text
+
+            forest = forest_from_model_text(self.booster_.model_to_string(num_iteration=-1))
+            self.__dict__["_forest"] = forest
+        data = X.data if X.data.dtype == np.float32 else X.data.astype(np.float32)
+        return predict_raw(X.indptr, X.indices, data, X.shape[1], forest)
 
     def contributions(self, X) -> np.ndarray:
         """Per-feature SHAP contributions (LightGBM ``pred_contrib``), dense (n, n_features + 1)."""

@@ -375,3 +375,13 @@ def test_init_only_stores_parameters():
     assert det.rounds == -1 and not hasattr(det, "booster_")
     with pytest.raises(ConfigError):
         det.fit(lambda train: (np.zeros((10, 1)), ["a"], {}), np.r_[np.ones(5), np.zeros(5)])
+
+
+def test_sparse_scores_are_lightgbm_margins_bit_for_bit(fitted, data):
+    # score() evaluates the forest with kernels/trees.py for CSR input
+    det, _ = fitted
+    X, _ = data
+    Xs = sp.csr_matrix(np.where(X > 0.5, X, 0.0).astype(np.float32))
+    got = det.score(Xs)
+    want = det.booster_.predict(Xs, raw_score=True, num_threads=1)
+    assert np.array_equal(got, want)
