@@ -182,7 +182,13 @@ def main(argv=None) -> int:
             post = None
             if ceiling is not None:
                 config = SimConfig(customers=args.customers, seed=seed, profile=prof)
-                post = ceiling.posterior_scores(proj_path.parent, config, hist)
+                t0 = time.perf_counter()
+                try:
+                    post = ceiling.posterior_scores(proj_path.parent, config, hist)
+                except Exception as exc:  # the ceiling is a bench model: report, go on
+                    print(f"ceiling failed on {prof} seed {seed}: {exc!r}", file=sys.stderr)
+                print(f"{prof} seed {seed}: ceiling in {time.perf_counter() - t0:.0f} s",
+                      file=sys.stderr)
             for event in args.events:
                 y = labels_of(hist, proj_path.parent, event)
                 row = {"profile": prof, "seed": seed, "event": event, "positives": int(y.sum())}
