@@ -60,6 +60,10 @@ def load_histories(project: Project | str | Path, *, strict: bool = False,
     folder = Path(cache_dir).expanduser() if cache_dir else cache.default_cache_dir()
     source = open_source(proj.lines)
     key = cache.fingerprint(proj.lines, source, policy)
+    if key is None:  # a source that cannot tell a change (a PostgreSQL query)
+        hist = histories_from_project(proj, strict=strict, progress=progress, source=source)
+        hist.info["cache"] = f"off: {source.uncached_reason}"
+        return hist
     hit, note = cache.lookup(folder, key)
     if hit is not None:
         hit.info["cache"] = "hit"

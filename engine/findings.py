@@ -220,3 +220,33 @@ class Finding:
         }
 
 
+def findings_table(findings: Iterable[Finding]):
+    """Findings as an Arrow table, one row each (``--findings-table``).
+
+    Columns: ``check``, ``metric``, ``value``, ``interval_low``,
+    ``interval_high``, ``threshold``, ``severity``, ``explanation`` and
+    ``details`` (the JSON aggregates). Aggregates only, as in the reports.
+    """
+    import json
+
+    import pyarrow as pa
+
+    rows = [f.to_dict() for f in findings]
+
+    def num(x):
+        return None if x is None else float(x)
+
+    return pa.table({
+        "check": pa.array([r["check"] for r in rows], pa.string()),
+        "metric": pa.array([r["metric"] for r in rows], pa.string()),
+        "value": pa.array([num(r["value"]) for r in rows], pa.float64()),
+        "interval_low": pa.array([num((r.get("interval") or [None, None])[0]) for r in rows],
+                                 pa.float64()),
+        "interval_high": pa.array([num((r.get("interval") or [None, None])[1]) for r in rows],
+                                  pa.float64()),
+        "threshold": pa.array([num(r["threshold"]) for r in rows], pa.float64()),
+        "severity": pa.array([r["severity"] for r in rows], pa.string()),
+        "explanation": pa.array([r["explanation"] for r in rows], pa.string()),
+        "details": pa.array([json.dumps(r.get("details", {}), sort_keys=True, default=str)
+                             for r in rows], pa.string()),
+    })

@@ -180,17 +180,27 @@ def guard_outputs(outputs, inputs=(), cache_dir: str | Path | None = None) -> No
     check_outputs(inputs, outputs, folders=[("the cache folder", cache)])
 
 
-def load_with_progress(args: argparse.Namespace, outputs=(), inputs=()):
+def load_with_progress(args: argparse.Namespace, outputs=(), inputs=(), tables=()):
     """The project named by ``args.project`` and its histories (progress on a terminal).
 
     ``outputs`` and extra ``inputs`` (option name, path) are checked with
     :func:`guard_outputs` against the project's inputs before anything is read.
+    ``tables`` (option name, table name or None) are write-back targets in the
+    project's database, checked before anything is read too (one that exists
+    without ``--replace`` is refused).
+
+    Returns
+    -------
+    (Project, Histories) or (Project, Histories, dict)
+        With ``tables``, also option name -> :class:`~basketguard.engine.io.writeback.TableTarget`
+        for each table that was given.
     """
     from basketguard.engine.api import load_histories
     from basketguard.engine.config.project import load_project
 
     project = load_project(args.project)
     guard_outputs(outputs, [*project.input_paths(), *inputs], args.cache_dir)
+    targets = table_targets(project, tables, getattr(args, "replace", False))
     progress = Progress("reading lines")
     try:
         hist = load_histories(project, strict=args.strict, use_cache=not args.no_cache,
@@ -198,7 +208,45 @@ def load_with_progress(args: argparse.Namespace, outputs=(), inputs=()):
     finally:
         progress.close()
     show_notes(hist)
-    return project, hist
+    return (project, hist, targets) if tables else (project, hist)
+
+
+def add_table_options(parser: argparse.ArgumentParser, options: list[tuple[str, str]]) -> None:
+    """Write-back options (``--findings-table NAME`` ...) and ``--replace``."""
+    g = parser.add_argument_group(
+        "write-back (to the database of the [lines] source: PostgreSQL or DuckDB)")
+    for flag, text in options:
+        g.add_argument(flag, metavar="TABLE", help=text + " (`table` or `schema.table`)")
+    g.add_argument("--replace", action="store_true",
+                   help="replace tables that exist (atomically: a new table is filled, then "
+                        "swapped in one transaction); without it an existing table is an error")
+
+
+def table_targets(project, tables, replace: bool) -> dict:
+    """Resolve and check write-back targets (see :func:`load_with_progress`)."""
+    from basketguard.engine.errors import ConfigError
+    from basketguard.engine.io.writeback import check_target, table_target
+
+    given = [(opt, name) for opt, name in tables if name]
+    names = [name for _, name in given]
+    for name in names:
+        if names.count(name) > 1:
+            clash = [opt for opt, n in given if n == name]
+            raise ConfigError(f"{' and '.join(clash)} name the same table {name!r}; give each "
+                              "result its own table.")
+    targets = {opt: table_target(project, name, opt) for opt, name in given}
+    for target in targets.values():
+        check_target(target, replace)
+    return targets
+
+
+def write_tables(targets: dict, tables: dict, replace: bool) -> None:
+    """Write each result table to its target; a line on stderr for each."""
+    from basketguard.engine.io.writeback import write_table
+
+    for opt, target in targets.items():
+        n = write_table(target, tables[opt](), replace)
+        sys.stderr.write(f"basketguard: wrote {n:,} rows to {target.where}\n")
 
 
 def show_notes(hist) -> None:
@@ -213,3 +261,7 @@ def show_notes(hist) -> None:
     note = hist.info.get("cache_note")
     if note:
         sys.stderr.write(f"basketguard: note: {note}\n")
+    state = str(hist.info.get("cache", ""))
+    if state.startswith("off: "):
+        sys.stderr.write(f"basketguard: note: the lines are read from the source on every "
+                         f"run (not cached): {state[5:]}\n")

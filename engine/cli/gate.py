@@ -17,11 +17,13 @@ from basketguard.engine.cli.common import (
     add_data_options,
     add_mailing_options,
     add_segment_options,
+    add_table_options,
     check_segment_options,
     load_with_progress,
     mailing_of,
     number_in,
     write_atomic,
+    write_tables,
 )
 from basketguard.engine.cli.exitcodes import exit_code
 from basketguard.engine.report.formats import FORMATS, render
@@ -83,9 +85,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--include-ids", action="store_true",
                      help="add the segment's customer ids to the report (`members_ids`): "
                           "individual-level data, keep it where the ids may be")
+    add_table_options(parser, [("--findings-table", "write the gate's checks (aggregates) to "
+                                                    "this table")])
 
 
 def run(args: argparse.Namespace) -> int:
+    from basketguard.engine.findings import findings_table
     from basketguard.engine.gate.exported import carried_hierarchies
     from basketguard.engine.gate.gate import evaluate
     from basketguard.engine.mitigate.inputs import resolve_policy
@@ -93,8 +98,9 @@ def run(args: argparse.Namespace) -> int:
 
     check_segment_options(args)
     t0 = time.perf_counter()
-    project, hist = load_with_progress(
+    project, hist, targets = load_with_progress(
         args, outputs=[("--report", path) for _, path in args.report],
+        tables=[("--findings-table", args.findings_table)],
         inputs=[("the --segment file", args.segment), ("the --policy file", args.policy),
                 ("the --opt-out file", args.opt_out), ("the --offer file", args.offer),
                 ("the --probabilities file", args.probabilities),
@@ -119,5 +125,7 @@ def run(args: argparse.Namespace) -> int:
     doc = result.to_dict(timings=args.timings)
     for fmt, path in args.report:
         write_atomic(path, render(fmt, doc))
+    write_tables(targets, {"--findings-table": lambda: findings_table(
+        [c.finding for c in result.checks])}, args.replace)
     sys.stdout.write(dumps(doc) if args.json else gate_text(doc) + "\n")
     return result.exit_code

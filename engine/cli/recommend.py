@@ -16,11 +16,13 @@ from basketguard.engine.cli.common import (
     add_data_options,
     add_mailing_options,
     add_segment_options,
+    add_table_options,
     check_segment_options,
     load_with_progress,
     mailing_of,
     number_in,
     write_atomic,
+    write_tables,
 )
 from basketguard.engine.cli.exitcodes import ExitCode, exit_code
 from basketguard.engine.errors import ConfigError
@@ -55,10 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--out", metavar="FILE", help="write the amended segment (Parquet)")
     out.add_argument("--plan", metavar="FILE", help="write the plan report (JSON)")
     out.add_argument("--json", action="store_true", help="print the plan as JSON")
+    add_table_options(parser, [("--segment-table", "write the amended segment (as --out) to "
+                                                   "this table")])
 
 
 def run(args: argparse.Namespace) -> int:
-    from basketguard.engine.mitigate.export import write_amended_segment
+    from basketguard.engine.mitigate.export import amended_table, write_amended_segment
     from basketguard.engine.mitigate.inputs import resolve_policy
     from basketguard.engine.mitigate.plan import RecommendOptions, recommend
     from basketguard.engine.reid.assess import segment_members
@@ -67,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out and not str(args.out).endswith((".parquet", ".pq")):
         raise ConfigError(f"--out {args.out!r}: the amended segment is written as Parquet; "
                           "name a .parquet file.")
-    project, hist = load_with_progress(
+    project, hist, targets = load_with_progress(
         args, outputs=[("--out", args.out), ("--plan", args.plan)],
+        tables=[("--segment-table", args.segment_table)],
         inputs=[("the --segment file", args.segment), ("the --policy file", args.policy),
                 ("the --opt-out file", args.opt_out), ("the --offer file", args.offer),
                 ("the --probabilities file", args.probabilities),
@@ -91,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         write_atomic(args.plan, dumps(doc))
     if args.out:
         write_amended_segment(plan, ctx, args.out)
+    write_tables(targets, {"--segment-table": lambda: amended_table(plan, ctx)}, args.replace)
     sys.stdout.write(dumps(doc) if args.json else plan_text(doc) + "\n")
     if not plan.verified:
         return ExitCode.FAIL

@@ -12,12 +12,15 @@ import sys
 
 from basketguard.engine.cli.common import (
     add_data_options,
+    add_table_options,
     load_with_progress,
     number_in,
     write_atomic,
+    write_tables,
 )
 from basketguard.engine.cli.exitcodes import ExitCode
 from basketguard.engine.detect.scan import scan
+from basketguard.engine.findings import findings_table
 from basketguard.engine.report.json import dumps
 from basketguard.engine.report.text import scan_text
 from basketguard.models.signatures.schema import load_library
@@ -64,6 +67,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --scores, keep only rows with probability >= P (0..1)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--out", metavar="FILE", help="also write the JSON report to FILE")
+    add_table_options(parser, [
+        ("--findings-table", "write the findings (aggregates) to this table"),
+        ("--scores-table", "write per-customer scores (sensitive: original customer ids; "
+                           "--min-probability applies) to this table"),
+    ])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,9 +81,11 @@ def run(args: argparse.Namespace) -> int:
         from basketguard.engine.detect.learn import load_detectors
 
         detectors = load_detectors(args.detectors)
-    project, hist = load_with_progress(
+    project, hist, targets = load_with_progress(
         args, outputs=[("--scores", args.scores), ("--out", args.out)],
-        inputs=[*signature_inputs(args), *(("the --detectors input", p) for p in args.detectors)])
+        inputs=[*signature_inputs(args), *(("the --detectors input", p) for p in args.detectors)],
+        tables=[("--findings-table", args.findings_table),
+                ("--scores-table", args.scores_table)])
     result = scan(project, hist, library, as_of=args.as_of,
                   progress=(lambda m: sys.stderr.write(m + "\n")) if sys.stderr.isatty()
                   else None, detectors=detectors)
@@ -84,5 +94,8 @@ def run(args: argparse.Namespace) -> int:
         result.write_scores(args.scores, args.min_probability)
     if args.out:
         write_atomic(args.out, dumps(summary))
+    write_tables(targets, {"--findings-table": lambda: findings_table(result.findings()),
+                           "--scores-table": lambda: result.scores_table(args.min_probability)},
+                 args.replace)
     sys.stdout.write(dumps(summary) if args.json else scan_text(summary) + "\n")
     return ExitCode.OK

@@ -47,7 +47,11 @@ from basketguard.engine.errors import ConfigError
 from basketguard.engine.io.filters import Filter, parse_filter
 
 #: Source formats the engine reads.
-FORMATS = ("parquet", "csv", "ipc", "duckdb")
+FORMATS = ("parquet", "csv", "ipc", "duckdb", "postgresql")
+#: Formats that are databases: a ``table`` or a ``query`` picks the rows.
+DATABASES = ("duckdb", "postgresql")
+#: How a PostgreSQL ``source`` starts (a libpq connection URI).
+PG_SCHEMES = ("postgresql://", "postgres://")
 
 _EXTENSIONS = {
     ".parquet": "parquet",
@@ -94,12 +98,16 @@ _SOURCE_KEYS = (
     "time_format",
     "time_zone",
     "delimiter",
+    "password_file",
+    "change_column",
 )
 
 
 def infer_format(location: str) -> str | None:
     """Guess a source format from a path or glob's extension (``None`` if unknown)."""
     name = location.lower()
+    if name.startswith(PG_SCHEMES):
+        return "postgresql"
     for suffix in (".gz", ".bz2"):
         if name.endswith(suffix):
             name = name[: -len(suffix)]
@@ -209,7 +217,8 @@ class SourceSpec:
     types : dict
         Column -> Arrow type name, used when reading CSV.
     table, query : str or None
-        For DuckDB sources: a table name or a SQL query.
+        For DuckDB and PostgreSQL sources: a table name (``schema.table`` in
+        PostgreSQL) or a SQL query.
     partitioning : str or None
         ``"hive"`` for hive-partitioned folders.
     time_format : str or None
@@ -218,6 +227,14 @@ class SourceSpec:
         Zone that naive timestamps are read in before conversion to UTC.
     delimiter : str
         CSV field delimiter.
+    password_file : Path or None
+        PostgreSQL: a libpq password file (``~/.pgpass`` format) to read the
+        password from; otherwise libpq's own rules apply (``PGPASSWORD``,
+        ``PGPASSFILE``, ``~/.pgpass``).
+    change_column : str or None
+        PostgreSQL: a column whose maximum, with the row count, tells the
+        cache that the data changed (``docs/warehouses.md``). Tables
+        without it use the row count and the newest row version (``xmin``).
     origin : str
         Where this spec came from, for messages (``project.toml [lines]``).
     """
@@ -236,6 +253,8 @@ class SourceSpec:
     time_format: str | None = None
     time_zone: str = "UTC"
     delimiter: str = ","
+    password_file: Path | None = None
+    change_column: str | None = None
     origin: str = "<project>"
 
     def __post_init__(self) -> None:
@@ -243,14 +262,28 @@ class SourceSpec:
             raise ConfigError(
                 f"{self.origin}: format {self.format!r} is not one of {', '.join(FORMATS)}."
             )
-        if self.format == "duckdb" and (self.table is None) == (self.query is None):
+        kind = {"duckdb": "DuckDB", "postgresql": "PostgreSQL"}.get(self.format)
+        if kind and (self.table is None) == (self.query is None):
             raise ConfigError(
-                f"{self.origin}: a DuckDB source needs exactly one of `table` or `query`."
+                f"{self.origin}: a {kind} source needs exactly one of `table` or `query`."
             )
-        if self.format != "duckdb" and (self.table or self.query):
+        if not kind and (self.table or self.query):
             raise ConfigError(
-                f"{self.origin}: `table` and `query` only apply to DuckDB sources "
-                f"(format = 'duckdb'), not {self.format!r}."
+                f"{self.origin}: `table` and `query` only apply to database sources "
+                f"(format = 'duckdb' or 'postgresql'), not {self.format!r}."
+            )
+        if self.format != "postgresql" and (self.password_file or self.change_column):
+            key = "password_file" if self.password_file else "change_column"
+            raise ConfigError(
+                f"{self.origin}: `{key}` only applies to PostgreSQL sources "
+                f"(format = 'postgresql'), not {self.format!r}."
+            )
+        if self.format == "postgresql" and not self.location.lower().startswith(PG_SCHEMES):
+            raise ConfigError(
+                f"{self.origin}: a PostgreSQL `source` is a connection URI such as "
+                "'postgresql://analyst@db.example.com:5432/warehouse' (no password in it: "
+                "use `password_file`, PGPASSFILE or ~/.pgpass), or 'postgresql://' to take "
+                "everything from the PG* environment variables."
             )
         if self.partitioning not in (None, "hive"):
             raise ConfigError(
@@ -263,8 +296,21 @@ class SourceSpec:
             _check_time_format(self.time_format, self.origin)
 
     @property
-    def path(self) -> Path:
-        """The location resolved against ``base_dir`` (globs unexpanded)."""
+    def is_database_server(self) -> bool:
+        """True for sources reached over a connection (PostgreSQL), not a path."""
+        return self.format == "postgresql"
+
+    @property
+    def path(self) -> Path | str:
+        """The location resolved against ``base_dir`` (globs unexpanded).
+
+        A PostgreSQL source has no path: its URI, with any password removed,
+        stands in its place (a string).
+        """
+        if self.is_database_server:
+            from basketguard.engine.io.secrets import redact_uri
+
+            return redact_uri(self.location)
         p = Path(self.location).expanduser()
         return Path(os.path.normpath(p if p.is_absolute() else self.base_dir / p))
 
@@ -277,6 +323,8 @@ class SourceSpec:
         return {
             "role": self.role,
             "location": str(self.path),
+            "password_file": str(self.password_file) if self.password_file else None,
+            "change_column": self.change_column,
             "format": self.format,
             "columns": dict(sorted(self.columns.items())),
             "lists": {k: list(v) for k, v in sorted(self.lists.items())},
@@ -335,7 +383,8 @@ class Project:
             (see :func:`basketguard.engine.io.output.check_outputs`).
         """
         found = [("the project file", self.path)] if self.path is not None else []
-        found += [(f"the [{role}] source", spec.path) for role, spec in self.sources.items()]
+        found += [(f"the [{role}] source", spec.path) for role, spec in self.sources.items()
+                  if not spec.is_database_server]
         found += [("a [detection] vocabulary file", p) for p in self.detection.vocabulary]
         if self.detection.overrides is not None:
             found.append(("the [detection] overrides file", self.detection.overrides))
@@ -414,9 +463,23 @@ def _parse_source(role: str, table: Any, base_dir: Path, origin: str) -> SourceS
         if not isinstance(filt, str):
             raise ConfigError(f"{where}: `filter` must be a string expression.")
         parsed = parse_filter(filt, origin=f"{where} filter")
-    for key in ("table", "query", "partitioning", "time_format", "time_zone", "delimiter"):
+    for key in ("table", "query", "partitioning", "time_format", "time_zone", "delimiter",
+                "password_file", "change_column"):
         if key in table and not isinstance(table[key], str):
             raise ConfigError(f"{where}: `{key}` must be a string.")
+    for key in ("password_file", "change_column"):
+        if key in table and not table[key].strip():
+            raise ConfigError(f"{where}: `{key}` is empty; remove it or give a value.")
+    password_file = None
+    if "password_file" in table:
+        password_file = Path(table["password_file"]).expanduser()
+        password_file = password_file if password_file.is_absolute() else base_dir / password_file
+        if not password_file.is_file():
+            raise ConfigError(
+                f"{where}: password_file {str(password_file)!r} does not exist. It is a libpq "
+                "password file (lines of host:port:database:user:password, mode 0600); paths "
+                "are relative to the project file's folder."
+            )
     return SourceSpec(
         role=role,
         location=location,
@@ -432,6 +495,8 @@ def _parse_source(role: str, table: Any, base_dir: Path, origin: str) -> SourceS
         time_format=table.get("time_format"),
         time_zone=table.get("time_zone", "UTC"),
         delimiter=table.get("delimiter", ","),
+        password_file=password_file,
+        change_column=table.get("change_column"),
         origin=where,
     )
 

@@ -55,13 +55,20 @@ def default_cache_dir() -> Path:
     return base / "basketguard"
 
 
-def fingerprint(spec: SourceSpec, source: Source, policy: ValidationPolicy) -> str:
-    """Cache key of the histories built from ``spec`` under ``policy``."""
+def fingerprint(spec: SourceSpec, source: Source, policy: ValidationPolicy) -> str | None:
+    """Cache key of the histories built from ``spec`` under ``policy``.
+
+    None when the source cannot tell a change of its data (a PostgreSQL
+    query without ``change_column``): such a source is read every time.
+    """
+    facts = source.fingerprint()
+    if facts is None:
+        return None
     doc = {
         "cache_format": CACHE_FORMAT,
         "spec": spec.describe(),
         "policy": asdict(policy),
-        "files": source.fingerprint(),
+        "files": facts,
     }
     blob = json.dumps(doc, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:32]

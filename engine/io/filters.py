@@ -105,9 +105,19 @@ class Filter:
         """
         return _to_arrow(self.root, schema)
 
-    def to_sql(self) -> str:
-        """The filter as a SQL boolean expression (DuckDB dialect)."""
-        return _to_sql(self.root)
+    def to_sql(self, dialect: str = "duckdb") -> str:
+        """The filter as a SQL boolean expression.
+
+        Parameters
+        ----------
+        dialect : {"duckdb", "postgresql"}
+            PostgreSQL has ``starts_with`` but no ``ends_with`` or
+            ``contains``; they render as ``right(...) =`` and ``strpos(...) > 0``,
+            which are null on a null column, as the Arrow rendering is.
+        """
+        if dialect not in _DIALECTS:
+            raise ValueError(f"unknown SQL dialect {dialect!r}")
+        return _to_sql(self.root, dialect)
 
 
 def parse_filter(text: str, origin: str = "filter") -> Filter:
@@ -372,12 +382,15 @@ def _sql_literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _to_sql(node: Node) -> str:
+_DIALECTS = ("duckdb", "postgresql")
+
+
+def _to_sql(node: Node, dialect: str) -> str:
     op, args = node.op, node.args
     if op in ("and", "or"):
-        return "(" + f" {op.upper()} ".join(_to_sql(a) for a in args) + ")"
+        return "(" + f" {op.upper()} ".join(_to_sql(a, dialect) for a in args) + ")"
     if op == "not":
-        return f"(NOT {_to_sql(args[0])})"
+        return f"(NOT {_to_sql(args[0], dialect)})"
     if op == "cmp":
         sym, col, rhs = args
         right = quote_ident(rhs.name) if isinstance(rhs, Col) else _sql_literal(rhs)
@@ -394,6 +407,10 @@ def _to_sql(node: Node) -> str:
     if op in ("starts_with", "ends_with", "contains"):
         col = quote_ident(args[0].name)
         lit = _sql_literal(args[1])
+        if dialect == "postgresql" and op == "ends_with":
+            return f"(right({col}, {len(str(args[1]))}) = {lit})"
+        if dialect == "postgresql" and op == "contains":
+            return f"(strpos({col}, {lit}) > 0)"
         fn = {"starts_with": "starts_with", "ends_with": "ends_with", "contains": "contains"}[op]
         return f"{fn}({col}, {lit})"
     raise AssertionError(f"unknown filter node {op}")

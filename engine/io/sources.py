@@ -4,7 +4,8 @@ Files (Parquet, CSV plain or compressed, Arrow IPC; single files, globs and
 hive-partitioned folders) go through :mod:`pyarrow.dataset`, reading only the
 columns that are needed and pushing the row filter down (Parquet row groups
 are pruned by their statistics). DuckDB tables and queries run in DuckDB with
-the filter rendered as a ``WHERE`` clause and come back as Arrow.
+the filter rendered as a ``WHERE`` clause and come back as Arrow; PostgreSQL
+tables and queries the same way through ADBC (:mod:`basketguard.engine.io.postgres`).
 
 The engine resolves the list of files itself and builds the dataset from that
 explicit list, so the files it fingerprints are exactly the files it reads
@@ -177,11 +178,14 @@ class Source:
     schema: pa.Schema
     files: list[Path]
     _dataset: Any = None
+    _pg: Any = None
+    #: Why :meth:`fingerprint` returned None (the source is read anew each run).
+    uncached_reason: str | None = None
 
     @property
     def where(self) -> str:
         """Human-readable name of the source for messages."""
-        if self.spec.format == "duckdb":
+        if self.spec.format in ("duckdb", "postgresql"):
             what = f"table {self.spec.table!r}" if self.spec.table else "query"
             return f"{self.spec.origin} ({self.spec.path}, {what})"
         if len(self.files) == 1:
@@ -242,12 +246,21 @@ class Source:
                     )
                 seen.setdefault(col, (typ, frag.path))
 
-    def fingerprint(self) -> list[list[Any]]:
+    def fingerprint(self) -> list[list[Any]] | None:
         """(path, size, modification time) of every file the source reads.
 
         The list is the dataset's own list of files, which is built from
-        :attr:`files` and nothing else (pyarrow discovers nothing).
+        :attr:`files` and nothing else (pyarrow discovers nothing). For
+        PostgreSQL, what the server reports about the data
+        (:func:`~basketguard.engine.io.postgres.pg_fingerprint`), or None when
+        it cannot tell a change (:attr:`uncached_reason` says why).
         """
+        if self._pg is not None:
+            from basketguard.engine.io.postgres import pg_fingerprint
+
+            facts, rule = pg_fingerprint(self.spec, self._pg)
+            self.uncached_reason = None if facts is not None else rule
+            return facts
         if self._dataset is not None and list(self._dataset.files) != [str(f) for f in self.files]:
             raise InternalError(
                 f"{self.where}: the dataset reads other files than the engine resolved."
@@ -259,7 +272,12 @@ class Source:
         return out
 
     def row_count_hint(self) -> int | None:
-        """Rows in the source before filtering, when cheap to know (Parquet)."""
+        """Rows in the source before filtering, when cheap to know (Parquet; a
+        PostgreSQL table's planner estimate)."""
+        if self._pg is not None:
+            from basketguard.engine.io.postgres import pg_row_estimate
+
+            return pg_row_estimate(self.spec, self._pg)
         if self._dataset is not None and self.spec.format == "parquet":
             try:
                 return sum(frag.metadata.num_rows for frag in self._dataset.get_fragments())
@@ -291,6 +309,11 @@ class Source:
                                {c: f"{self.spec.origin} filter" for c in filt.columns})
         if self.spec.format == "duckdb":
             yield from self._duckdb_batches(columns, batch_rows, filt)
+            return
+        if self._pg is not None:
+            from basketguard.engine.io.postgres import pg_batches
+
+            yield from pg_batches(self.spec, self._pg, columns, filt, batch_rows)
             return
         expr = filt.to_arrow(self.schema) if filt is not None else None
         current = None
@@ -542,6 +565,11 @@ def open_source(spec: SourceSpec) -> Source:
         The file is missing or empty, a glob matches nothing, or the file
         is not in the declared format.
     """
+    if spec.format == "postgresql":
+        from basketguard.engine.io.postgres import open_pg
+
+        schema, info = open_pg(spec)
+        return Source(spec=spec, schema=schema, files=[], _pg=info)
     if spec.format == "duckdb":
         path = spec.path
         if not path.is_file():

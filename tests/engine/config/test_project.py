@@ -304,7 +304,7 @@ BAD_DOCS = [
                                                      query="SELECT 1")},
      ["exactly one of `table` or `query`"]),
     ("table_on_a_file_source", {"lines": _lines(table="t")},
-     ["only apply to DuckDB sources", "not 'csv'"]),
+     ["only apply to database sources", "not 'csv'"]),
     ("partitioning_unknown", {"lines": _lines(partitioning="directory")},
      ["partitioning 'directory' is not supported"]),
     ("delimiter_two_chars", {"lines": _lines(delimiter=";;")}, ["delimiter must be one"]),
