@@ -194,6 +194,21 @@ class DetectionSettings:
     origin: str = "[detection]"
 
 
+def _misread_password(uri: str) -> bool:
+    """True if a password in ``uri`` holds a character libpq ends it at (``/``, ``@``).
+
+    libpq takes the user part up to the first ``@`` or ``/``; the engine masks up
+    to the last ``@`` (:mod:`basketguard.engine.io.secrets`). Where the two differ,
+    libpq would log in with part of the password and print the rest as a host.
+    """
+    rest = uri.split("://", 1)[1] if "://" in uri else uri
+    at = rest.rfind("@")
+    if at < 0 or ":" not in rest[:at]:
+        return False
+    password = rest[:at].split(":", 1)[1]
+    return "/" in password or "@" in password
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     """One data role's source and column mapping.
@@ -278,7 +293,41 @@ class SourceSpec:
                 f"{self.origin}: `{key}` only applies to PostgreSQL sources "
                 f"(format = 'postgresql'), not {self.format!r}."
             )
-        if self.format == "postgresql" and not self.location.lower().startswith(PG_SCHEMES):
+        is_uri = self.location.lower().startswith(PG_SCHEMES)
+        if is_uri and self.format != "postgresql":
+            raise ConfigError(
+                f"{self.origin}: `source` is a PostgreSQL URI but `format` is "
+                f"{self.format!r}; remove `format` or set it to 'postgresql'."
+            )
+        if is_uri and not self.location.startswith(PG_SCHEMES):
+            raise ConfigError(
+                f"{self.origin}: write the scheme of `source` in lower case "
+                "('postgresql://...'); libpq does not read it otherwise."
+            )
+        if is_uri and _misread_password(self.location):
+            raise ConfigError(
+                f"{self.origin}: the password in `source` holds '/' or '@', which libpq "
+                "reads as the end of the password (and would show the rest in its errors). "
+                "Percent-encode them (%2F, %40), or better, keep the password out of the "
+                "URI: `password_file`, PGPASSFILE or ~/.pgpass."
+            )
+        if self.format == "postgresql" and self.partitioning is not None:
+            raise ConfigError(
+                f"{self.origin}: `partitioning` applies to folders of files, not to a "
+                "PostgreSQL source."
+            )
+        if self.format == "postgresql" and self.password_file is not None:
+            try:
+                mode = self.password_file.stat().st_mode
+            except OSError:
+                mode = 0
+            if mode & 0o077:
+                raise ConfigError(
+                    f"{self.origin}: password_file {str(self.password_file)!r} can be read by "
+                    f"others (mode {mode & 0o777:04o}); libpq ignores such a file. Make it "
+                    f"private: chmod 600 {str(self.password_file)!r}."
+                )
+        if self.format == "postgresql" and not is_uri:
             raise ConfigError(
                 f"{self.origin}: a PostgreSQL `source` is a connection URI such as "
                 "'postgresql://analyst@db.example.com:5432/warehouse' (no password in it: "
@@ -294,6 +343,11 @@ class SourceSpec:
         _check_time_zone(self.time_zone, self.origin)
         if self.time_format is not None:
             _check_time_format(self.time_format, self.origin)
+
+    def __repr__(self) -> str:
+        # the dataclass repr would show `location` as written, password included
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.describe().items())
+        return f"SourceSpec({shown}, origin={self.origin!r})"
 
     @property
     def is_database_server(self) -> bool:
@@ -510,7 +564,9 @@ def _location(table: Mapping[str, Any], where: str) -> str:
         )
     location = table["source"]
     if isinstance(location, list):
-        names = [str(v) for v in location]
+        from basketguard.engine.io.secrets import redact_uri
+
+        names = [redact_uri(str(v)) for v in location]
         suffixes = {Path(n).suffix for n in names}
         example = f"data/*{suffixes.pop()}" if len(suffixes) == 1 else "data/*"
         raise ConfigError(
@@ -520,8 +576,8 @@ def _location(table: Mapping[str, Any], where: str) -> str:
         )
     if not isinstance(location, str):
         raise ConfigError(
-            f"{where}: `source` must be a string (a file, glob, folder or DuckDB "
-            f"database), not {type(location).__name__} {location!r}."
+            f"{where}: `source` must be a string (a file, glob, folder, DuckDB "
+            f"database or PostgreSQL URI), not {type(location).__name__} {location!r}."
         )
     if not location.strip():
         raise ConfigError(

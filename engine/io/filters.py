@@ -105,7 +105,7 @@ class Filter:
         """
         return _to_arrow(self.root, schema)
 
-    def to_sql(self, dialect: str = "duckdb") -> str:
+    def to_sql(self, dialect: str = "duckdb", schema=None) -> str:
         """The filter as a SQL boolean expression.
 
         Parameters
@@ -114,10 +114,14 @@ class Filter:
             PostgreSQL has ``starts_with`` but no ``ends_with`` or
             ``contains``; they render as ``right(...) =`` and ``strpos(...) > 0``,
             which are null on a null column, as the Arrow rendering is.
+        schema : pyarrow.Schema, optional
+            The columns as the engine reads them; in PostgreSQL, text columns
+            compared with text compare by code point (``COLLATE "C"``), as in
+            Arrow. Without a schema every column compared with text is.
         """
         if dialect not in _DIALECTS:
             raise ValueError(f"unknown SQL dialect {dialect!r}")
-        return _to_sql(self.root, dialect)
+        return _to_sql(self.root, dialect, schema)
 
 
 def parse_filter(text: str, origin: str = "filter") -> Filter:
@@ -385,27 +389,47 @@ def _sql_literal(value: Any) -> str:
 _DIALECTS = ("duckdb", "postgresql")
 
 
-def _to_sql(node: Node, dialect: str) -> str:
+def _text_col(col: Col, literal: Any, dialect: str, schema) -> str:
+    """The column, compared as bytes where it meets a text literal.
+
+    Arrow compares text by code point; a PostgreSQL column compares by its
+    collation (``en_US``: ``'a' < 'B'``; nondeterministic ICU collations even
+    make ``=`` ignore case), so the PostgreSQL rendering asks for ``"C"``.
+    """
+    import pyarrow as pa
+
+    name = quote_ident(col.name)
+    if dialect != "postgresql" or not isinstance(literal, str):
+        return name
+    if schema is not None and col.name in schema.names:
+        t = schema.field(col.name).type
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+            return name
+    return f'({name} COLLATE "C")'
+
+
+def _to_sql(node: Node, dialect: str, schema=None) -> str:
     op, args = node.op, node.args
     if op in ("and", "or"):
-        return "(" + f" {op.upper()} ".join(_to_sql(a, dialect) for a in args) + ")"
+        return "(" + f" {op.upper()} ".join(_to_sql(a, dialect, schema) for a in args) + ")"
     if op == "not":
-        return f"(NOT {_to_sql(args[0], dialect)})"
+        return f"(NOT {_to_sql(args[0], dialect, schema)})"
     if op == "cmp":
         sym, col, rhs = args
         right = quote_ident(rhs.name) if isinstance(rhs, Col) else _sql_literal(rhs)
         sql_sym = "=" if sym == "==" else ("<>" if sym == "!=" else sym)
-        return f"({quote_ident(col.name)} {sql_sym} {right})"
+        return f"({_text_col(col, rhs, dialect, schema)} {sql_sym} {right})"
     if op in ("in", "not_in"):
         col, values = args
         neg = "NOT " if op == "not_in" else ""
-        return f"({quote_ident(col.name)} {neg}IN ({', '.join(_sql_literal(v) for v in values)}))"
+        return (f"({_text_col(col, values[0], dialect, schema)} {neg}IN "
+                f"({', '.join(_sql_literal(v) for v in values)}))")
     if op == "is_null":
         return f"({quote_ident(args[0].name)} IS NULL)"
     if op == "is_not_null":
         return f"({quote_ident(args[0].name)} IS NOT NULL)"
     if op in ("starts_with", "ends_with", "contains"):
-        col = quote_ident(args[0].name)
+        col = _text_col(args[0], args[1], dialect, schema)
         lit = _sql_literal(args[1])
         if dialect == "postgresql" and op == "ends_with":
             return f"(right({col}, {len(str(args[1]))}) = {lit})"

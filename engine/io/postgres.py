@@ -16,8 +16,10 @@ are read-only and run in UTC (naive timestamps compare as the Arrow filter
 does). No message carries the password: every driver message is scrubbed
 (:mod:`basketguard.engine.io.secrets`).
 
-Types: ``numeric`` columns are read as ``float8`` and types the driver has no
-Arrow type for (``uuid``, ``money``, ...) as ``text``, cast in the query.
+Types: ``numeric`` and ``money`` columns are read as ``float8`` and types the
+driver has no plain Arrow type for (``uuid``, ``json``, ``inet``, ...) as
+``text``, cast in the query. A table is read directly (``FROM schema.table``),
+so a role granted SELECT on the mapped columns only can read it.
 
 The fingerprint of a table is its row count and its newest row version
 (``max(xmin)``), or with ``change_column`` the count and that column's
@@ -98,7 +100,9 @@ def _detail(exc: BaseException, uri: str) -> str:
     """The driver's message, scrubbed of secrets, without its wrapping, on one line."""
     text = _QUERY_WAS.sub("", str(exc)).strip()
     text = _WAIT.sub("", text)
-    text = text.replace("Failed to connect: ", "").replace("Failed to prepare query: ", "")
+    for noise in ("Failed to connect: ", "Failed to prepare query: ", "Failed to execute query: ",
+                  "could not begin COPY: "):
+        text = text.replace(noise, "")
     text = re.sub(r"\s+", " ", text).replace("ERROR: ", "").replace("FATAL: ", "")
     text = scrub(text, uri).strip().rstrip(".")
     return text if len(text) <= 300 else text[:297] + "..."
@@ -133,7 +137,7 @@ def failure(exc: BaseException, spec: SourceSpec, uri: str, doing: str) -> Sourc
             f"{where}: the server refused the login ({detail}). Check the user in `source` "
             "(or PGUSER) and its password in `password_file`, PGPASSFILE, ~/.pgpass or "
             "PGPASSWORD; the password is never shown.")
-    if "does not exist" in lowered and "database" in lowered:
+    if re.search(r'database "[^"]*" does not exist', detail):
         return SourceError(
             f"{where}: {detail}. Check the database name in `source` (or PGDATABASE).")
     if state == "42501" or "permission denied" in lowered:
@@ -154,21 +158,24 @@ def failure(exc: BaseException, spec: SourceSpec, uri: str, doing: str) -> Sourc
 def connect(spec: SourceSpec, *, read_only: bool = True):
     """An ADBC connection to the source's server, closed on exit.
 
-    Reading sessions are read-only; every session runs in UTC. Errors become
-    a :class:`SourceError` without secrets.
+    A reading session runs each statement in its own read-only transaction
+    (autocommit, ``default_transaction_read_only``: a query source cannot
+    change the database, not even a sequence); a writing session has one
+    transaction that the caller commits. Every session runs in UTC. Errors
+    become a :class:`SourceError` without secrets.
     """
     module = dbapi()
     errors = driver_errors()
     uri = connection_uri(spec)
     try:
-        con = module.connect(uri)
+        con = module.connect(uri, autocommit=read_only)
     except errors as exc:
         raise failure(exc, spec, uri, "connecting") from None
     try:
         with con.cursor() as cur:
             cur.execute("SET TIME ZONE 'UTC'")
             if read_only:
-                cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                cur.execute("SET default_transaction_read_only = on")
         yield con
     except errors as exc:
         raise failure(exc, spec, uri, "reading") from None
@@ -183,14 +190,21 @@ def connect(spec: SourceSpec, *, read_only: bool = True):
 class PgInfo:
     """What :func:`open_pg` learned of a source: column types and the base query."""
 
-    base: str
+    source: str
     pg_types: dict[str, str] = field(default_factory=dict)
     casts: dict[str, str] = field(default_factory=dict)
     relkind: str | None = None
+    schema: pa.Schema | None = None
 
 
-def _base(spec: SourceSpec) -> str:
-    return f"SELECT * FROM {qualified(spec.table)}" if spec.table else spec.query
+def _from(spec: SourceSpec) -> str:
+    """What a ``FROM`` reads: the table itself, or the query as a subquery."""
+    if spec.table is not None:
+        return qualified(spec.table)
+    query = spec.query.strip()
+    while query.endswith(";"):  # a query pasted from psql
+        query = query[:-1].rstrip()
+    return f"({query})"
 
 
 def _tables(cur) -> list[str]:
@@ -219,6 +233,7 @@ def open_pg(spec: SourceSpec) -> tuple[pa.Schema, PgInfo]:
     errors = driver_errors()
     with connect(spec) as con, con.cursor() as cur:
         relkind = None
+        names = None
         if spec.table is not None:
             cur.execute("SELECT c.relkind::text FROM pg_class c WHERE c.oid = "
                         "to_regclass($1)", parameters=(qualified(spec.table),))
@@ -231,9 +246,25 @@ def open_pg(spec: SourceSpec) -> tuple[pa.Schema, PgInfo]:
                     f"{spec.origin} ({server_name(spec)}): table {spec.table!r} does not exist "
                     f"or is not visible to this role.{hint} Tables: {shown or '(none)'}.")
             relkind = row[0][0]
-        base = _base(spec)
+            # the columns this role may read (all of them, or those granted one by one)
+            cur.execute("SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) "
+                        "AND attnum > 0 AND NOT attisdropped AND "
+                        "has_column_privilege(attrelid, attnum, 'SELECT') ORDER BY attnum",
+                        parameters=(qualified(spec.table),))
+            names = [r[0] for r in cur.fetchall()]
+            if not names:
+                cur.execute("SELECT current_user::text")
+                role = cur.fetchall()[0][0]
+                raise SourceError(
+                    f"{spec.origin} ({server_name(spec)}): permission denied: role {role!r} "
+                    f"may not read any column of table {spec.table!r}. The connecting role "
+                    "needs CONNECT on the database, USAGE on the schema and SELECT on the "
+                    f"table: GRANT SELECT ON {qualified(spec.table)} TO {quote_ident(role)}; "
+                    "docs/warehouses.md lists the grants.")
+        source = _from(spec)
+        cols = ", ".join(quote_ident(n) for n in names) if names is not None else "*"
         try:
-            cur.execute(f"SELECT * FROM ({base}) AS basketguard_probe LIMIT 0")
+            cur.execute(f"SELECT {cols} FROM {source} AS basketguard_probe LIMIT 0")
             probe = cur.fetch_arrow_table().schema
         except errors as exc:
             what = f"table {spec.table!r}" if spec.table else "the query"
@@ -243,25 +274,31 @@ def open_pg(spec: SourceSpec) -> tuple[pa.Schema, PgInfo]:
         meta = f.metadata or {}
         typname = (meta.get(b"POSTGRESQL:type") or b"").decode()
         pg_types[f.name] = typname
-        if typname == "numeric":
-            casts[f.name] = "float8"
+        if typname in ("numeric", "money"):
+            casts[f.name] = "numeric::float8"
             f = pa.field(f.name, pa.float64())
-        elif isinstance(f.type, pa.ExtensionType) or pa.types.is_null(f.type):
+        elif isinstance(f.type, pa.BaseExtensionType) or pa.types.is_null(f.type):
             casts[f.name] = "text"
             f = pa.field(f.name, pa.string())
         fields.append(pa.field(f.name, f.type))
-    return pa.schema(fields), PgInfo(base=base, pg_types=pg_types, casts=casts, relkind=relkind)
+    schema = pa.schema(fields)
+    return schema, PgInfo(source=source, pg_types=pg_types, casts=casts, relkind=relkind,
+                          schema=schema)
 
 
-def select_sql(info: PgInfo, columns: list[str], filt) -> str:
+def select_sql(info: PgInfo, columns: list[str], filt, schema: pa.Schema | None = None) -> str:
     """The query that reads ``columns`` of the source, with the filter as ``WHERE``."""
     def one(c: str) -> str:
         cast = info.casts.get(c)
         return f"{quote_ident(c)}::{cast} AS {quote_ident(c)}" if cast else quote_ident(c)
 
-    cols = ", ".join(one(c) for c in columns)
-    where = f" WHERE {filt.to_sql('postgresql')}" if filt is not None else ""
-    return f"SELECT {cols} FROM ({info.base}) AS basketguard_source{where}"
+    if filt is None:
+        return f"SELECT {', '.join(map(one, columns))} FROM {info.source} AS basketguard_source"
+    # the filter sees the columns as the engine does (a uuid as text, numeric as double)
+    needed = list(dict.fromkeys([*columns, *filt.columns]))
+    inner = f"SELECT {', '.join(map(one, needed))} FROM {info.source} AS basketguard_source"
+    return (f"SELECT {', '.join(map(quote_ident, columns))} FROM ({inner}) AS basketguard_rows "
+            f"WHERE {filt.to_sql('postgresql', schema)}")
 
 
 def pg_batches(spec: SourceSpec, info: PgInfo, columns: list[str], filt,
@@ -274,7 +311,7 @@ def pg_batches(spec: SourceSpec, info: PgInfo, columns: list[str], filt,
     """
     uri = connection_uri(spec)
     errors = driver_errors()
-    sql = select_sql(info, columns, filt)
+    sql = select_sql(info, columns, filt, info.schema)
     with connect(spec) as con, con.cursor() as cur:
         try:
             cur.adbc_statement.set_options(
@@ -319,13 +356,19 @@ def pg_fingerprint(spec: SourceSpec, info: PgInfo) -> tuple[list[Any] | None, st
                         f"of the source (it has: {', '.join(info.pg_types)}).")
                 rule = f"count and max({spec.change_column})"
                 cur.execute(f"SELECT count(*), max({quote_ident(spec.change_column)})::text "
-                            f"FROM ({info.base}) AS basketguard_source")
+                            f"FROM {info.source} AS basketguard_source")
             else:
-                rule = "count and max(xmin)"
-                cur.execute(f"SELECT count(*), max(xmin::text::bigint)::text "
+                # the sum sees an update whose transaction began before, and committed
+                # after, the newest one (the max alone would not move)
+                rule = "count, max(xmin) and sum(xmin)"
+                cur.execute("SELECT count(*), max(xmin::text::bigint)::text || ':' || "
+                            "coalesce(sum(xmin::text::bigint), 0)::text "
                             f"FROM {qualified(spec.table)}")
             count, newest = cur.fetchall()[0]
         except errors as exc:
+            if getattr(exc, "sqlstate", None) == "42501":
+                return None, ("this role may not read the table's row versions (xmin); set "
+                              "`change_column`, or grant SELECT on the whole table")
             raise failure(exc, spec, uri, "fingerprinting the source") from None
     return [server, rule, int(count), newest], rule
 
