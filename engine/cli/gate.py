@@ -123,9 +123,10 @@ def run(args: argparse.Namespace) -> int:
                       notes=notes, progress=say)
     result.seconds = {"load": loaded, **result.seconds}
     doc = result.to_dict(timings=args.timings)
-    for fmt, path in args.report:
-        write_atomic(path, render(fmt, doc))
+    # tables first: a failed write-back (exit 3) must not leave a report saying "pass"
     write_tables(targets, {"--findings-table": lambda: findings_table(
         [c.finding for c in result.checks])}, args.replace)
+    for fmt, path in args.report:
+        write_atomic(path, render(fmt, doc))
     sys.stdout.write(dumps(doc) if args.json else gate_text(doc) + "\n")
     return result.exit_code

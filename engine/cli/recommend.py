@@ -92,11 +92,12 @@ def run(args: argparse.Namespace) -> int:
     plan = recommend(ctx, members, offer=offer, options=options, segment_info=info,
                      progress=say)
     doc = plan.to_dict()
+    # tables first: a failed write-back must not leave files that look like a finished run
+    write_tables(targets, {"--segment-table": lambda: amended_table(plan, ctx)}, args.replace)
     if args.plan:
         write_atomic(args.plan, dumps(doc))
     if args.out:
         write_amended_segment(plan, ctx, args.out)
-    write_tables(targets, {"--segment-table": lambda: amended_table(plan, ctx)}, args.replace)
     sys.stdout.write(dumps(doc) if args.json else plan_text(doc) + "\n")
     if not plan.verified:
         return ExitCode.FAIL

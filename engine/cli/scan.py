@@ -90,12 +90,13 @@ def run(args: argparse.Namespace) -> int:
                   progress=(lambda m: sys.stderr.write(m + "\n")) if sys.stderr.isatty()
                   else None, detectors=detectors)
     summary = result.summary(timings=args.timings)
+    # tables first: a failed write-back must not leave files that look like a finished run
+    write_tables(targets, {"--findings-table": lambda: findings_table(result.findings()),
+                           "--scores-table": lambda: result.scores_table(args.min_probability)},
+                 args.replace)
     if args.scores:
         result.write_scores(args.scores, args.min_probability)
     if args.out:
         write_atomic(args.out, dumps(summary))
-    write_tables(targets, {"--findings-table": lambda: findings_table(result.findings()),
-                           "--scores-table": lambda: result.scores_table(args.min_probability)},
-                 args.replace)
     sys.stdout.write(dumps(summary) if args.json else scan_text(summary) + "\n")
     return ExitCode.OK

@@ -9,11 +9,15 @@ the old table or the new one, never a half-written one; a failure at any
 point rolls everything back and leaves the old table as it was.
 
 A target that exists is refused unless ``replace`` is given, and a target
-that is one of the project's own source tables is always refused.
+that may be one of the project's own sources is always refused: a table any
+database source of the project reads (by name, whatever server or file it
+names: refusing too much is safe, replacing a source is not), and any table
+whose name appears in a source's ``query``.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -37,13 +41,16 @@ class TableTarget:
     option : str
         The option that named it, for messages (``--findings-table``).
     protected : tuple of str
-        The project's source tables in this database (never overwritten).
+        The project's source tables (never overwritten).
+    queries : tuple of str
+        The project's source queries (a table named in one is never overwritten).
     """
 
     database: SourceSpec
     name: str
     option: str
     protected: tuple[str, ...] = ()
+    queries: tuple[str, ...] = ()
 
     @property
     def where(self) -> str:
@@ -67,9 +74,10 @@ def table_target(project: Project, name: str, option: str) -> TableTarget:
     parts = name.split(".")
     if not name.strip() or len(parts) > 2 or not all(p.strip() for p in parts):
         raise ConfigError(f"{option} {name!r}: give a table name, `table` or `schema.table`.")
-    same = tuple(s.table for s in project.sources.values()
-                 if s.table and s.format == lines.format and s.location == lines.location)
-    return TableTarget(lines, name, option, same)
+    databases = [s for s in project.sources.values() if s.format in DATABASES]
+    tables = tuple(s.table for s in databases if s.table)
+    queries = tuple(s.query for s in databases if s.query)
+    return TableTarget(lines, name, option, tables, queries)
 
 
 def _normalized(table: pa.Table) -> pa.Table:
@@ -123,22 +131,31 @@ def write_table(target: TableTarget, table: pa.Table, replace: bool = False) -> 
     return table.num_rows
 
 
-def _is_source(target: TableTarget) -> bool:
-    """True if ``target`` may name one of the project's source tables (a name
-    without a schema matches that table in any schema: refused to be safe)."""
-    schema, _, name = target.name.rpartition(".")
+def _source_of(target: TableTarget) -> str | None:
+    """What makes ``target`` possibly a source of the project, or None.
+
+    A table name matches a source table in any schema when either has none,
+    and case-insensitively (DuckDB and unquoted PostgreSQL names fold case);
+    a name that appears as a word in a source query matches too.
+    """
+    schema, _, name = target.name.lower().rpartition(".")
     for p in target.protected:
-        p_schema, _, p_name = p.rpartition(".")
+        p_schema, _, p_name = p.lower().rpartition(".")
         if p_name == name and (p_schema == schema or not p_schema or not schema):
-            return True
-    return False
+            return f"the project reads table {p!r}"
+    word = re.compile(r"(?<![\w$])" + re.escape(name) + r"(?![\w$])", re.I)
+    for q in target.queries:
+        if word.search(q):
+            return f"a source query of the project names {name!r}"
+    return None
 
 
 def _refuse_existing(target: TableTarget, exists: bool, replace: bool) -> None:
-    if _is_source(target):
+    why = _source_of(target)
+    if why:
         raise OutputError(
-            f"{target.where}: that is a source table of this project; write the results to "
-            "another table.")
+            f"{target.where}: that may be a source table of this project ({why}); write the "
+            "results to another table.")
     if exists and not replace:
         raise OutputError(
             f"{target.where}: the table exists; pass --replace to replace it (atomically), or "
@@ -168,6 +185,7 @@ def _pg_write(target: TableTarget, table: pa.Table | None, replace: bool) -> Non
                     "results to another table.")
             _refuse_existing(target, oid is not None, replace)
             if table is None:
+                _pg_may_write(cur, target, schema, oid)
                 con.rollback()
                 return
             tmp = f"{name[:40]}__basketguard_{secrets.token_hex(4)}"
@@ -187,6 +205,31 @@ def _pg_write(target: TableTarget, table: pa.Table | None, replace: bool) -> Non
             raise OutputError(f"{err} Nothing was written.") from None
 
 
+def _pg_may_write(cur, target: TableTarget, schema: str | None, oid: int | None) -> None:
+    """Refuse early a write this role may not do: CREATE on the schema, and owning
+    (or being a member of the owner of) a table it replaces."""
+    cur.execute("SELECT current_user::text, coalesce($1::text, current_schema())::text, "
+                "has_schema_privilege(coalesce($1::text, current_schema()), 'CREATE')",
+                parameters=(schema,))
+    role, schema_name, may_create = cur.fetchall()[0]
+    if not may_create:
+        raise OutputError(
+            f"{target.where}: permission denied: role {role!r} may not create tables in "
+            f"schema {schema_name!r}, and write-back fills a new table there. Grant it "
+            f"(GRANT USAGE, CREATE ON SCHEMA {quote_ident(schema_name)} TO "
+            f"{quote_ident(role)}) or write to a schema it owns; docs/warehouses.md. "
+            "Nothing was written.")
+    if oid is not None:
+        cur.execute("SELECT pg_has_role(relowner, 'USAGE'), relowner::regrole::text "
+                    "FROM pg_class WHERE oid = $1::bigint::oid", parameters=(oid,))
+        owns, owner = cur.fetchall()[0]
+        if not owns:
+            raise OutputError(
+                f"{target.where}: permission denied: the table belongs to role {owner!r}, and "
+                f"only its owner may replace it; role {role!r} is not a member of it. "
+                "Nothing was written.")
+
+
 def _duckdb_write(target: TableTarget, table: pa.Table | None, replace: bool) -> None:
     import duckdb
 
@@ -200,10 +243,11 @@ def _duckdb_write(target: TableTarget, table: pa.Table | None, replace: bool) ->
     qual = (quote_ident(schema) + "." if schema else "") + quote_ident(name)
     try:
         con.execute("BEGIN TRANSACTION")
+        # fetchall: DuckDB 2 refuses the next statement while a result is unfinished
         found = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND "
-            "(schema_name = ? OR (? = '' AND schema_name = current_schema()))",
-            [name, schema, schema]).fetchone()[0]
+            "SELECT count(*) FROM duckdb_tables() WHERE lower(table_name) = lower(?) AND "
+            "(lower(schema_name) = lower(?) OR (? = '' AND schema_name = current_schema()))",
+            [name, schema, schema]).fetchall()[0][0]
         _refuse_existing(target, bool(found), replace)
         if table is None:
             con.execute("ROLLBACK")
