@@ -220,11 +220,13 @@ def ingest_lines(spec: SourceSpec, policy: ValidationPolicy,
             item=encoders["item"].encode(sel_ids(ids["item"]), where),
             t=sel(t),
         )
+        # copies, never views: a view of a float32 column keeps its whole record batch
+        # alive until the build (one allocation per batch in the PostgreSQL driver)
         if qty is not None:
-            chunk.qty = sel(qty).astype(np.float32, copy=False)
+            chunk.qty = sel(qty).astype(np.float32, copy=True)
         if price is not None:
             with np.errstate(over="ignore"):  # prices beyond float32 become inf
-                chunk.price = sel(price).astype(np.float32, copy=False)
+                chunk.price = sel(price).astype(np.float32, copy=True)
         if "basket" in encoders:
             chunk.basket = encoders["basket"].encode(sel_ids(ids["basket"]), where)
         if "store" in encoders:
