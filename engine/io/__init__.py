@@ -1,1 +1,1 @@
-"""Input and output: sources (files, DuckDB), filters, Arrow columns, id encoding, atomic output."""
+"""Input and output: sources (files, DuckDB, PostgreSQL), filters, Arrow columns, id encoding, atomic output, write-back to database tables."""
