@@ -685,3 +685,40 @@ def test_a_duckdb_file_open_for_writing_in_this_process_is_an_error(small):
                   "--findings-table", "t_wh_cs_held")
     refused(got, str(db.path))
     assert db.read("t_wh_cs_held") is None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+#: (id, how the [lines] source is broken, what the message says). The password of the
+#: session server's writer role is in every URI: it may never show.
+SOURCE_FAILURES = [
+    ("wrong_password", lambda uri, pw: uri.replace(pw, "not-" + pw), "refused the login"),
+    ("server_down", lambda uri, pw: uri.rsplit(":", 1)[0] + f":{_free_port()}/basketguard",
+     "cannot reach the PostgreSQL server"),
+    ("missing_table", lambda uri, pw: uri, "does not exist"),
+]
+
+
+@pytest.mark.parametrize("verb", ["profile", "gate"])
+@pytest.mark.parametrize("break_it, said", [pytest.param(*c[1:], id=c[0])
+                                            for c in SOURCE_FAILURES])
+def test_a_source_that_fails_exits_3_without_the_password(pg_server, tmp_path, verb,
+                                                          break_it, said):
+    password = pg_server.roles["bg_writer"]
+    uri = break_it(pg_server.uri("bg_writer"), password)
+    table = "t_wh_no_such_table" if said == "does not exist" else "t_wh_cs_lines"
+    lenient = tmp_path / "lenient.toml"
+    lenient.write_text(LENIENT)
+    (tmp_path / "p.toml").write_text(SMALL.format(
+        lines=f'source = "{uri}"\ntable = "{table}"', catalog=f'source = "{uri}"\ntable = "x"'))
+    extra = ["--policy", lenient, "--segment-signature", "pregnancy"] if verb == "gate" else []
+    got = run(verb, tmp_path / "p.toml", "--no-cache", *extra)
+    assert got.code == 3, got
+    assert said in got.err
+    assert password not in got.err + got.out
