@@ -145,9 +145,9 @@ def failure(exc: BaseException, spec: SourceSpec, uri: str, doing: str) -> Sourc
             f"{where}: permission denied while {doing} ({detail}). The connecting role needs "
             "CONNECT on the database, USAGE on the schema and SELECT on the table (and CREATE "
             "on the schema to write results back); docs/warehouses.md lists the grants.")
-    if state.startswith("08") or state.startswith("57P") or "server closed the connection" \
-            in lowered or "terminating connection" in lowered or "connection" in lowered \
-            and ("lost" in lowered or "closed" in lowered or "reset" in lowered):
+    lost = ("server closed the connection" in lowered or "terminating connection" in lowered
+            or ("connection" in lowered and any(w in lowered for w in ("lost", "closed", "reset"))))
+    if state.startswith(("08", "57P")) or lost:
         return SourceError(
             f"{where}: the connection to the server was lost while {doing} ({detail}). "
             "Nothing was kept or written; run the command again when the server is back.")
@@ -195,6 +195,8 @@ class PgInfo:
     casts: dict[str, str] = field(default_factory=dict)
     relkind: str | None = None
     schema: pa.Schema | None = None
+    #: The planner's row estimate of a table (None for a query or when never analyzed).
+    row_estimate: int | None = None
 
 
 def _from(spec: SourceSpec) -> str:
@@ -232,11 +234,11 @@ def open_pg(spec: SourceSpec) -> tuple[pa.Schema, PgInfo]:
     uri = connection_uri(spec)
     errors = driver_errors()
     with connect(spec) as con, con.cursor() as cur:
-        relkind = None
+        relkind = estimate = None
         names = None
         if spec.table is not None:
-            cur.execute("SELECT c.relkind::text FROM pg_class c WHERE c.oid = "
-                        "to_regclass($1)", parameters=(qualified(spec.table),))
+            cur.execute("SELECT c.relkind::text, c.reltuples::bigint FROM pg_class c WHERE "
+                        "c.oid = to_regclass($1)", parameters=(qualified(spec.table),))
             row = cur.fetchall()
             if not row:
                 tables = _tables(cur)
@@ -245,7 +247,7 @@ def open_pg(spec: SourceSpec) -> tuple[pa.Schema, PgInfo]:
                 raise SourceError(
                     f"{spec.origin} ({server_name(spec)}): table {spec.table!r} does not exist "
                     f"or is not visible to this role.{hint} Tables: {shown or '(none)'}.")
-            relkind = row[0][0]
+            relkind, estimate = row[0]
             # the columns this role may read (all of them, or those granted one by one)
             cur.execute("SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) "
                         "AND attnum > 0 AND NOT attisdropped AND "
@@ -282,8 +284,9 @@ def open_pg(spec: SourceSpec) -> tuple[pa.Schema, PgInfo]:
             f = pa.field(f.name, pa.string())
         fields.append(pa.field(f.name, f.type))
     schema = pa.schema(fields)
+    estimate = int(estimate) if estimate is not None and estimate >= 0 else None
     return schema, PgInfo(source=source, pg_types=pg_types, casts=casts, relkind=relkind,
-                          schema=schema)
+                          schema=schema, row_estimate=estimate)
 
 
 def select_sql(info: PgInfo, columns: list[str], filt, schema: pa.Schema | None = None) -> str:
@@ -371,18 +374,3 @@ def pg_fingerprint(spec: SourceSpec, info: PgInfo) -> tuple[list[Any] | None, st
                               "`change_column`, or grant SELECT on the whole table")
             raise failure(exc, spec, uri, "fingerprinting the source") from None
     return [server, rule, int(count), newest], rule
-
-
-def pg_row_estimate(spec: SourceSpec, info: PgInfo) -> int | None:
-    """The planner's row estimate of a table (for progress), or None."""
-    if spec.table is None:
-        return None
-    try:
-        with connect(spec) as con, con.cursor() as cur:
-            cur.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass($1)",
-                        parameters=(qualified(spec.table),))
-            rows = cur.fetchall()
-    except SourceError:
-        return None
-    est = int(rows[0][0]) if rows and rows[0][0] is not None else -1
-    return est if est >= 0 else None

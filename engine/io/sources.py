@@ -275,9 +275,7 @@ class Source:
         """Rows in the source before filtering, when cheap to know (Parquet; a
         PostgreSQL table's planner estimate)."""
         if self._pg is not None:
-            from basketguard.engine.io.postgres import pg_row_estimate
-
-            return pg_row_estimate(self.spec, self._pg)
+            return self._pg.row_estimate  # read when the source was opened
         if self._dataset is not None and self.spec.format == "parquet":
             try:
                 return sum(frag.metadata.num_rows for frag in self._dataset.get_fragments())

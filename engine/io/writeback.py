@@ -82,18 +82,15 @@ def table_target(project: Project, name: str, option: str) -> TableTarget:
 
 def _normalized(table: pa.Table) -> pa.Table:
     """Columns as plain types both databases take (no dictionaries, no null type)."""
-    cols, names = [], []
-    for name, col in zip(table.column_names, table.columns, strict=True):
+    def plain(col):
         t = col.type
         if pa.types.is_dictionary(t):
-            col = col.cast(t.value_type)
-        elif pa.types.is_null(t):
-            col = col.cast(pa.string())
-        elif pa.types.is_large_string(col.type):
-            col = col.cast(pa.string())
-        cols.append(col)
-        names.append(name)
-    return pa.table(cols, names=names)
+            return col.cast(t.value_type)
+        if pa.types.is_null(t) or pa.types.is_large_string(t):
+            return col.cast(pa.string())
+        return col
+
+    return pa.table([plain(c) for c in table.columns], names=table.column_names)
 
 
 def check_target(target: TableTarget, replace: bool) -> None:

@@ -342,7 +342,8 @@ def test_row_count_hint(pg, fresh):
     source = open_source(_spec(pg.uri("bg_reader"), table=fresh))
     assert source.row_count_hint() is None  # never analyzed: the planner does not know
     pg.execute(f"ANALYZE {fresh}")
-    assert source.row_count_hint() == 500
+    assert source.row_count_hint() is None  # read once, when the source was opened
+    assert open_source(source.spec).row_count_hint() == 500
     query = open_source(_spec(pg.uri("bg_reader"), table=None, query=f"SELECT * FROM {fresh}"))
     assert query.row_count_hint() is None
 
