@@ -29,8 +29,17 @@ test: $(STAMP) lint
 demo: $(STAMP)
 	$(BIN)/basketguard demo --out $(DEMO_DIR)
 
-bench: $(STAMP)
-	$(BIN)/python bench/bench_histories.py
+# The benchmark suite (docs/benchmarks.md): every workload beside DuckDB, Polars and
+# the other peers; the default profile also regenerates README's performance section.
+# BENCH_PROFILE=smoke for a quick run.
+BENCH_PROFILE ?= default
+BENCH_STAMP := $(VENV)/.bench-stamp
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench,postgresql]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/basketguard bench --profile $(BENCH_PROFILE) $(if $(filter default,$(BENCH_PROFILE)),--readme)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache

@@ -20,8 +20,8 @@ Two inputs, two pairs of contenders:
 Peers: DuckDB ``count(*) OVER (PARTITION BY a1..a7)`` (a hash GROUP BY that
 returns one value per row; a row id puts the answer back in input order) and
 Polars ``group_by(a1..a7).len()`` joined back to the rows (left join keeps row
-order). Each contender is warmed up once (JIT, imports), then the best of
-``--repeat`` runs is reported.
+order). Each contender is warmed up once (JIT, imports), then the median of
+``--repeat`` runs is reported (and the best).
 
 Usage::
 
@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -108,13 +109,14 @@ def polars_sizes(table):
 
 
 def timed(fn, *args, repeat: int):
+    """Median seconds of ``repeat`` calls after a warm-up, every time, and the result."""
     fn(*args)  # warm-up
-    best, out = float("inf"), None
+    times, out = [], None
     for _ in range(repeat):
         t0 = time.perf_counter()
         out = fn(*args)
-        best = min(best, time.perf_counter() - t0)
-    return best, np.asarray(out, np.int64)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)), times, np.asarray(out, np.int64)
 
 
 def machine() -> dict:
@@ -125,6 +127,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", choices=PROFILES, default="default")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--json", type=Path, metavar="OUT", help="also write the results here")
     args = ap.parse_args()
     n = PROFILES[args.profile]
     table = customers_table(n)
@@ -146,13 +149,17 @@ def main() -> None:
     ]
     results, ref = [], None
     for inp, name, fn, fargs in runs:
-        sec, out = timed(fn, *fargs, repeat=args.repeat)
+        sec, times, out = timed(fn, *fargs, repeat=args.repeat)
         ref = out if ref is None else ref
-        results.append({"input": inp, "name": name, "seconds": sec,
+        results.append({"input": inp, "name": name, "seconds": sec, "best_s": min(times),
+                        "times": [round(t, 5) for t in times],
                         "equal": bool(np.array_equal(out, ref))})
-    print(json.dumps({"machine": machine(), "customers": n, "attributes": len(ATTRS),
-                      "cards": cards, "classes": int(round(float((1.0 / ref).sum())))},
-                     indent=1))
+    facts = {"machine": machine(), "customers": n, "attributes": len(ATTRS),
+             "cards": cards, "classes": int(round(float((1.0 / ref).sum())))}
+    print(json.dumps(facts, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps({**facts, "results": results, "agree": all(
+            r["equal"] for r in results)}, indent=1) + "\n")
     print(f"\n{'input':<6} {'contender':<12} {'ms':>8} {'Mrows/s':>8} {'vs bg':>7}  equal")
     for r in results:
         bg = next(x for x in results if x["input"] == r["input"] and x["name"] == "basketguard")

@@ -11,8 +11,8 @@ same file in the same run:
 - ``read-only``: pyarrow reading the same columns, the floor for any reader.
 
 All three builders must produce identical arrays (a digest is compared).
-Each child warms up first (JIT, file cache), then reports the best of
-``--repeat`` timings and its peak RSS.
+Each child warms up first (JIT, file cache), then reports the median (and
+the best) of ``--repeat`` timings and its peak RSS.
 
 Usage::
 
@@ -196,16 +196,17 @@ def child(name: str, data: Path, warm: Path, repeat: int) -> None:
     runner = RUNNERS[name]
     runner(warm)  # JIT / imports / first-touch warm-up on a small file
     base_rss = peak_rss_mb()
-    best = float("inf")
+    times = []
     extra: dict = {}
     arrays = None
     for _ in range(repeat):
         t0 = time.perf_counter()
         arrays, extra = runner(data)
-        best = min(best, time.perf_counter() - t0)
+        times.append(time.perf_counter() - t0)
         if _ < repeat - 1:
             arrays = None
-    out = {"name": name, "seconds": best, "peak_rss_mb": round(peak_rss_mb(), 1),
+    out = {"name": name, "seconds": float(np.median(times)), "best_s": min(times),
+           "times": [round(t, 4) for t in times], "peak_rss_mb": round(peak_rss_mb(), 1),
            "rss_before_mb": round(base_rss, 1), **extra}
     if arrays is not None:
         out["digest"] = digest(*arrays)
@@ -227,6 +228,7 @@ def main() -> None:
                          "synth: the shopper simulator's lines (customer order)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", nargs="*", choices=CONTENDERS, default=list(CONTENDERS))
+    ap.add_argument("--json", type=Path, metavar="OUT", help="also write the results here")
     ap.add_argument("--child", nargs=3, metavar=("NAME", "DATA", "WARM"), help=argparse.SUPPRESS)
     ap.add_argument("--generate", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -279,6 +281,10 @@ def main() -> None:
               f"peak/final = {bg['peak_rss_mb'] / bg['final_mb']:.2f} "
               f"(interpreter + libraries {bg['rss_before_mb']:.0f} MB included)")
     print("results identical across builders:", len(digests) == 1)
+    if args.json:
+        args.json.write_text(json.dumps({
+            "machine": machine(), "lines": n, "source": args.source, "order": args.order,
+            "results": results, "agree": len(digests) == 1}, indent=1) + "\n")
     if len(digests) > 1:
         raise SystemExit("builders disagree: " + ", ".join(
             f"{r['name']}={r.get('digest')}" for r in results))

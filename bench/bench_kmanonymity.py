@@ -14,7 +14,7 @@ Contenders, in one process, on the same parsed transactions in the same run:
 
 Every contender's violation counts per size must be equal; the script exits
 non-zero otherwise. Each contender runs once to warm up (JIT, imports), then
-reports its best of ``--repeat``.
+reports its median of ``--repeat`` (and the best).
 
 Usage::
 
@@ -83,13 +83,16 @@ def run_duckdb(tx: Transactions, k: int, m: int) -> tuple[list[int], dict]:
 
 
 def timed(fn, repeat: int, *args) -> tuple[float, list[int], dict]:
+    """Median seconds of ``repeat`` runs after a warm-up, the result, and extras
+    (with every time and the best)."""
     fn(*args)  # warm-up: JIT, imports, caches
-    best, out, extra = float("inf"), None, {}
+    times, out, extra = [], None, {}
     for _ in range(repeat):
         t0 = time.perf_counter()
         out, extra = fn(*args)
-        best = min(best, time.perf_counter() - t0)
-    return best, out, extra
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)), out, {**extra, "best_s": round(min(times), 5),
+                                          "times": [round(t, 5) for t in times]}
 
 
 def machine() -> dict:
@@ -111,6 +114,7 @@ def main() -> None:
     ap.add_argument("-k", type=int, default=5)
     ap.add_argument("-m", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json", type=Path, metavar="OUT", help="also write the results here")
     ap.add_argument("--only", nargs="*", choices=("basketguard", "pyfim", "duckdb"),
                     default=["basketguard", "pyfim", "duckdb"])
     args = ap.parse_args()
@@ -152,6 +156,13 @@ def main() -> None:
         print(f"{name:<12} {sec:8.3f} {ratio:>7}  {by_size}{more}")
     counts = {tuple(r[1]) for r in results.values()}
     print("results identical across contenders:", len(counts) == 1)
+    if args.json:
+        args.json.write_text(json.dumps({
+            "machine": machine(), "data": data.name, "transactions": tx.n_transactions,
+            "k": args.k, "m": args.m, "agree": len(counts) == 1,
+            "results": [{"name": name, "seconds": sec, "violations": by_size, **extra}
+                        for name, (sec, by_size, extra) in results.items()]},
+            indent=1) + "\n")
     if len(counts) > 1:
         raise SystemExit("contenders disagree: " + ", ".join(
             f"{n}={r[1]}" for n, r in results.items()))

@@ -16,8 +16,12 @@ Workloads (targets of the learned-detector issue, on this 2-core machine):
   cross-validation, calibration, the final booster, proxies and the generated
   signature) on 200k customers; target < 60 s;
 - **scoring**: a saved detector loaded back and scored on every customer
-  (``score_learned``: groups rebuilt, features, LightGBM predict); target < 5 s
-  for 1M customers.
+  (``score_learned``: groups rebuilt, features, the forest kernel); target < 5 s
+  for 1M customers;
+- **margins**: the forest kernel alone (``kernels.trees.predict_raw`` through
+  ``LearnedDetector.score``) against LightGBM's ``Booster.predict(raw_score=True)``
+  on the same feature rows, given the faster of a CSR matrix and a dense float32
+  array; the margins must be equal, bit for bit.
 
 The population is the simulator's ``hard`` profile (about 100 lines a customer
 a year) with ``--items`` catalog items, generated once under ``--data``
@@ -26,6 +30,7 @@ a year) with ``--items`` catalog items, generated once under ``--data``
 Usage::
 
     python bench/bench_learn.py                      # 1M customers, 50k items
+    python bench/bench_learn.py --profile smoke      # 20k customers, quick
     python bench/bench_learn.py --customers 100000 --train-customers 50000 --items 5000
 """
 
@@ -55,6 +60,7 @@ from basketguard.engine.detect import proxystats  # noqa: E402
 from basketguard.engine.detect.features import (  # noqa: E402
     FeatureSpec,
     feature_matrix,
+    groups_from_keys,
     select_groups,
     support,
 )
@@ -121,8 +127,50 @@ def duckdb_support(hist, groups, label: np.ndarray):
     return run
 
 
+#: (customers, training customers, catalog items); ``large`` is the issue's size
+PROFILES = {"smoke": (20_000, 10_000, 2_000), "default": (200_000, 50_000, 20_000),
+            "large": (1_000_000, 200_000, 50_000)}
+
+
+def scored_features(det, hist, ctx):
+    """The feature rows ``score_learned`` gives the detector (groups rebuilt by key)."""
+    meta = det.feature_spec_
+    groups, _ = groups_from_keys(list(meta["groups"]), ctx.view, hist.item_ids, ctx.concepts)
+    ref = np.full(hist.n_customers, int(hist.day.max()), np.int32)
+    return feature_matrix(hist, groups, ref, np.zeros(hist.n_items, np.uint8),
+                          FeatureSpec.from_dict(meta["spec"]).windows)
+
+
+def lightgbm_margins(det, X):
+    """The peer of the forest kernel: LightGBM's own ``predict(raw_score=True)``.
+
+    Returns a function for the faster of the two inputs a LightGBM user would
+    pass: the CSR matrix as it is, or a dense float32 array (built before
+    timing; only when it takes under 2 GiB), and the name of that input.
+    """
+    threads = det.num_threads
+
+    def csr():
+        return np.asarray(det.booster_.predict(X, raw_score=True, num_threads=threads))
+
+    options = {"csr": csr}
+    if X.shape[0] * X.shape[1] * 4 < 2 * 2**30:
+        dense = X.astype(np.float32).toarray()
+        # LightGBM reads a sparse matrix's absent entries as 0.0, a dense NaN as missing
+        options["dense"] = lambda: np.asarray(det.booster_.predict(
+            dense, raw_score=True, num_threads=threads))
+    times = {}
+    for name, fn in options.items():
+        fn()  # warm-up
+        times[name] = timed(fn, repeat=1)[0]
+    best = min(times, key=times.get)
+    return options[best], best, times
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--profile", choices=PROFILES,
+                    help="customers, training customers and items together (overrides them)")
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--train-customers", type=int, default=200_000)
     ap.add_argument("--items", type=int, default=50_000)
@@ -131,6 +179,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-peer", action="store_true", help="skip the DuckDB peer")
     ap.add_argument("--out", type=Path, help="write the figures as JSON here")
     args = ap.parse_args(argv)
+    if args.profile:
+        args.customers, args.train_customers, args.items = PROFILES[args.profile]
     folder = args.data / f"hard-{args.customers}-{args.items}-seed{args.seed}"
     if not (folder / "project.toml").exists():
         print(f"generating {args.customers:,} customers ...", file=sys.stderr)
@@ -201,6 +251,19 @@ def main(argv=None) -> int:
 
     sec, scored = timed(score)
     figures["score_s"] = sec
+
+    # the forest kernel alone against LightGBM's predict, on the same feature rows
+    det = load_detector(model_dir)
+    X = scored_features(det, hist, ctx)
+    det.score(X[:1000])  # warm-up: JIT, the forest read from the model text
+    sec, ours = timed(lambda: det.score(X))
+    peer, peer_input, peer_times = lightgbm_margins(det, X)
+    peer_s, theirs = timed(peer)
+    figures["margins"] = {"rows": X.shape[0], "features": X.shape[1],
+                          "trees": det.booster_.num_trees(), "basketguard_s": sec,
+                          "lightgbm_s": peer_s, "lightgbm_input": peer_input,
+                          "lightgbm_first_s": peer_times,
+                          "equal": bool(np.array_equal(ours, theirs))}
     figures["machine"] = machine_facts("lightgbm")
     lps = hist.n_lines / figures["features_s"]
     print(json.dumps(figures, indent=2))
@@ -209,7 +272,10 @@ def main(argv=None) -> int:
           f"{figures['support_pass_s']:.2f} s; DuckDB "
           f"{figures.get('duckdb_support_s', float('nan')):.2f} s); training on "
           f"{n_train:,}: {figures['train_s']:.1f} s; scoring {hist.n_customers:,}: "
-          f"{figures['score_s']:.2f} s", file=sys.stderr)
+          f"{figures['score_s']:.2f} s; margins of {X.shape[0]:,} rows "
+          f"{figures['margins']['basketguard_s']:.3f} s against LightGBM predict "
+          f"({peer_input}) {figures['margins']['lightgbm_s']:.3f} s, equal: "
+          f"{figures['margins']['equal']}", file=sys.stderr)
     if args.out:
         args.out.write_text(json.dumps(figures, indent=2) + "\n")
     return 0

@@ -12,6 +12,7 @@ generation + writing, peak RSS and the machine. Also times the kernels alone
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import resource
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compression", default="snappy")
     parser.add_argument("--out", default=None, help="output folder (default: a temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the output")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results here")
     args = parser.parse_args(argv)
     n = PROFILES[args.profile]
     out = Path(args.out or tempfile.mkdtemp(prefix="bench-synth-"))
@@ -80,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  peak RSS {_peak_rss_mib():,.0f} MiB")
     if res.lines:
         print(f"  100M lines at this rate: {1e8 / (res.lines / dt):.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "profile": args.profile, "customers": n, "lines": res.lines,
+            "seconds": dt, "written_mib": round(size, 1), "peak_rss_mib": round(_peak_rss_mib()),
+            "kernel_lines": kernel_lines, "cpus": os.cpu_count(), "cpu": _cpu_model(),
+            "numba_threads": numba.get_num_threads()}, indent=1) + "\n")
     if not args.keep and args.out is None:
         shutil.rmtree(out, ignore_errors=True)
     return 0

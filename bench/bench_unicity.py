@@ -14,8 +14,9 @@ Contenders, each in its own subprocess, on the same population in the same run:
 The known points come from basketguard's draws (``kernels.unicity.known_points``,
 computed before the contenders and not timed), so the two must agree exactly on
 which (member, draw) pairs are unique at ``p``; a digest is compared. Each
-child warms up first (JIT, DuckDB's first query), then reports the best of
-``--repeat`` timings. Times exclude loading the lines (both get them in memory).
+child warms up first (JIT, DuckDB's first query), then reports the median
+(and the best) of ``--repeat`` timings. Times exclude loading the lines (both
+get them in memory).
 
 Population (as bench_histories' log): ``lines / 20`` customers with Pareto
 activity, 50,000 items with Zipf(1.1) popularity, uniform times over 2023.
@@ -173,17 +174,18 @@ def child(name: str, data_path: Path, known_path: Path, points: str, p: int, dra
         run = lambda: run_basketguard(data, known, points, p, draws, seed)  # noqa: E731
     if name == "basketguard":
         run()  # warm-up: JIT and first touch of memory (DuckDB warms up on table creation)
-    best = float("inf")
-    extra: dict = {}
+    times, runs = [], []
     for _ in range(repeat):
         t0 = time.perf_counter()
         pairs, eligible, extra = run()
-        elapsed = time.perf_counter() - t0
-        if elapsed < best:
-            best, best_extra = elapsed, extra
-    print(json.dumps({"name": name, "seconds": best, "digest": digest(pairs, eligible),
+        times.append(time.perf_counter() - t0)
+        runs.append(extra)
+    # the phases of the median run
+    median_extra = runs[int(np.argsort(times)[(len(times) - 1) // 2])]
+    print(json.dumps({"name": name, "seconds": float(np.median(times)), "best_s": min(times),
+                      "times": [round(t, 4) for t in times], "digest": digest(pairs, eligible),
                       "unique_pairs": int(pairs.shape[0]), "eligible_pairs": eligible,
-                      **best_extra}))
+                      **median_extra}))
 
 
 # ------------------------------------------------------------------------ main
@@ -226,6 +228,7 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", choices=CONTENDERS, default=list(CONTENDERS))
     ap.add_argument("--online-retail", action="store_true",
                     help="print the Online Retail table of docs/unicity.md and exit")
+    ap.add_argument("--json", type=Path, metavar="OUT", help="also write the results here")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.online_retail:
@@ -247,6 +250,7 @@ def main() -> None:
                       "lines": int(data["offsets"][-1]), "members": int(data["members"].size),
                       "p": args.p, "draws": args.draws}, indent=1))
     ok = True
+    every = []
     for points in args.points:
         known_path = OUT / f"unicity_{args.profile}_{points}_known.npz"
         prepare_known(known_path, data, points, args.p, args.draws, args.seed)
@@ -276,6 +280,12 @@ def main() -> None:
         same = len({r["digest"] for r in results}) == 1
         print("results identical:", same)
         ok &= same
+        every += [{**r, "points": points} for r in results]
+    if args.json:
+        args.json.write_text(json.dumps({
+            "machine": machine(), "customers": int(data["offsets"].shape[0] - 1),
+            "lines": int(data["offsets"][-1]), "members": int(data["members"].size),
+            "p": args.p, "draws": args.draws, "results": every, "agree": ok}, indent=1) + "\n")
     if not ok:
         raise SystemExit("contenders disagree")
 

@@ -28,6 +28,7 @@ from basketguard.engine.errors import BasketguardError
 #: Verb modules, in the order ``--help`` lists them.
 COMMANDS = (
     "basketguard.engine.cli.assess",
+    "basketguard.engine.cli.bench",
     "basketguard.engine.cli.catalog",
     "basketguard.engine.cli.demo",
     "basketguard.engine.cli.explain",
