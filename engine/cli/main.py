@@ -25,22 +25,38 @@ from basketguard.engine import __version__
 from basketguard.engine.cli.exitcodes import ExitCode
 from basketguard.engine.errors import BasketguardError
 
-#: Verb modules, in the order ``--help`` lists them.
-COMMANDS = (
-    "basketguard.engine.cli.assess",
-    "basketguard.engine.cli.bench",
-    "basketguard.engine.cli.catalog",
-    "basketguard.engine.cli.demo",
-    "basketguard.engine.cli.explain",
-    "basketguard.engine.cli.gate",
-    "basketguard.engine.cli.learn",
-    "basketguard.engine.cli.notice",
-    "basketguard.engine.cli.profile",
-    "basketguard.engine.cli.recommend",
-    "basketguard.engine.cli.scan",
-    "basketguard.engine.cli.signatures",
-    "basketguard.engine.cli.synth",
-)
+#: Verb -> (module, one-line help), in the order ``--help`` lists them. The help is
+#: repeated here so that ``basketguard --help`` imports no verb module (they load
+#: NumPy, Numba and pyarrow); tests/engine/cli/test_cli.py checks it against each
+#: module's ``HELP``. Only the verb being run is imported.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "assess": ("basketguard.engine.cli.assess",
+        "Assess how well a segment's members could be re-identified (classes, unicity, k^m)."),
+    "bench": ("basketguard.engine.cli.bench",
+        "Run the benchmark suite against DuckDB, Polars and other peers (source checkout)"),
+    "catalog": ("basketguard.engine.cli.catalog",
+        "Show how a catalog resolves to product concepts (catalog map), or list the concepts."),
+    "demo": ("basketguard.engine.cli.demo",
+        "Simulate shoppers, scan them, gate a baby-coupon mailing to the customers flagged as pregnant (it fails), recommend and verify a plan, gate the amended mailing and write the HTML, Markdown, JUnit and JSON reports."),
+    "explain": ("basketguard.engine.cli.explain",
+        "Access report for one customer (GDPR Art. 15): the inferences their purchases support and the products behind them, their segments and opt-out."),
+    "gate": ("basketguard.engine.cli.gate",
+        "Gate a segment export: judge the mailing against every policy check and exit 0 pass, 1 fail, 2 warnings only, 3 error."),
+    "learn": ("basketguard.engine.cli.learn",
+        "Train a learned (LightGBM) detector from labels, anchor purchases or a signature's flags, and discover the products that give the label away."),
+    "notice": ("basketguard.engine.cli.notice",
+        "Write a plain-language notice for shoppers: what the purchase data can reveal, how the policy limits its use, and how to opt out."),
+    "profile": ("basketguard.engine.cli.profile",
+        "Profile the basket lines of a project: counts, time span, distributions, dropped rows."),
+    "recommend": ("basketguard.engine.cli.recommend",
+        "Recommend decoy recipients, suppression, generalization and offer changes that bring a mailing under the policy, and verify the plan by measuring again."),
+    "scan": ("basketguard.engine.cli.scan",
+        "Scan basket lines for sensitive life-event and special-category inferences."),
+    "signatures": ("basketguard.engine.cli.signatures",
+        "List and validate signature files; with --project, show what each feature matches."),
+    "synth": ("basketguard.engine.cli.synth",
+        "Generate synthetic shoppers with planted life events (lines, catalog, customers, truth)"),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,8 +72,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(int(ExitCode.ERROR))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with one sub-parser per verb."""
+def chosen_command(argv: list[str]) -> str | None:
+    """The verb of a command line: its first word that names one (options come before)."""
+    for word in argv:
+        if word in COMMANDS:
+            return word
+        if not word.startswith("-"):
+            return None  # a misspelt verb: argparse says so, listing the verbs
+    return None
+
+
+def build_parser(command: str | None = "*") -> argparse.ArgumentParser:
+    """Build the top-level parser with one sub-parser per verb.
+
+    Only ``command``'s module is imported and its options added (every verb's
+    when ``command`` is ``"*"``); the others are listed with their help.
+    """
     parser = _Parser(
         prog="basketguard",
         description="Inference-risk detection engine for shopper data.",
@@ -67,9 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", help="show full tracebacks on errors"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in COMMANDS:
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if command not in (name, "*"):
+            continue
         module = importlib.import_module(module_name)
-        p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show full tracebacks on errors")
         module.add_arguments(p)
@@ -79,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(chosen_command(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help / --version (0) or a usage error (3)

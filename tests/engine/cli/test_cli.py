@@ -202,6 +202,44 @@ def test_no_command_prints_help_and_exits_3(capsys):
     assert "usage: basketguard" in capsys.readouterr().err
 
 
+def test_every_verb_is_listed_with_its_own_help():
+    """main.COMMANDS repeats each verb module's NAME and HELP (so --help imports none)."""
+    import importlib
+
+    from basketguard.engine.cli import main as cli_main
+
+    for name, (module_name, help_text) in cli_main.COMMANDS.items():
+        module = importlib.import_module(module_name)
+        assert (module.NAME, module.HELP) == (name, help_text)
+    modules = {p.stem for p in Path(cli_main.__file__).parent.glob("*.py")
+               if "NAME = " in p.read_text()}
+    assert modules == {m.rsplit(".", 1)[1] for m, _ in cli_main.COMMANDS.values()}
+
+
+def test_help_imports_no_verb_module_and_no_numba():
+    """`basketguard --help` stays lean: the verbs' modules (and Numba, pyarrow) load only
+    for the verb that runs; `scan --help` loads scan's alone."""
+    import subprocess
+    import sys
+
+    from basketguard.engine.cli.main import COMMANDS
+
+    code = ("import sys; from basketguard.engine.cli.main import main; rc = main(ARGV); "
+            "print(sorted(m for m in sys.modules if m.startswith('basketguard.engine.cli.')"
+            " or m in ('numba', 'pyarrow')), file=sys.stderr)")
+
+    def loaded(argv):
+        out = subprocess.run([sys.executable, "-c", code.replace("ARGV", repr(argv))],
+                             capture_output=True, text=True, check=True)
+        return set(eval(out.stderr.strip().splitlines()[-1]))
+
+    assert loaded(["--help"]) == {"basketguard.engine.cli.exitcodes",
+                                  "basketguard.engine.cli.main"}
+    scan = loaded(["scan", "--help"])
+    assert {m for m in scan if m.rsplit(".", 1)[-1] in COMMANDS} == \
+        {"basketguard.engine.cli.scan"}
+
+
 def test_version(capsys):
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("basketguard ")
