@@ -36,6 +36,8 @@ from basketguard.kernels.rng import check_seed, derive_key, draw
 
 MAX_P = 64
 _MAX_RANK_BITS = 1 << 31  # key bitmap for code lookups (256 MiB at most); else binary search
+_SMALL_SORT = 32  # a member's keys are insertion-sorted up to this many lines
+_BLOCK = 256  # members per block of the draws (scratch arrays are per block)
 
 
 # --------------------------------------------------------------- member points
@@ -98,12 +100,27 @@ def _sorted_member_keys(offsets, hi, day, unit, bmin, nb, members, tmp_off, tmp,
             i = offsets[c] + j
             tmp[a + j] = np.int64(hi[i]) * nb + (time_bucket(day[i], unit) - bmin)
         seg = tmp[a:tmp_off[m + 1]]
-        seg.sort()
+        if seg.shape[0] <= _SMALL_SORT:
+            _insertion_sort(seg)
+        else:
+            seg.sort()
         n = 0
         for j in range(seg.shape[0]):
             if j == 0 or seg[j] != seg[j - 1]:
                 n += 1
         distinct[m] = n
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _insertion_sort(a):
+    """Sort a short int64 array in place (cheaper than a library sort call below ~32)."""
+    for i in range(1, a.shape[0]):
+        x = a[i]
+        j = i - 1
+        while j >= 0 and a[j] > x:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = x
 
 
 @njit(cache=True, nogil=True)
@@ -231,29 +248,45 @@ def unicity_draws(members: np.ndarray, mp_off: np.ndarray, mp_code: np.ndarray,
 @njit(cache=True, nogil=True, parallel=True)
 def _unicity_draws(members, mp_off, mp_code, point_off, holders, dense_row, bitmaps,
                    p_max, draws, seed, out):
-    """Per member: partial Fisher-Yates per draw, then the smallest unique prefix."""
-    for m in prange(members.shape[0]):
-        a = mp_off[m]
-        n = mp_off[m + 1] - a
-        big_p = min(n, p_max)
-        if big_p == 0:
-            continue
-        key = derive_key(seed, members[m])
-        perm = np.empty(n, np.int64)
-        lens = np.empty(n, np.int64)  # holder counts, gathered once per member
-        for j in range(n):
-            qj = mp_code[a + j]
-            lens[j] = point_off[qj + 1] - point_off[qj]
-        q = np.empty(big_p, np.int64)
-        qlen = np.empty(big_p, np.int64)
-        cur = np.empty(big_p, np.int64)
-        for d in range(draws):
-            _draw_prefix(key, d, n, big_p, perm)
-            for j in range(big_p):
-                q[j] = mp_code[a + perm[j]]
-                qlen[j] = lens[perm[j]]
-            out[m, d] = _smallest(q, qlen, big_p, members[m], point_off, holders, dense_row,
-                                  bitmaps, cur)
+    """Per member: partial Fisher-Yates per draw, then the smallest unique prefix.
+
+    Members go in blocks of ``_BLOCK`` that share scratch arrays (one allocation
+    per block, not five per member); a member's answer does not depend on its block.
+    """
+    n_members = members.shape[0]
+    for b in prange((n_members + _BLOCK - 1) // _BLOCK):
+        lo = b * _BLOCK
+        hi = min(lo + _BLOCK, n_members)
+        n_max = 0
+        for m in range(lo, hi):
+            n_max = max(n_max, mp_off[m + 1] - mp_off[m])
+        perm = np.empty(n_max, np.int64)
+        lens = np.empty(n_max, np.int64)
+        q = np.empty(p_max, np.int64)
+        qlen = np.empty(p_max, np.int64)
+        cur = np.empty(p_max, np.int64)
+        for m in range(lo, hi):
+            a = mp_off[m]
+            n = mp_off[m + 1] - a
+            big_p = min(n, p_max)
+            if big_p == 0:
+                continue
+            key = derive_key(seed, members[m])
+            # holder counts (a cache miss each): of every point once when the draws
+            # know more points than the member has, else of the drawn points only
+            gather = draws * big_p > n
+            if gather:
+                for j in range(n):
+                    qj = mp_code[a + j]
+                    lens[j] = point_off[qj + 1] - point_off[qj]
+            for d in range(draws):
+                _draw_prefix(key, d, n, big_p, perm)
+                for j in range(big_p):
+                    qj = mp_code[a + perm[j]]
+                    q[j] = qj
+                    qlen[j] = lens[perm[j]] if gather else point_off[qj + 1] - point_off[qj]
+                out[m, d] = _smallest(q, qlen, big_p, members[m], point_off, holders,
+                                      dense_row, bitmaps, cur)
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -195,6 +195,32 @@ def test_counts_merge_exactly_across_member_shards(pop, cut, unit):
         assert (a[k] + b[k]).tolist() == whole[k].tolist()
 
 
+
+@pytest.mark.parametrize("unit", [ix.UNIT_NONE, ix.UNIT_DAY])
+@pytest.mark.parametrize("draws", [1, 3])
+def test_long_histories_and_many_members_match_reference(rng, unit, draws):
+    # members with more lines than the insertion-sort cut, more members than a draw block,
+    # and both ways of gathering holder counts (draws * p above and below n)
+    n_cust = uk._BLOCK + 60
+    lens = rng.integers(0, 3 * uk._SMALL_SORT, n_cust)
+    offsets = np.zeros(n_cust + 1, np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    n = int(offsets[-1])
+    hi = (rng.zipf(1.5, n).clip(1, 40) - 1).astype(np.int32)
+    cust = np.repeat(np.arange(n_cust), lens)
+    day = rng.integers(0, 12, n).astype(np.int32)
+    order = np.lexsort((day, cust))
+    hi, day = hi[order], day[order]
+    members = rng.permutation(n_cust).astype(np.int64)
+    idx = ix.build_index(offsets, hi, day, unit, 40, dense_ratio=8.0)
+    sets, _, _ = nu.point_sets(offsets, hi, day, unit)
+    mp_off, mp_code = uk.member_points(offsets, hi, day, members, idx)
+    for j, m in enumerate(members):
+        assert idx.point_key[mp_code[mp_off[j]:mp_off[j + 1]]].tolist() == sorted(sets[m])
+    got = uk.unicity_draws(members, mp_off, mp_code, idx, 4, draws, 7)
+    assert got.tolist() == nu.smallest(sets, members, 4, draws, 7)
+
+
 # ------------------------------------------------------------------ named cases
 
 
