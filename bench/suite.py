@@ -426,9 +426,13 @@ def baseline(profile: str) -> dict[str, float]:
 
 
 def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename, keeping the
+    mode of the file it replaces (0644 for a new one; the temporary file is 0600)."""
     from basketguard.engine.io.output import write_text_atomic
 
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     write_text_atomic(path, text)
+    path.chmod(mode)
 
 
 #: where ``--readme`` keeps the run the README's section was generated from

@@ -46,6 +46,7 @@ l-diversity (:func:`diversity_from_pairs`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -107,6 +108,24 @@ def _first_step(col, card, out):
         if c < 0 or c >= card:
             bad += 1
         out[i] = c
+    return bad
+
+
+@njit(cache=True, nogil=True)
+def _fused_key(columns, cards, out):
+    """out = mixed-radix key of all columns in one pass (the product of ``cards``
+    must stay below 2**62); returns the number of codes outside [0, card)."""
+    bad = 0
+    k = len(columns)
+    for i in range(out.shape[0]):
+        key = np.int64(0)
+        for j in range(k):
+            c = columns[j][i]
+            card = cards[j]
+            if c < 0 or c >= card:
+                bad += 1
+            key = key * card + c
+        out[i] = key
     return bad
 
 
@@ -257,6 +276,17 @@ def composite_key(columns: Sequence[np.ndarray], cards: Sequence[int],
             raise ValueError("n is required when there are no columns")
         return np.zeros(int(n), np.int64), 1
     key = np.empty(m, np.int64)
+    total = math.prod(int(c) for c in cards)
+    if total <= KEY_LIMIT:
+        # No densifying needed: every column in one pass (no key round trips).
+        cols = tuple(_contiguous(c) for c in columns)
+        bad = _fused_key(cols, np.array([int(c) for c in cards], np.int64), key)
+        if bad:
+            for j, (col, card) in enumerate(zip(cols, cards, strict=True)):
+                n_bad = int(np.count_nonzero((col < 0) | (col >= int(card))))
+                if n_bad:
+                    raise ValueError(f"column {j}: {n_bad} code(s) outside [0, {int(card)})")
+        return key, total
     bound = 1
     for j, (col, card) in enumerate(zip(columns, cards, strict=True)):
         card = int(card)
@@ -330,7 +360,8 @@ def group_keys(key: np.ndarray, bound: int, method: str = "auto") -> Classes:
     sizes = np.empty(cap, np.int64)
     class_keys = np.empty(cap, np.int64)
     if method == "direct" or (method == "auto" and bound <= 4 * n + 4096):
-        table = np.zeros(int(bound), np.int64)
+        # int32 counts (n < 2**31, as class ids are int32): half the table's memory.
+        table = np.zeros(int(bound), np.int32)
         m = _group_direct(key, table, class_of, sizes, class_keys)
     else:
         perm = radix_argsort(key, bound)

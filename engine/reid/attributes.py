@@ -1,7 +1,10 @@
 """Exported attributes as dense codes: generalization hierarchies, encoding, member rows.
 
-Values: each attribute is dictionary-encoded with pyarrow; a null is a value of
-its own (as in ARX, where a missing value is just another value). A hierarchy
+Values: each attribute is dictionary-encoded in order of first appearance,
+exactly as ``pyarrow.compute.dictionary_encode`` does (string, integer and
+dictionary columns in one Numba pass over their Arrow buffers, other types by
+Arrow itself; large tables encode their columns in threads); a null is a value
+of its own (as in ARX, where a missing value is just another value). A hierarchy
 maps each value to its generalized value (``{"18-24": "18-34", ...}``); the key
 ``"*"`` maps every value not listed. Non-text values are looked up by their
 text form (``str(value)``), nulls are not generalized.
@@ -9,7 +12,9 @@ text form (``str(value)``), nulls are not generalized.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +26,12 @@ import pyarrow.compute as pc
 from basketguard.engine.config.toml import read_toml
 from basketguard.engine.errors import ConfigError, DataError, SchemaError
 from basketguard.engine.io import columns as colconv
+from basketguard.kernels.encode import first_seen_ints, first_seen_strings
 
 Hierarchies = Mapping[str, Mapping[str, Any]]
+
+#: Tables with at least this many attribute cells encode their columns in threads.
+_THREADED_CELLS = 1 << 18
 
 
 def load_hierarchies(source: str | Path | Mapping[str, Any]) -> dict[str, dict[str, str]]:
@@ -87,6 +96,75 @@ def _key(v: Any) -> str:
     return v if isinstance(v, str) else str(v)
 
 
+def _plain(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One Arrow array; a single-chunk dictionary column keeps its dictionary."""
+    if isinstance(col, pa.ChunkedArray):
+        if col.num_chunks == 1:
+            return col.chunk(0)
+        return colconv.as_array(col)
+    return col
+
+
+def _first_seen(arr: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """First-seen codes and first rows straight from the buffers (Numba), or None
+    for types without a fast path (booleans, floats, times, ...).
+
+    Strings compare as bytes and integers as numbers, which is exactly Arrow's
+    equality for those types; a dictionary column is coded by its indices (a
+    code per dictionary entry used, merged later when entries are equal).
+    """
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        return _first_seen(arr.indices) if arr.indices.offset == arr.offset else None
+    n = len(arr)
+    bufs = arr.buffers()
+    bits = None
+    if arr.null_count:
+        bits = np.frombuffer(bufs[0], np.uint8)
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        width = np.int32 if pa.types.is_string(t) else np.int64
+        offsets = np.frombuffer(bufs[1], width, count=arr.offset + n + 1)[arr.offset:]
+        data = (np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None and bufs[2].size
+                else np.zeros(0, np.uint8))
+        return first_seen_strings(offsets, data, bits, arr.offset)
+    if pa.types.is_integer(t):
+        values = np.frombuffer(bufs[1], t.to_pandas_dtype(), count=arr.offset + n)[arr.offset:]
+        return first_seen_ints(values, bits, arr.offset)
+    return None
+
+
+def dictionary_codes(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list]:
+    """Dense codes of a column in order of first appearance, nulls a value of their own.
+
+    The same codes and values as ``pyarrow.compute.dictionary_encode(...,
+    null_encoding="encode")`` of the decoded column, in one Numba pass over
+    the Arrow buffers for strings (``string``, ``large_string``), integers and
+    dictionary columns of those; other types go through Arrow.
+
+    Returns
+    -------
+    codes : numpy.ndarray of int32
+    values : list
+        Value of each code (None for null), as Python objects.
+    """
+    arr = _plain(col)
+    fast = _first_seen(arr) if len(arr) else None
+    if fast is None:
+        enc = pc.dictionary_encode(colconv.as_array(arr), null_encoding="encode")
+        codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+        return codes, enc.dictionary.to_pylist()
+    codes, first_row = fast
+    # The value of each code, encoded once more by Arrow (a handful of rows): this
+    # merges codes of equal values (repeated dictionary entries) and keeps the
+    # first-seen order, since codes are numbered in order of first appearance.
+    reps = colconv.as_array(arr.take(pa.array(first_row)))
+    enc = pc.dictionary_encode(reps, null_encoding="encode")
+    remap = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+    if not np.array_equal(remap, np.arange(remap.shape[0], dtype=np.int32)):
+        codes = remap[codes]
+    return codes, enc.dictionary.to_pylist()
+
+
 def encode_column(col: pa.Array | pa.ChunkedArray, name: str,
                   hierarchy: Mapping[str, str] | None = None) -> tuple[np.ndarray, tuple]:
     """Dense codes of one attribute column (nulls are a value), optionally generalized.
@@ -97,10 +175,7 @@ def encode_column(col: pa.Array | pa.ChunkedArray, name: str,
     labels : tuple
         Value of each code.
     """
-    arr = colconv.as_array(col)
-    enc = pc.dictionary_encode(arr, null_encoding="encode")
-    indices = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-    values = enc.dictionary.to_pylist()
+    indices, values = dictionary_codes(col)
     if hierarchy is None:
         return indices, tuple(values)
     default = hierarchy.get("*")
@@ -167,9 +242,19 @@ def encode_attributes(customers: pa.Table, attributes: Sequence[str] | None = No
                 f"hierarchy given for {name!r}, which is not an exported attribute; "
                 f"exported: {', '.join(names) or '(none)'}."
             )
+    def encode(name: str) -> tuple[np.ndarray, tuple]:
+        return encode_column(customers.column(name), name, hierarchies.get(name))
+
+    workers = min(len(names), os.cpu_count() or 1)
+    if workers > 1 and customers.num_rows * len(names) >= _THREADED_CELLS:
+        # The kernels and Arrow release the GIL: columns encode side by side.
+        # Results (and the first error, in column order) are as if sequential.
+        with ThreadPoolExecutor(workers) as pool:
+            encoded = list(pool.map(encode, names))
+    else:
+        encoded = [encode(name) for name in names]
     codes, cards, labels = [], [], []
-    for name in names:
-        c, lab = encode_column(customers.column(name), name, hierarchies.get(name))
+    for c, lab in encoded:
         codes.append(c)
         cards.append(max(len(lab), 1))
         labels.append(lab)

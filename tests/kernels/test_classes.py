@@ -185,3 +185,24 @@ def test_larger_random_matches_numpy(rng):
     assert cl.class_of.tolist() == inverse.ravel().tolist()
     assert cl.sizes.tolist() == counts.tolist()
     assert class_counts(cols, cards).codes.tolist() == uniq.tolist()
+
+
+def test_bad_code_message_names_the_first_bad_column():
+    # the one-pass key (no densifying) reports like the column-by-column one
+    with pytest.raises(ValueError, match=r"column 1: 2 code\(s\) outside \[0, 2\)"):
+        classify([_i32(0, 1, 0), _i32(0, 2, 5)], [2, 2])
+    with pytest.raises(ValueError, match=r"column 0: 1 code\(s\) outside \[0, 3\)"):
+        composite_key([_i32(-1, 0), _i32(7, 0)], [3, 2])
+
+
+def test_one_pass_key_matches_column_by_column(rng):
+    cards = [6, 5, 216, 8, 5, 5, 3]
+    cols = [rng.integers(0, c, 5000).astype(np.int32) for c in cards]
+    key, bound = composite_key(cols, cards)
+    ref = np.zeros(5000, np.int64)
+    for col, card in zip(cols, cards, strict=True):
+        ref = ref * card + col
+    assert bound == int(np.prod(cards)) and np.array_equal(key, ref)
+    # non-contiguous columns are accepted
+    wide = [np.repeat(c, 2)[::2] for c in cols]
+    assert np.array_equal(composite_key(wide, cards)[0], ref)

@@ -16,6 +16,8 @@ from basketguard.kernels.encode import (
     build_hash,
     encode_direct,
     encode_hash,
+    first_seen_ints,
+    first_seen_strings,
     hash_shift,
     rank_remap,
 )
@@ -337,3 +339,83 @@ def test_id_encoder_many_batches_against_reference(rng):
     batches += [rng.integers(-(2**60), 2**60, size=300).tolist() for _ in range(5)]
     batches += [rng.choice(batches[-1], size=100).tolist()]
     _check_encoder(batches, _int_col)
+
+
+# ---------------------------------------------------- attribute columns (Arrow)
+
+def _first_seen_ref(values):
+    """Codes in order of first appearance (None a value) and each code's first row."""
+    index, first, codes = {}, [], []
+    for i, v in enumerate(values):
+        if v not in index:
+            index[v] = len(first)
+            first.append(i)
+        codes.append(index[v])
+    return codes, first
+
+
+def _string_buffers(arr):
+    bufs = arr.buffers()
+    width = np.int32 if pa.types.is_string(arr.type) else np.int64
+    offsets = np.frombuffer(bufs[1], width, count=arr.offset + len(arr) + 1)[arr.offset:]
+    data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    bits = np.frombuffer(bufs[0], np.uint8) if arr.null_count else None
+    return offsets, data, bits
+
+
+TEXTS = ["", "a", "ab", "abcdefg", "abcdefgh", "abcdefghi", "abcdefghijklmnop",
+         "abcdefghijklmnopq", "x" * 40, "é", "\x00", "\x00\x00", None]
+
+
+@given(st.lists(st.sampled_from(TEXTS), max_size=60), st.integers(0, 5),
+       st.sampled_from([pa.string(), pa.large_string()]))
+def test_first_seen_strings_matches_reference(values, cut, typ):
+    arr = pa.array(values, typ).slice(min(cut, len(values)))
+    codes, first = first_seen_strings(*_string_buffers(arr), arr.offset)
+    ref_codes, ref_first = _first_seen_ref(arr.to_pylist())
+    assert codes.dtype == np.int32 and first.dtype == np.int64
+    assert codes.tolist() == ref_codes and first.tolist() == ref_first
+
+
+def test_first_seen_strings_many_values_and_unaligned_data(rng):
+    values = [None if i % 97 == 0 else f"v{int(j)}" + "z" * (int(j) % 23)
+              for i, j in enumerate(rng.integers(0, 20000, 60000))]
+    arr = pa.array(values)
+    offsets, data, bits = _string_buffers(arr)
+    ref = _first_seen_ref(values)
+    codes, first = first_seen_strings(offsets, data, bits)
+    assert (codes.tolist(), first.tolist()) == ref
+    # the same bytes one byte off 8-byte alignment (read byte-wise, same codes)
+    shifted = np.empty(data.shape[0] + 1, np.uint8)[1:]
+    shifted[:] = data
+    codes, first = first_seen_strings(offsets, shifted, bits)
+    assert (codes.tolist(), first.tolist()) == ref
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32,
+                                   np.uint32, np.int64, np.uint64])
+def test_first_seen_ints_extremes_and_nulls(dtype, rng):
+    info = np.iinfo(dtype)
+    pool = np.array([info.min, info.max, 0, 1, info.max - 1], dtype)
+    values = pool[rng.integers(0, pool.size, 500)]
+    valid = rng.random(500) > 0.2
+    arr = pa.array(values, mask=~valid)
+    bits = np.frombuffer(arr.buffers()[0], np.uint8)
+    codes, first = first_seen_ints(values, bits)
+    ref = _first_seen_ref([int(v) if ok else None for v, ok in zip(values, valid, strict=True)])
+    assert (codes.tolist(), first.tolist()) == ref
+
+
+def test_first_seen_ints_many_values(rng):
+    values = rng.integers(-(2**62), 2**62, 5000)[rng.integers(0, 3000, 20000)]
+    codes, first = first_seen_ints(values)
+    assert (codes.tolist(), first.tolist()) == _first_seen_ref(values.tolist())
+
+
+def test_first_seen_rejects_bad_arguments():
+    with pytest.raises(TypeError):
+        first_seen_ints(np.zeros(3, np.float64))
+    with pytest.raises(TypeError):
+        first_seen_strings(np.zeros(0, np.int32), np.zeros(0, np.uint8))
+    with pytest.raises(TypeError):
+        first_seen_strings(np.zeros(2, np.int32), np.zeros(1, np.int8))
