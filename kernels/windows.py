@@ -123,6 +123,23 @@ def block_bounds(offsets: np.ndarray, n_blocks: int) -> np.ndarray:
     return np.unique(np.minimum(cuts, n_cust))
 
 
+@njit(cache=True, nogil=True)
+def day_range(day):
+    """The smallest and the largest value of ``day`` (not empty), in one pass."""
+    lo = day[0]
+    hi = day[0]
+    for i in range(1, day.shape[0]):
+        d = day[i]
+        lo = min(lo, d)
+        hi = max(hi, d)
+    return lo, hi
+
+
+def _outside(item: np.ndarray, n_items: int) -> bool:
+    """Whether some item code is outside ``0 .. n_items - 1`` (``item`` not empty)."""
+    return bool(item.min() < 0 or item.max() >= n_items)
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _weighted_median(est, wt, n):
     """Sort ``est[:n]`` (with ``wt``) and return the lower weighted median."""
@@ -150,7 +167,10 @@ def _weighted_median(est, wt, n):
 def _scan_block(c_lo, c_hi, offsets, item, day, quantity, tables, n_groups, horizon, base,
                 entries, blocks, blk):
     """Score customers ``c_lo .. c_hi - 1`` up to day ``horizon``: entries from ``base`` on,
-    aggregates into row ``blk`` of ``blocks``; returns the number of entries written."""
+    aggregates into row ``blk`` of ``blocks``; returns the number of entries written, or
+    -1 when an item code is outside ``item_slot`` (read as item 0, the results are void).
+
+    ``item_slot`` must not be empty."""
     item_slot = tables.item_slot
     slot_feat_off = tables.slot_feat_off
     slot_feat = tables.slot_feat
@@ -197,9 +217,25 @@ def _scan_block(c_lo, c_hi, offsets, item, day, quantity, tables, n_groups, hori
     s_feat = np.empty(max_len * max_sf, np.int32)
     s_slot = np.empty(max_len * max_sf, np.int32)
     sig_cnt = np.zeros(n_sig + 1, np.int64)
-    gsum = np.zeros(max(n_groups, 1), np.float64)
-    gcnt = np.zeros(max(n_groups, 1), np.int64)
-    touched = np.empty(max(n_groups, 1), np.int64)
+    fline = np.empty(max_len + 1, np.int64)  # positions in ``buf`` of the feature lines
+    # Group sums with one spare group (index n_groups) for the lines of no group, and
+    # each slot's group when it has at most one (the branch-free accumulation below).
+    gsum = np.zeros(n_groups + 1, np.float64)
+    gcnt = np.zeros(n_groups + 1, np.int64)
+    # written before it is known whether the group is new: room for one more than the
+    # n_groups + 1 groups it can list
+    touched = np.empty(n_groups + 2, np.int64)
+    slot_one_grp = np.full(max(n_slots, 1), n_groups, np.int64)
+    one_grp = True
+    slot_has_feat = np.zeros(max(n_slots, 1), np.int64)
+    for sl in range(n_slots):
+        slot_has_feat[sl] = slot_feat_off[sl + 1] > slot_feat_off[sl]
+        ng = slot_grp_off[sl + 1] - slot_grp_off[sl]
+        if ng == 1:
+            slot_one_grp[sl] = slot_grp[slot_grp_off[sl]]
+        elif ng > 1:
+            one_grp = False
+    has_q = n_groups > 0
     last = np.empty(64, np.int64)
     first = np.empty(64, np.int64)
     est = np.empty(64, np.int64)
@@ -214,71 +250,88 @@ def _scan_block(c_lo, c_hi, offsets, item, day, quantity, tables, n_groups, hori
         if feat_weight[f] < 0 or feat_absent[f] > 0:
             sig_general[feat_sig[f]] = True
     slot_mark = np.full(max(n_slots, 1), -1, np.int64)
+    n_items = item_slot.shape[0]
+    outside = False
     out = base
     for c in range(c_lo, c_hi):
         lo = offsets[c]
         hi = offsets[c + 1]
         n = 0
         for i in range(lo, hi):  # the hot loop: one lookup per line, branch-free compaction
-            sl = item_slot[item[i]]
+            it = item[i]
+            inside = (it >= 0) & (it < n_items)  # the range check, without a pass of its own
+            outside |= not inside
+            sl = item_slot[it if inside else 0]
             buf[n] = i
             bslot[n] = sl
             n += sl >= 0
         if n == 0:
             continue
+        # Baseline-group sums (in line order) and the list of the feature lines, both
+        # branch-free: a line of no group counts toward the spare group n_groups, and
+        # ``touched`` lists each group once (its first line) for the reset below.
         nt = 0
-        if n_groups > 0:
+        nfl = 0
+        if has_q and one_grp:
             for k in range(n):
                 sl = bslot[k]
-                g0 = slot_grp_off[sl]
-                g1 = slot_grp_off[sl + 1]
-                if g0 < g1:
+                gg = slot_one_grp[sl]
+                touched[nt] = gg
+                nt += gcnt[gg] == 0
+                gsum[gg] += np.float64(quantity[buf[k]])
+                gcnt[gg] += 1
+                fline[nfl] = k
+                nfl += slot_has_feat[sl]
+        else:
+            for k in range(n):
+                sl = bslot[k]
+                fline[nfl] = k
+                nfl += slot_has_feat[sl]
+                if has_q:  # a slot in several groups
                     q = np.float64(quantity[buf[k]])
-                    for g in range(g0, g1):
+                    for g in range(slot_grp_off[sl], slot_grp_off[sl + 1]):
                         gg = slot_grp[g]
                         if gcnt[gg] == 0:
                             touched[nt] = gg
                             nt += 1
                         gsum[gg] += q
                         gcnt[gg] += 1
+        # The hits, one per (feature line, feature it counts for), with the quantity
+        # condition evaluated without a branch (computed for every pair, kept when the
+        # pair has a group); most feature lines match a single feature.
         nh = 0
-        for k in range(n):
+        for s in range(n_sig + 1):
+            sig_cnt[s] = 0
+        for x in range(nfl):
+            k = fline[x]
             sl = bslot[k]
-            j0 = slot_feat_off[sl]
-            j1 = slot_feat_off[sl + 1]
-            if j0 == j1:
-                continue  # a baseline-group line only
             i = buf[k]
             d = day[i]
-            for j in range(j0, j1):
+            q = np.float64(quantity[i]) if has_q else 1.0
+            for j in range(slot_feat_off[sl], slot_feat_off[sl + 1]):
                 f = slot_feat[j]
                 g = slot_feat_group[j]
-                ok = True
-                if g >= 0:
-                    q = np.float64(quantity[i])
-                    usual = 1.0
-                    if gcnt[g] > 1:
-                        usual = (gsum[g] - q) / (gcnt[g] - 1)
-                    ok = q >= feat_ratio[f] * usual
+                gq = max(g, 0)
+                cnt = gcnt[gq]
+                usual = (gsum[gq] - q) / max(cnt - 1, 1)
+                ok = (g < 0) | (q >= feat_ratio[f] * (usual if cnt > 1 else 1.0))
                 # written unconditionally and kept when ``ok``: no unpredictable branch
                 h_day[nh] = d
                 h_feat[nh] = f
                 h_slot[nh] = sl
                 nh += ok
+                sig_cnt[feat_sig[f] + 1] += ok
                 a_feat_lines[f] += ok
-                a_feat_cust[f] += ok and feat_mark[f] != c
-                if ok:
-                    feat_mark[f] = c
+                mark = feat_mark[f]
+                a_feat_cust[f] += ok & (mark != c)
+                feat_mark[f] = c if ok else mark
         for x in range(nt):
             gsum[touched[x]] = 0.0
             gcnt[touched[x]] = 0
         if nh == 0:
             continue
-        # stable counting sort of the hits by signature (days stay ascending)
-        for s in range(n_sig + 1):
-            sig_cnt[s] = 0
-        for k in range(nh):
-            sig_cnt[feat_sig[h_feat[k]] + 1] += 1
+        # stable counting sort of the hits by signature (days stay ascending; the
+        # counts were taken with the hits)
         for s in range(n_sig):
             sig_cnt[s + 1] += sig_cnt[s]
         for k in range(nh):
@@ -338,10 +391,12 @@ def _scan_block(c_lo, c_hi, offsets, item, day, quantity, tables, n_groups, hori
                         last[lf] = t
                         k += 1
                     if changed:
+                        # Adding 0.0 for an absent feature leaves the sum as it is (it is
+                        # never -0.0), so this select is the same sum without a branch.
                         sc = 0.0
                         for lf in range(nf):
-                            if (mask >> np.uint64(lf)) & np.uint64(1):
-                                sc += feat_weight[f0 + lf]
+                            on = (mask >> np.uint64(lf)) & np.uint64(1)
+                            sc += feat_weight[f0 + lf] if on else 0.0
                         if sc > best:
                             best = sc
                             peak = t
@@ -386,11 +441,13 @@ def _scan_block(c_lo, c_hi, offsets, item, day, quantity, tables, n_groups, hori
             if sig_staged[s]:
                 for lf in range(nf):
                     first[lf] = NO_DAY
-                for k in range(a, b):
-                    if s_day[k] > peak - w and s_day[k] <= peak:
-                        lf = feat_local[s_feat[k]]
-                        if first[lf] == NO_DAY:
-                            first[lf] = s_day[k]
+                for k in range(a, b):  # days ascending: none in the window after peak
+                    dk = s_day[k]
+                    if dk > peak:
+                        break
+                    lf = feat_local[s_feat[k]]
+                    fl = first[lf]
+                    first[lf] = dk if (dk > peak - w) & (fl == NO_DAY) else fl
                 m = 0
                 spread = np.int64(1 << 40)
                 for lf in range(nf):
@@ -435,14 +492,16 @@ def _scan_block(c_lo, c_hi, offsets, item, day, quantity, tables, n_groups, hori
                     if (best_mask >> np.uint64(lf)) & np.uint64(1):
                         a_feat_flag[f0 + lf] += 1
                 stamp = c * n_sig + s
-                for k in range(a, b):
-                    if s_day[k] > peak - w and s_day[k] <= peak:
+                for k in range(a, b):  # days ascending: none in the window after peak
+                    if s_day[k] > peak:
+                        break
+                    if s_day[k] > peak - w:
                         sl = s_slot[k]
                         if slot_mark[sl] != stamp:
                             slot_mark[sl] = stamp
                             a_slot_flag[sl, s] += 1
             a = b
-    return out - base
+    return -1 if outside else out - base
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -506,20 +565,29 @@ def scan_histories(offsets: np.ndarray, item: np.ndarray, day: np.ndarray,
         quantity = np.ascontiguousarray(quantity, np.float32)
     else:
         quantity = np.empty(0, np.float32)
-    if item.size and (item.min() < 0 or item.max() >= t.item_slot.shape[0]):
+    n_sig = t.sig_window.shape[0]
+    n_cust = offsets.shape[0] - 1
+    # The kernel checks the item codes as it reads them (saving two passes over
+    # ``item``); it reads every line when ``offsets`` starts at 0 and it runs at all.
+    kernel_checks = (n_cust > 0 and n_sig > 0 and offsets[0] == 0
+                     and t.item_slot.shape[0] > 0)
+    if item.size and not kernel_checks and _outside(item, t.item_slot.shape[0]):
         raise ValueError("item codes outside the slot table")
     if horizon is not None:
-        horizon = operator.index(horizon)
+        try:
+            horizon = operator.index(horizon)
+        except TypeError:
+            if item.size and _outside(item, t.item_slot.shape[0]):
+                raise ValueError("item codes outside the slot table") from None
+            raise
     elif day.size and ((t.feat_weight < 0) | (t.feat_absent > 0)).any():
         horizon = int(day.max())
     else:
         # Without negative or absence features only counting days are evaluated, all
         # of them <= the largest day: no limit is the same and saves a pass over ``day``.
         horizon = _AFTER
-    n_sig = t.sig_window.shape[0]
     n_feat = t.feat_weight.shape[0]
     n_slots = t.slot_feat_off.shape[0] - 1
-    n_cust = offsets.shape[0] - 1
     if n_blocks is None:
         n_blocks = 8 * numba.get_num_threads()
     bounds = block_bounds(offsets, n_blocks)
@@ -536,6 +604,8 @@ def scan_histories(offsets: np.ndarray, item: np.ndarray, day: np.ndarray,
     if nb > 0 and n_sig > 0:
         _scan(bounds, offsets, item, day, quantity, t, np.int64(n_groups),
               np.int64(min(max(horizon, -_AFTER), _AFTER)), entries, counts, blocks)
+        if (counts < 0).any():
+            raise ValueError("item codes outside the slot table")
     keep = np.concatenate([np.arange(bounds[b] * n_sig, bounds[b] * n_sig + counts[b])
                            for b in range(nb)]) if nb else np.zeros(0, np.int64)
     return ScanOutput(ScanEntries(*(a[keep] for a in entries)),

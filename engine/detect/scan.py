@@ -41,7 +41,7 @@ from basketguard.engine.histories.cache import default_cache_dir
 from basketguard.engine.io.output import atomic_path
 from basketguard.engine.stats import wilson
 from basketguard.kernels.scan_arrays import ScanAggregates, ScanEntries
-from basketguard.kernels.windows import NO_DAY, scan_histories
+from basketguard.kernels.windows import NO_DAY, day_range, scan_histories
 from basketguard.models.signatures.schema import Signature, load_library
 from basketguard.models.vocabulary.schema import load_vocabulary
 
@@ -550,7 +550,7 @@ def scan_histories_with(hist: Histories, library: CompiledLibrary, view: Catalog
     t0 = time.perf_counter()
     quantity = hist.quantity if library.n_groups > 0 else None
     if hist.n_lines:
-        first, last = int(hist.day.min()), int(hist.day.max())
+        first, last = (int(d) for d in day_range(hist.day))
     else:
         first = last = 0
     h = last if horizon is None else int(horizon)

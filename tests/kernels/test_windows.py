@@ -421,6 +421,30 @@ def test_quantity_condition_leaves_the_line_out():
     assert agg.feature_lines.tolist() == [1]
 
 
+def test_every_group_touched_then_more_lines():
+    """Lines of every baseline group and of none (the kernel's spare group), then more:
+    the list of touched groups must not overflow (found by the NUMBA_DISABLE_JIT pass,
+    where an out-of-bounds write raises)."""
+    lib = _lib(S(window=3, features=[F(0.25, (1,), ratio=1.5), F(0.25, (2,))], thr=0.5))
+    for cust in ([(1, 0), (2, 0), (1, 0)], [(2, 0), (1, 1, 2.0), (2, 1), (1, 2, 4.0)],
+                 [(1, 0), (1, 1), (2, 2), (2, 3), (1, 3, 9.0)]):
+        check_against_naive(lib, histories([cust]))
+
+
+def test_slot_in_two_baseline_groups():
+    """An item in a group of each of two baseline levels (the kernel's path for slots in
+    several groups), beside items of one group and of none."""
+    levels = ({1: 0, 2: 0, 3: 0}, {1: 5, 4: 5})
+    lib = _lib(S(window=4, thr=1.0, features=[F(1.0, (1,), ratio=1.5, level=0),
+                                              F(0.5, (1,), ratio=1.2, level=1),
+                                              F(0.25, (2, 4), ratio=1.0, level=1),
+                                              F(0.75, (5,))]), levels=levels)
+    assert (np.diff(lib.tables.slot_grp_off) > 1).any()
+    check_against_naive(lib, histories([
+        [(1, 0, 2.0), (2, 0, 1.0), (3, 1, 1.0), (4, 1, 3.0), (1, 2, 5.0), (5, 2)],
+        [(3, 0, 1.0)], [(1, 0, 1.0)], [(4, 3, 1.0), (1, 3, 1.0), (2, 4, 9.0)]]))
+
+
 def test_feature_shared_by_two_signatures_counts_in_both():
     lib = _lib(S(window=5, features=[F(1.0, (1,))], thr=1.0),
                S(window=5, features=[F(2.0, (1,)), F(1.0, (2,))], thr=3.0))
@@ -636,6 +660,52 @@ def test_bad_inputs_raise_value_error():
         kw.scan_histories(offsets, item, day, None, lib.tables, lib.n_groups, 1)
     with pytest.raises(ValueError, match="slot table"):
         kw.scan_histories(offsets, item + 100, day, qty, lib.tables, lib.n_groups, 1)
+
+
+
+@pytest.mark.parametrize("code", [-1, 8, 1 << 30, np.iinfo(np.int32).min])
+@pytest.mark.parametrize("where", [0, 3, 7])
+def test_item_codes_outside_the_table_raise_wherever_they_are(code, where):
+    """The kernel checks the codes as it reads them: one bad code in any line of any
+    block (a customer without features too) raises, as the pass before the kernel did."""
+    lib = _lib(ONE_SIG, S(window=5, features=[F(1.0, (1,), ratio=1.5)], thr=1.0))
+    offsets, item, day, qty = histories([[(1, 0), (2, 1)], [(0, 2)], [(5, 3)],
+                                         [(3, 4), (1, 5), (7, 6), (2, 7)]])
+    item = item.copy()
+    item[where] = code
+    for nb in BLOCKS:
+        with pytest.raises(ValueError, match="slot table"):
+            kw.scan_histories(offsets, item, day, qty, lib.tables, lib.n_groups, nb)
+    with pytest.raises(ValueError, match="slot table"):  # checked before the horizon
+        kw.scan_histories(offsets, item, day, qty, lib.tables, lib.n_groups, 1, horizon=1.5)
+
+
+def test_item_codes_outside_the_table_raise_where_the_kernel_reads_nothing():
+    """Lines before ``offsets[0]``, customers without signatures, no customers at all:
+    the codes are still checked."""
+    lib = _lib(ONE_SIG)
+    bad = np.array([1, 99, 2], np.int32)
+    day = np.array([0, 1, 2], np.int32)
+    cases = [(np.array([1, 3], np.int64), lib.tables),  # line 0 belongs to no customer
+             (np.array([3], np.int64), lib.tables)]  # no customers
+    no_sig = lib.tables._replace(sig_feat_off=np.zeros(1, np.int64),
+                                 sig_window=np.zeros(0, np.int64),
+                                 sig_min_stage=np.zeros(0, np.int64),
+                                 sig_score_thr=np.zeros(0, np.float64))
+    no_feat = no_sig._replace(**{name: getattr(no_sig, name)[:0] for name in (
+        "feat_sig", "feat_local", "feat_weight", "feat_ratio", "feat_stage",
+        "feat_has_stage", "feat_spread", "feat_absent")})
+    no_feat = no_feat._replace(slot_feat_off=np.zeros_like(no_feat.slot_feat_off),
+                               slot_feat=no_feat.slot_feat[:0],
+                               slot_feat_group=no_feat.slot_feat_group[:0])
+    cases.append((np.array([0, 3], np.int64), no_feat))  # no signatures
+    for offsets, tables in cases:
+        with pytest.raises(ValueError, match="slot table"):
+            kw.scan_histories(offsets, bad, day, None, tables, 0, 1)
+        kw.scan_histories(offsets, bad % 8, day, None, tables, 0, 1)  # in range: runs
+    empty_table = lib.tables._replace(item_slot=np.zeros(0, np.int32))
+    with pytest.raises(ValueError, match="slot table"):
+        kw.scan_histories(np.array([0, 3], np.int64), bad % 8, day, None, empty_table, 0, 1)
 
 
 def test_tables_are_checked_field_by_field():
