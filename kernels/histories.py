@@ -3,9 +3,12 @@
 The build is a two-level counting sort by customer over a list of chunks:
 
 1. per chunk (any thread): lines per customer partition (a contiguous range of
-   final customer codes, sized to fit in L2), :func:`count_partitions`;
-2. per chunk: stable scatter into the partitions, first the destinations,
-   then one simple put loop per column, :func:`scatter_lines`;
+   final customer codes, sized to fit in L2), :func:`count_partitions`, which
+   can also turn the chunk's codes into final codes in place (the engine does:
+   the remap is then looked up once per line, not twice);
+2. per chunk: stable scatter into the partitions, first the destinations
+   (into a reusable scratch), then one simple put loop per column,
+   :func:`scatter_lines`;
 3. per partition (``prange``), in place and in cache: reorder into customer
    order, :func:`place_partitions`;
 
@@ -14,8 +17,10 @@ followed by a per-customer sort on the line key
     (time, basket, item, quantity, price, store)
 
 which orders each customer's lines by time and puts exact duplicates next to
-each other (:func:`sort_segments`), and :func:`finalize_lines` (day numbers,
-derived baskets, duplicate removal). Input already sorted by (customer, time)
+each other (:func:`sort_segments`; :func:`sort_and_scan` also counts each
+customer's distinct times and duplicates while its lines are in cache), and
+:func:`finalize_lines` (day numbers, derived baskets and the day range check
+in one pass, duplicate removal). Input already sorted by (customer, time)
 skips step 3 and its per-customer pass only fixes ties (the fast path).
 
 Input contract (per chunk, all 1-D, same length):
@@ -40,35 +45,56 @@ SECONDS_PER_DAY = 86400
 #: Times the kernels accept: those whose day number fits int32.
 MIN_SECONDS = -(2**31) * SECONDS_PER_DAY
 MAX_SECONDS = 2**31 * SECONDS_PER_DAY - 1
+_NO_RANKS = np.empty(0, np.int32)
+_RANGE_MESSAGE = ("times must have day numbers within int32 (the engine keeps "
+                  "0001-01-01 .. 9999-12-31)")
 
 
 @njit(cache=True, nogil=True)
-def _count_partitions(cust, cust_remap, t, shift, pcounts, edges):
+def _count_partitions(cust, cust_remap, t, shift, pcounts, edges, ranks_out, write_ranks):
     """Lines per partition (``rank >> shift``) of one chunk, and its sortedness.
 
-    ``edges`` = [first rank, first t, last rank, last t, sorted (1/0)].
+    ``edges`` = [first rank, first t, last rank, last t, sorted (1/0)]. With
+    ``write_ranks``, each line's rank is also stored in ``ranks_out`` (which may
+    be ``cust`` itself). The order check stops at the first line out of order:
+    the rest of an unsorted chunk is only counted (no unpredictable branch).
     """
+    n = cust.shape[0]
     ok = 1
     prev_c = -1
     prev_t = 0
-    for i in range(cust.shape[0]):
+    i = 0
+    while i < n:
         c = cust_remap[cust[i]]
+        if write_ranks:
+            ranks_out[i] = c
         pcounts[c >> shift] += 1
         ti = t[i]
-        if i > 0 and (c < prev_c or (c == prev_c and ti < prev_t)):
-            ok = 0
+        bad = i > 0 and (c < prev_c or (c == prev_c and ti < prev_t))
         prev_c = c
         prev_t = ti
-    if cust.shape[0]:
-        edges[0] = cust_remap[cust[0]]
+        i += 1
+        if bad:
+            ok = 0
+            break
+    for j in range(i, n):
+        c = cust_remap[cust[j]]
+        if write_ranks:
+            ranks_out[j] = c
+        pcounts[c >> shift] += 1
+    if n:
+        edges[0] = ranks_out[0] if write_ranks else cust_remap[cust[0]]
         edges[1] = t[0]
+        prev_c = ranks_out[n - 1] if write_ranks else cust_remap[cust[n - 1]]
+        prev_t = t[n - 1]
     edges[2] = prev_c
     edges[3] = prev_t
     edges[4] = ok
 
 
 def count_partitions(cust: np.ndarray, cust_remap: np.ndarray, t: np.ndarray, shift: int,
-                     n_partitions: int) -> tuple[np.ndarray, np.ndarray]:
+                     n_partitions: int, ranks_out: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Count one chunk's lines per customer partition and check its order.
 
     Parameters
@@ -83,6 +109,10 @@ def count_partitions(cust: np.ndarray, cust_remap: np.ndarray, t: np.ndarray, sh
         A line of final customer ``c`` goes to partition ``c >> shift``.
     n_partitions : int
         Number of partitions.
+    ranks_out : int32 array, optional
+        Receives each line's final customer code (``cust`` itself is allowed:
+        the chunk then holds ranks, and :func:`scatter_lines` is called with
+        ``cust_remap=None``, saving it one out-of-cache lookup per line).
 
     Returns
     -------
@@ -94,9 +124,13 @@ def count_partitions(cust: np.ndarray, cust_remap: np.ndarray, t: np.ndarray, sh
     """
     if not (cust.shape == t.shape and cust.ndim == 1):
         raise ValueError("cust and t must be 1-D arrays of equal length")
+    write = ranks_out is not None
+    if write and (ranks_out.dtype != np.int32 or ranks_out.shape != cust.shape):
+        raise ValueError("ranks_out must be an int32 array shaped like cust")
     pcounts = np.zeros(n_partitions, np.int64)
     edges = np.array([-1, 0, -1, 0, 1], np.int64)
-    _count_partitions(cust, cust_remap, t, np.int64(shift), pcounts, edges)
+    _count_partitions(cust, cust_remap, t, np.int64(shift), pcounts, edges,
+                      ranks_out if write else _NO_RANKS, write)
     return pcounts, edges
 
 
@@ -127,6 +161,18 @@ def _destinations(cust, cust_remap, shift, cursor, dest, o_cust):
 
 
 @njit(cache=True, nogil=True)
+def _destinations_ranked(rank, shift, cursor, dest, o_cust):
+    """As :func:`_destinations` for codes that already are final ranks."""
+    for i in range(rank.shape[0]):
+        c = rank[i]
+        p = c >> shift
+        d = cursor[p]
+        cursor[p] = d + 1
+        dest[i] = d
+        o_cust[d] = c
+
+
+@njit(cache=True, nogil=True)
 def _put(dest, src, out):
     """``out[dest[i]] = src[i]``: one simple loop per column keeps stores independent."""
     for i in range(dest.shape[0]):
@@ -140,7 +186,7 @@ def _put_remap(dest, src, remap, out):
 
 
 def scatter_lines(cust, cust_remap, item, item_remap, t, qty, basket, basket_remap, price,
-                  store, store_remap, shift, cursor, out) -> None:
+                  store, store_remap, shift, cursor, out, dest=None) -> None:
     """Scatter one chunk into its customer partitions, stably.
 
     Parameters
@@ -148,7 +194,9 @@ def scatter_lines(cust, cust_remap, item, item_remap, t, qty, basket, basket_rem
     cust, item, t, qty, basket, price, store : arrays
         One chunk (optional columns length 0 when absent).
     cust_remap, item_remap, basket_remap, store_remap : int32 arrays
-        First-seen code -> final code for each id column.
+        First-seen code -> final code for each id column; ``cust_remap`` is
+        None when ``cust`` already holds final codes (see
+        :func:`count_partitions`).
     shift : int
         Partition of a line: final customer code ``>> shift``.
     cursor : int64 array
@@ -156,6 +204,9 @@ def scatter_lines(cust, cust_remap, item, item_remap, t, qty, basket, basket_rem
     out : dict
         ``cust``, ``item``, ``t``, ``qty``, ``basket``, ``price``, ``store`` output
         arrays (optional ones length 0 when absent).
+    dest : int64 array, optional
+        Scratch of at least the chunk's length for the write positions (a
+        buffer reused across chunks saves faulting in fresh pages each time).
     """
     n = cust.shape[0]
     for a in (item, t):
@@ -164,8 +215,16 @@ def scatter_lines(cust, cust_remap, item, item_remap, t, qty, basket, basket_rem
     for a in (qty, basket, price, store):
         if a.shape[0] not in (0, n):
             raise ValueError("optional chunk columns must be empty or match the chunk length")
-    dest = np.empty(n, np.int64)
-    _destinations(cust, cust_remap, np.int64(shift), cursor, dest, out["cust"])
+    if dest is None:
+        dest = np.empty(n, np.int64)
+    elif dest.dtype != np.int64 or dest.ndim != 1 or dest.shape[0] < n:
+        raise ValueError("dest must be a 1-D int64 array at least as long as the chunk")
+    else:
+        dest = dest[:n]
+    if cust_remap is None:
+        _destinations_ranked(cust, np.int64(shift), cursor, dest, out["cust"])
+    else:
+        _destinations(cust, cust_remap, np.int64(shift), cursor, dest, out["cust"])
     _put_remap(dest, item, item_remap, out["item"])
     _put(dest, t, out["t"])
     if qty.shape[0]:
@@ -411,7 +470,9 @@ def _sort_segment(lo, hi, t, basket, item, qty, price, store):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _sort_all(offsets, t, basket, item, qty, price, store, resorted):
+def _sort_all(offsets, t, basket, item, qty, price, store, resorted, n_baskets, n_dups):
+    """Per customer: sort its lines if needed, then (while they are in cache)
+    count its distinct times and adjacent duplicates, as :func:`_scan_customers`."""
     n = offsets.shape[0] - 1
     for c in prange(n):
         lo = offsets[c]
@@ -419,6 +480,7 @@ def _sort_all(offsets, t, basket, item, qty, price, store, resorted):
         if hi - lo > 1 and not _segment_sorted(lo, hi, t, basket, item, qty, price, store):
             _sort_segment(lo, hi, t, basket, item, qty, price, store)
             resorted[c] = 1
+        _scan_segment(lo, hi, t, basket, item, qty, price, store, n_baskets, n_dups, c)
 
 
 def sort_segments(offsets, t, basket, item, qty, price, store) -> int:
@@ -431,10 +493,26 @@ def sort_segments(offsets, t, basket, item, qty, price, store) -> int:
     int
         Number of customers whose lines had to be reordered.
     """
-    resorted = np.zeros(max(offsets.shape[0] - 1, 0), np.uint8)
-    if resorted.shape[0]:
-        _sort_all(offsets, t, basket, item, qty, price, store, resorted)
-    return int(resorted.sum())
+    return sort_and_scan(offsets, t, basket, item, qty, price, store)[0]
+
+
+def sort_and_scan(offsets, t, basket, item, qty, price, store):
+    """:func:`sort_segments` and :func:`scan_customers` in one pass over the lines.
+
+    Returns
+    -------
+    resorted : int
+        Number of customers whose lines had to be reordered.
+    n_times, n_dups : int64 arrays
+        As returned by :func:`scan_customers` on the sorted lines.
+    """
+    n = max(offsets.shape[0] - 1, 0)
+    resorted = np.zeros(n, np.uint8)
+    n_times = np.zeros(n, np.int64)
+    n_dups = np.zeros(n, np.int64)
+    if n:
+        _sort_all(offsets, t, basket, item, qty, price, store, resorted, n_times, n_dups)
+    return int(resorted.sum()), n_times, n_dups
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -452,22 +530,27 @@ def _same_line(a, b, t, basket, item, qty, price, store):
     return True
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _scan_segment(lo, hi, t, basket, item, qty, price, store, n_baskets, n_dups, c):
+    """Distinct times (derived baskets) and adjacent duplicates of lines lo:hi."""
+    nb = 0
+    nd = 0
+    for i in range(lo, hi):
+        if i == lo or t[i] != t[i - 1]:
+            nb += 1
+        elif _same_line(i, i - 1, t, basket, item, qty, price, store):
+            nd += 1
+    n_baskets[c] = nb
+    n_dups[c] = nd
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def _scan_customers(offsets, t, basket, item, qty, price, store, n_baskets, n_dups):
     """Per customer: distinct times (derived baskets) and adjacent duplicates."""
     n = offsets.shape[0] - 1
     for c in prange(n):
-        lo = offsets[c]
-        hi = offsets[c + 1]
-        nb = 0
-        nd = 0
-        for i in range(lo, hi):
-            if i == lo or t[i] != t[i - 1]:
-                nb += 1
-            elif _same_line(i, i - 1, t, basket, item, qty, price, store):
-                nd += 1
-        n_baskets[c] = nb
-        n_dups[c] = nd
+        _scan_segment(offsets[c], offsets[c + 1], t, basket, item, qty, price, store,
+                      n_baskets, n_dups, c)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -547,10 +630,13 @@ def finalize_lines(offsets, t, basket, item, qty, price, store, n_times, n_dups,
     for buf in (day_out, basket_out):
         if buf is not None and (buf.dtype != np.int32 or buf.shape != t.shape):
             raise ValueError("day_out / basket_out must be int32 arrays shaped like t")
-    if t.shape[0] and (int(t.min()) < MIN_SECONDS or int(t.max()) > MAX_SECONDS):
-        raise ValueError("times must have day numbers within int32 (the engine keeps "
-                         "0001-01-01 .. 9999-12-31)")
     n = max(offsets.shape[0] - 1, 0)
+    # One pass per customer (days, derived baskets, range check) when the
+    # offsets cover every line, as the engine's always do.
+    fused = n > 0 and int(offsets[0]) == 0 and int(offsets[-1]) == t.shape[0]
+    if not fused and t.shape[0] and (int(t.min()) < MIN_SECONDS or
+                                     int(t.max()) > MAX_SECONDS):
+        raise ValueError(_RANGE_MESSAGE)
     total_dups = int(n_dups.sum()) if n else 0
     drop = bool(drop_duplicates) and total_dups > 0
     basket_start = np.zeros(n, np.int64)
@@ -561,10 +647,18 @@ def finalize_lines(offsets, t, basket, item, qty, price, store, n_times, n_dups,
         _duplicate_mask(offsets, t, basket, item, qty, price, store, keep)
     if derive_basket:
         new_basket = basket_out if basket_out is not None else np.empty(t.shape[0], np.int32)
-        if n:
+    if fused:
+        day = day_out if day_out is not None else np.empty(t.shape[0], np.int32)
+        bad = _days_baskets(offsets, basket_start, t, derive_basket, day,
+                            new_basket if derive_basket else _NO_RANKS)
+        if bad:
+            raise ValueError(_RANGE_MESSAGE)
+    else:
+        if derive_basket and n:
             _derive_baskets(offsets, basket_start, t, np.empty(0, np.bool_), new_basket)
+        day = days_from_seconds(t, day_out)
+    if derive_basket:
         basket = new_basket
-    day = days_from_seconds(t, day_out)
     cols = {"day": day, "basket": basket, "item": item, "quantity": qty, "price": price,
             "store": store}
     if drop:
@@ -576,6 +670,29 @@ def finalize_lines(offsets, t, basket, item, qty, price, store, n_times, n_dups,
     np.cumsum(sizes, out=new_offsets[1:])
     cols["offsets"] = new_offsets
     return cols
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _days_baskets(offsets, basket_start, t, derive, day, o_basket):
+    """Per customer, one pass over its times: day numbers, derived basket codes
+    (distinct times numbered from ``basket_start``, when ``derive``), and the
+    number of times whose day does not fit int32 (returned; the caller raises)."""
+    n = offsets.shape[0] - 1
+    bad = 0
+    for c in prange(n):
+        lo = offsets[c]
+        b = basket_start[c] - 1
+        for i in range(lo, offsets[c + 1]):
+            ti = t[i]
+            if ti < MIN_SECONDS or ti > MAX_SECONDS:
+                bad += 1  # no day written: it would not fit (the caller raises)
+            else:
+                day[i] = ti // SECONDS_PER_DAY  # floor division, as in Python
+            if derive:
+                if i == lo or ti != t[i - 1]:
+                    b += 1
+                o_basket[i] = b
+    return bad
 
 
 def days_from_seconds(t: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

@@ -15,6 +15,7 @@ or builds and stores them (see ``engine.cache``).
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -164,19 +165,26 @@ def build_histories(ingested: Ingested, drop_duplicates: bool,
     n_cust = len(customer_ids)
     n = ingested.lines
 
+    stages = _Stages(t0)
+    stages.lap("dictionaries")
+
     # Pass 0 (per chunk, threads): lines per customer partition, sortedness.
     if progress:
         progress("counting")
     shift = hk.partition_shift(n_cust, n)
     n_part = max(1, -(-n_cust // (1 << shift)))
+    # Each chunk's customer codes are turned into final codes in place as they
+    # are counted: the scatter then needs no second out-of-cache lookup.
     with ThreadPoolExecutor(max_workers=_workers()) as pool:
         counted = list(pool.map(
-            lambda ch: hk.count_partitions(ch.cust, cust_remap, ch.t, shift, n_part), chunks))
+            lambda ch: hk.count_partitions(ch.cust, cust_remap, ch.t, shift, n_part,
+                                           ranks_out=ch.cust), chunks))
     pcounts = np.stack([c[0] for c in counted]) if counted else np.zeros((0, n_part), np.int64)
     input_sorted = hk.chunks_sorted([c[1] for c in counted])
     pstart = np.zeros(n_part + 1, np.int64)
     np.cumsum(pcounts.sum(axis=0), out=pstart[1:])
     cursors = pstart[:-1][None, :] + np.cumsum(pcounts, axis=0) - pcounts
+    stages.lap("count")
 
     # Pass 1 (per chunk, threads): stable scatter into customer partitions.
     if progress:
@@ -192,16 +200,24 @@ def build_histories(ingested: Ingested, drop_duplicates: bool,
         "store": _empty_like(first.store, n),
     }
 
+    # One write-position buffer per thread, reused for every chunk it scatters.
+    scratch_dest = threading.local()
+    longest = max(len(ch) for ch in chunks) if chunks else 0
+
     def scatter(i: int) -> None:
         ch = chunks[i]
-        hk.scatter_lines(ch.cust, cust_remap, ch.item, item_remap, ch.t, ch.qty, ch.basket,
+        dest = getattr(scratch_dest, "buf", None)
+        if dest is None:
+            dest = scratch_dest.buf = np.empty(longest, np.int64)
+        hk.scatter_lines(ch.cust, None, ch.item, item_remap, ch.t, ch.qty, ch.basket,
                          basket_remap, ch.price, ch.store, store_remap, shift,
-                         cursors[i].copy(), parts)
+                         cursors[i].copy(), parts, dest=dest)
         chunks[i] = None  # free each chunk once scattered: bounded peak memory
 
     with ThreadPoolExecutor(max_workers=_workers()) as pool:
         list(pool.map(scatter, range(len(chunks))))
     chunks.clear()
+    stages.lap("scatter")
 
     # Pass 2 (per partition, in cache, parallel): final CSR order.
     offsets, lines = hk.place_partitions(pstart, shift, n_cust, parts, input_sorted)
@@ -212,19 +228,22 @@ def build_histories(ingested: Ingested, drop_duplicates: bool,
     o_item, o_t, o_qty = lines["item"], lines["t"], lines["qty"]
     o_basket, o_price, o_store = lines["basket"], lines["price"], lines["store"]
     del lines
+    stages.lap("place")
     t_scatter = time.perf_counter()
 
     if progress:
         progress("sorting by time")
-    resorted = hk.sort_segments(offsets, o_t, o_basket, o_item, o_qty, o_price, o_store)
-    n_times, n_dups = hk.scan_customers(offsets, o_t, o_basket, o_item, o_qty, o_price, o_store)
+    resorted, n_times, n_dups = hk.sort_and_scan(offsets, o_t, o_basket, o_item, o_qty,
+                                                 o_price, o_store)
     duplicates = int(n_dups.sum())
+    stages.lap("sort+scan")
     out = hk.finalize_lines(offsets, o_t, o_basket, o_item, o_qty, o_price, o_store,
                             n_times, n_dups, derive_basket=basket_ids is None,
                             drop_duplicates=drop_duplicates,
                             day_out=scratch)
     del scratch
     del o_t, o_item, o_basket, o_qty, o_price, o_store
+    stages.lap("finalize")
     t_end = time.perf_counter()
 
     dropped = dict(ingested.dropped)
@@ -251,10 +270,25 @@ def build_histories(ingested: Ingested, drop_duplicates: bool,
             "baskets_derived": basket_ids is None,
             "build_seconds": round(t_end - t0, 4),
             "scatter_seconds": round(t_scatter - t0, 4),
+            "stage_seconds": stages.seconds,
         },
     )
     hist.validate()
     return hist
+
+
+class _Stages:
+    """Wall-clock seconds of consecutive build stages (for ``info``)."""
+
+    def __init__(self, start: float) -> None:
+        self.last = start
+        self.seconds: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        """Close stage ``name``: the time since the previous stage ended."""
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self.last, 4)
+        self.last = now
 
 
 def _workers() -> int:

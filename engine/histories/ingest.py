@@ -120,6 +120,15 @@ def _fail(reason: str, count: int, rows: np.ndarray, batch: pa.RecordBatch, offs
     )
 
 
+def _quantities_all_fine(qty: np.ndarray, valid: np.ndarray | None) -> bool:
+    """Whether every quantity of a batch is present, finite, within float32 and
+    > 0 (the usual case): then neither quantity mask can drop a row and both
+    are skipped. NaN fails both comparisons, so it takes the full check."""
+    if valid is not None and not valid.all():
+        return False
+    return bool((qty > 0).all() and (qty <= _F32_MAX).all())
+
+
 def ingest_lines(spec: SourceSpec, policy: ValidationPolicy,
                  progress: Callable[[int, int | None], None] | None = None,
                  batch_rows: int = BATCH_ROWS, source: Source | None = None) -> Ingested:
@@ -182,7 +191,7 @@ def ingest_lines(spec: SourceSpec, policy: ValidationPolicy,
             "null_quantity": None,
             "non_positive_quantity": None,
         }
-        if qty is not None:
+        if qty is not None and not _quantities_all_fine(qty, qvalid):
             # NaN, infinite or float32-overflowing quantities cannot be ordered or
             # summed: they count as missing, not as non-positive.
             usable = np.isfinite(qty) & (np.abs(qty) <= _F32_MAX)

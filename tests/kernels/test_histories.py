@@ -113,8 +113,12 @@ def _count(case, shift=0):
     return out
 
 
-def _partition(case, shift=0):
-    """count + scatter, as the engine chains them: pstart and partitioned columns."""
+def _partition(case, shift=0, ranked=False):
+    """count + scatter, as the engine chains them: pstart and partitioned columns.
+
+    ``ranked``: the count turns each chunk's customer codes into final codes in
+    place and the scatter gets ``cust_remap=None`` (what the engine does).
+    """
     counted = _count(case, shift)
     n_part = _n_part(case, shift)
     pcounts = (np.stack([c[0] for c in counted]) if counted
@@ -136,16 +140,23 @@ def _partition(case, shift=0):
     for i, chunk in enumerate(case["chunks"]):
         a = _arrays(case, chunk)
         cursor = cursors[i].copy()
-        hk.scatter_lines(a["cust"], _remap(case, "customer"), a["item"], _remap(case, "item"),
+        cust_remap = _remap(case, "customer")
+        if ranked:
+            hk.count_partitions(a["cust"], cust_remap, a["t"], shift, n_part,
+                                ranks_out=a["cust"])
+            cust_remap = None
+        # ranked: also a write-position scratch longer than the chunk, reused
+        dest = np.full(len(chunk) + 3, -7, np.int64) if ranked else None
+        hk.scatter_lines(a["cust"], cust_remap, a["item"], _remap(case, "item"),
                          a["t"], a["qty"], a["basket"], _remap(case, "basket"), a["price"],
-                         a["store"], _remap(case, "store"), shift, cursor, parts)
+                         a["store"], _remap(case, "store"), shift, cursor, parts, dest=dest)
         assert cursor.tolist() == (cursors[i] + pcounts[i]).tolist()
     return pstart, parts, hk.chunks_sorted([c[1] for c in counted])
 
 
-def _scatter(case, shift=0, fast_path=None):
+def _scatter(case, shift=0, fast_path=None, ranked=False):
     """count + scatter + place: offsets and the CSR columns (before sorting)."""
-    pstart, parts, is_sorted = _partition(case, shift)
+    pstart, parts, is_sorted = _partition(case, shift, ranked)
     already = is_sorted if fast_path is None else fast_path
     offsets, lines = hk.place_partitions(pstart, shift, _n_cust(case), parts, already)
     return offsets, lines
@@ -168,18 +179,26 @@ def _csr_lines(offsets, cols, present) -> list[list[dict]]:
     return groups
 
 
-def _sorted(case, shift=0):
-    offsets, cols = _scatter(case, shift)
+def _sorted(case, shift=0, ranked=False):
+    offsets, cols = _scatter(case, shift, ranked=ranked)
     resorted = hk.sort_segments(offsets, cols["t"], cols["basket"], cols["item"], cols["qty"],
                                 cols["price"], cols["store"])
     return offsets, cols, resorted
 
 
-def _pipeline(case, drop_duplicates, shift=0):
-    offsets, cols, _ = _sorted(case, shift)
-    args = (offsets, cols["t"], cols["basket"], cols["item"], cols["qty"], cols["price"],
-            cols["store"])
-    n_times, n_dups = hk.scan_customers(*args)
+def _pipeline(case, drop_duplicates, shift=0, engine=False):
+    """The kernels chained; ``engine``: as build_histories chains them (ranked
+    count and scatter, sort and scan fused), else one kernel at a time."""
+    if engine:
+        offsets, cols = _scatter(case, shift, ranked=True)
+        args = (offsets, cols["t"], cols["basket"], cols["item"], cols["qty"], cols["price"],
+                cols["store"])
+        _, n_times, n_dups = hk.sort_and_scan(*args)
+    else:
+        offsets, cols, _ = _sorted(case, shift)
+        args = (offsets, cols["t"], cols["basket"], cols["item"], cols["qty"], cols["price"],
+                cols["store"])
+        n_times, n_dups = hk.scan_customers(*args)
     out = hk.finalize_lines(*args, n_times, n_dups, derive_basket=not case["present"]["basket"],
                             drop_duplicates=drop_duplicates)
     return out, n_times, n_dups
@@ -189,8 +208,8 @@ def _expected(case, drop_duplicates):
     return naive.histories_from_codes(_final(case), _n_cust(case), drop_duplicates)
 
 
-def _check_pipeline(case, drop_duplicates, shift=0):
-    out, n_times, n_dups = _pipeline(case, drop_duplicates, shift)
+def _check_pipeline(case, drop_duplicates, shift=0, engine=False):
+    out, n_times, n_dups = _pipeline(case, drop_duplicates, shift, engine)
     want = _expected(case, drop_duplicates)
     assert out["offsets"].dtype == np.int64
     for name in ("day", "basket", "item"):
@@ -230,6 +249,56 @@ def test_count_partitions_matches_reference(case, shift):
             assert edges[:4].tolist() == [*final[0], *final[-1]]
         else:
             assert edges[0] < 0  # marks an empty chunk for chunks_sorted
+
+
+@given(kernel_inputs(), SHIFTS)
+def test_count_partitions_writes_ranks_in_place(case, shift):
+    remap = _remap(case, "customer")
+    for chunk in case["chunks"]:
+        a = _arrays(case, chunk)
+        want = hk.count_partitions(a["cust"], remap, a["t"], shift, _n_part(case, shift))
+        first_seen = a["cust"].copy()
+        got = hk.count_partitions(a["cust"], remap, a["t"], shift, _n_part(case, shift),
+                                  ranks_out=a["cust"])
+        assert got[0].tolist() == want[0].tolist()
+        assert got[1].tolist() == want[1].tolist()
+        assert a["cust"].tolist() == [int(remap[c]) for c in first_seen]
+
+
+def test_count_partitions_rejects_bad_ranks_out():
+    cust = np.zeros(3, np.int32)
+    with pytest.raises(ValueError, match="ranks_out"):
+        hk.count_partitions(cust, np.zeros(1, np.int32), np.zeros(3, np.int64), 0, 1,
+                            ranks_out=np.zeros(3, np.int64))
+
+
+@given(kernel_inputs(), SHIFTS)
+def test_ranked_scatter_matches_remapped_scatter(case, shift):
+    pstart, parts, is_sorted = _partition(case, shift)
+    pstart_r, parts_r, is_sorted_r = _partition(case, shift, ranked=True)
+    assert pstart.tolist() == pstart_r.tolist() and is_sorted == is_sorted_r
+    for k, v in parts.items():
+        assert v.dtype == parts_r[k].dtype
+        assert v.tobytes() == parts_r[k].tobytes(), k
+
+
+@given(kernel_inputs(), SHIFTS)
+def test_sort_and_scan_matches_separate_kernels(case, shift):
+    offsets, cols = _scatter(case, shift)
+    copy = {k: v.copy() for k, v in cols.items()}
+    keys = ("t", "basket", "item", "qty", "price", "store")
+    resorted = hk.sort_segments(offsets, *(cols[k] for k in keys))
+    n_times, n_dups = hk.scan_customers(offsets, *(cols[k] for k in keys))
+    got = hk.sort_and_scan(offsets, *(copy[k] for k in keys))
+    assert got[0] == resorted
+    assert got[1].tolist() == n_times.tolist() and got[2].tolist() == n_dups.tolist()
+    for k in keys:
+        assert copy[k].tobytes() == cols[k].tobytes(), k
+
+
+@given(kernel_inputs(), st.booleans(), SHIFTS)
+def test_engine_chain_matches_reference(case, drop_duplicates, shift):
+    _check_pipeline(case, drop_duplicates, shift, engine=True)
 
 
 @given(kernel_inputs(), SHIFTS)
@@ -409,6 +478,17 @@ def test_scatter_rejects_ragged_chunks():
                          e32, e32, ef, e32, e32, 0, np.zeros(1, np.int64), out)
 
 
+def test_scatter_rejects_short_dest():
+    one = np.zeros(2, np.int32)
+    e32, ef = np.empty(0, np.int32), np.empty(0, np.float32)
+    out = {"cust": np.empty(2, np.int32), "item": np.empty(2, np.int32),
+           "t": np.empty(2, np.int64), "qty": ef, "basket": e32, "price": ef, "store": e32}
+    for dest in (np.zeros(1, np.int64), np.zeros(2, np.int32)):
+        with pytest.raises(ValueError, match="dest"):
+            hk.scatter_lines(one, None, one, np.zeros(1, np.int32), np.zeros(2, np.int64), ef,
+                             e32, e32, ef, e32, e32, 0, np.zeros(1, np.int64), out, dest=dest)
+
+
 def test_count_partitions_rejects_mismatched_columns():
     with pytest.raises(ValueError, match="equal length"):
         hk.count_partitions(np.zeros(2, np.int32), np.zeros(1, np.int32),
@@ -423,6 +503,29 @@ def test_day_out_of_int32_range_is_rejected():
     case = _case([[L(0, 0, 2**62)]])
     with pytest.raises(ValueError, match="int32"):
         _pipeline(case, drop_duplicates=False)
+
+
+@pytest.mark.parametrize("basket", [False, True])
+@pytest.mark.parametrize("drop", [False, True])
+@pytest.mark.parametrize("t", [hk.MIN_SECONDS - 1, hk.MAX_SECONDS + 1])
+def test_day_out_of_range_rejected_on_both_paths(basket, drop, t):
+    # Fused path (offsets cover the lines): one bad time among good ones, a duplicate.
+    present = ("basket",) if basket else ()
+    lines = [L(0, 0, 5, basket=0), L(0, 0, 5, basket=0), L(1, 0, t, basket=0)]
+    if not basket:
+        lines = [{k: v for k, v in ln.items() if k != "basket"} for ln in lines]
+    with pytest.raises(ValueError, match="int32"):
+        _pipeline(_case([lines], present=present), drop_duplicates=drop)
+    # The range edges themselves are accepted, with floored day numbers.
+    ok = [{**ln, "t": edge} for ln, edge in zip(lines, (hk.MIN_SECONDS, hk.MAX_SECONDS, 0),
+                                                strict=True)]
+    _check_pipeline(_case([ok], present=present), drop)
+    # Offsets that do not cover the lines (no customer): the range is still checked.
+    e32, ef = np.empty(0, np.int32), np.empty(0, np.float32)
+    with pytest.raises(ValueError, match="int32"):
+        hk.finalize_lines(np.zeros(1, np.int64), np.array([t], np.int64), e32, e32, ef, ef,
+                          e32, np.zeros(0, np.int64), np.zeros(0, np.int64),
+                          derive_basket=not basket, drop_duplicates=drop)
 
 
 NAN = float("nan")
@@ -464,3 +567,4 @@ def test_pipeline_larger_random_against_reference(rng):
             "present": {"basket": True, "quantity": True, "price": False, "store": False}}
     for drop, shift in ((False, 0), (True, 3)):
         _check_pipeline(case, drop, shift)
+        _check_pipeline(case, drop, shift, engine=True)
