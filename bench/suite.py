@@ -112,7 +112,7 @@ def _target(row: Row, *, rate: tuple[float, float] | None = None,
         parts.append(f">= {minimum:g}x {PEER_NAMES.get(peer, peer)}")
         ok.append(peer in row.peers and row.ratio(peer) >= minimum)
     if max_s is not None:
-        parts.append(f"< {max_s:g} s")
+        parts.append(f"< {max_s:.3g} s")
         ok.append(row.seconds < max_s)
     row.target = ", ".join(parts)
     row.met = all(ok) if ok else None
@@ -215,9 +215,12 @@ def rows_synth(doc: dict) -> list[Row]:
 def rows_recommend(doc: dict) -> list[Row]:
     rows = []
     for i, r in enumerate(doc["rows"]):
+        # no peer to agree with; whether the plan meets the policy is the plan's result
+        # (with item-day unicity it does not: unicity binds, docs/mitigation.md)
         row = Row(f"recommend-{i}", f"recommendation, {doc['members'] / 1e3:g}k members of "
                   f"{doc['customers'] / 1e6:g}M customers, {r['policy']}", r["median_s"],
-                  agree=bool(r["verified"]), note="no natural peer; agree = plan verified")
+                  note=f"no natural peer; plan verified: {'yes' if r['verified'] else 'no'}, "
+                       f"{r['decoys']:,} decoys, {r['suppressed']:,} suppressed")
         rows.append(_target(row, max_s=10.0) if doc["profile"] == "default" else row)
     return rows
 
@@ -308,6 +311,10 @@ WORKLOADS = (
 KEYS = tuple(w.key for w in WORKLOADS)
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def run_workload(w: Workload, profile: str, logs: Path) -> tuple[dict | None, str]:
     """Run one script; its JSON document, or None and why not."""
     why = w.missing()
@@ -328,10 +335,27 @@ def run_workload(w: Workload, profile: str, logs: Path) -> tuple[dict | None, st
         if written.exists() and written.stat().st_mtime >= started:
             shutil.copyfile(written, out)
     if code:
-        return None, f"failed (exit {code}; log: {log.relative_to(REPO)})"
+        return None, f"failed (exit {code}; log: {_shown(log)})"
     if not out.exists():
-        return None, f"wrote no results (log: {log.relative_to(REPO)})"
+        return None, f"wrote no results (log: {_shown(log)})"
     return json.loads(out.read_text()), "ok"
+
+
+def rows_of(documents: dict[str, dict], ref: dict[str, float]
+            ) -> tuple[list[Row], dict[str, str]]:
+    """The rows of each workload's document, with their reference times, and the
+    workloads whose contenders disagree."""
+    by_key = {w.key: w for w in WORKLOADS}
+    rows, failed = [], {}
+    for key, doc in documents.items():
+        got = by_key[key].rows(doc)
+        for r in got:
+            r.baseline_s = ref.get(r.key)
+        rows += got
+        differ = [r.key for r in got if r.agree is False]
+        if differ:
+            failed[key] = "results differ: " + ", ".join(differ)
+    return rows, failed
 
 
 # --------------------------------------------------------------------- report
@@ -358,7 +382,9 @@ def markdown(report: dict) -> str:
         f"{m['load_avg'][0]} before, {report['load_avg_after'][0]} after. Times are medians "
         "of 3 runs (a peer that takes minutes runs once); a ratio is the peer's time over "
         "basketguard's (above 1x: basketguard is faster). Every contender's result was "
-        "checked equal to basketguard's.",
+        "checked equal to basketguard's. *vs reference*: basketguard's time in "
+        f"{report.get('reference', 'bench/baseline.json')}, and how many times as fast "
+        "it is now.",
         "",
         "| workload | basketguard | DuckDB | Polars | other peer | target | met | "
         "vs reference |",
@@ -418,8 +444,13 @@ def splice_readme(readme: str, table: str, command: str) -> str:
     return head + body + tail
 
 
-def baseline(profile: str) -> dict[str, float]:
-    """Reference seconds of each row key for this profile (bench/baseline.json)."""
+def baseline(profile: str, reference: Path | None = None) -> dict[str, float]:
+    """Reference seconds of each row key: basketguard's medians in an earlier run's
+    JSON (``--reference``; say, the code before a change, on this machine), else
+    ``bench/baseline.json`` for this profile."""
+    if reference is not None:
+        doc = json.loads(reference.read_text())
+        return {r["key"]: r["seconds"] for r in doc["rows"]}
     path = HERE / "baseline.json"
     doc = json.loads(path.read_text())
     return {k: v for k, v in doc.get(profile, {}).items() if not k.startswith("_")}
@@ -472,21 +503,44 @@ def main(argv: list[str] | None = None) -> int:
                     help="replace README.md's performance section with the table")
     ap.add_argument("--render", type=Path, metavar="JSON",
                     help="write the Markdown and SVG of an earlier run's JSON, run nothing")
+    ap.add_argument("--reference", type=Path, metavar="JSON",
+                    help="compare with basketguard's times in an earlier run's JSON "
+                         "(default: bench/baseline.json)")
+    ap.add_argument("--out", type=Path, metavar="STEM",
+                    help="write STEM.json, .md, .svg and the logs in STEM/ "
+                         "(default: bench/out/suite-PROFILE)")
     args = ap.parse_args(argv)
     command = "make bench" if args.profile == "default" else \
         f"python bench/suite.py --profile {args.profile}"
     if args.render:
         report = json.loads(args.render.read_text())
-        render(report, args.render.with_suffix(""), args.readme, command)
-        return 0
+        if args.reference:
+            report["reference"] = str(args.reference)
+        if "documents" in report:  # the rows again from each script's output
+            rows, failed = rows_of(report["documents"], baseline(
+                report["profile"], args.reference))
+            report["rows"] = [dataclasses.asdict(r) for r in rows]
+            report["failed"] = {**{k: v for k, v in report["failed"].items()
+                                   if not v.startswith("results differ")}, **failed}
+            report["skipped"] = {**{k: v for k, v in report["skipped"].items()
+                                    if not v.startswith("results differ")}, **failed}
+            write_atomic(args.render, json.dumps(report, indent=1) + "\n")
+        elif args.reference:
+            ref = baseline(report["profile"], args.reference)
+            for r in report["rows"]:
+                r["baseline_s"] = ref.get(r["key"])
+            write_atomic(args.render, json.dumps(report, indent=1) + "\n")
+        render(report, args.render.with_suffix(""), args.readme and not report.get("failed"),
+               command)
+        return 1 if report.get("failed") else 0
     sys.path.insert(0, str(HERE))
     from machine import machine_facts
 
-    stem = OUT / f"suite-{args.profile}"
+    stem = (args.out.resolve() if args.out else OUT / f"suite-{args.profile}")
     logs = stem
     logs.mkdir(parents=True, exist_ok=True)
     facts = machine_facts("lightgbm")
-    ref = baseline(args.profile)
+    ref = baseline(args.profile, args.reference)
     rows: list[Row] = []
     docs, skipped, failed = {}, {}, {}
     chosen = [w for w in WORKLOADS if w.key in args.only]
@@ -501,16 +555,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{status} ({took:.0f} s)", flush=True)
             continue
         docs[w.key] = doc
-        got = w.rows(doc)
-        for r in got:
-            r.baseline_s = ref.get(r.key)
+        got, differ = rows_of({w.key: doc}, ref)
         rows += got
-        differ = [r.key for r in got if r.agree is False]
-        print(f"{'results differ: ' + ', '.join(differ) if differ else 'ok'} ({took:.0f} s)",
-              flush=True)
-        if differ:
-            failed[w.key] = "results differ: " + ", ".join(differ)
+        failed.update(differ)
+        print(f"{differ[w.key] if differ else 'ok'} ({took:.0f} s)", flush=True)
     report = {"profile": args.profile, "date": time.strftime("%Y-%m-%d"),
+              "reference": str(args.reference) if args.reference else "bench/baseline.json",
               "machine": facts, "load_avg_after": [round(x, 2) for x in os.getloadavg()],
               "seconds": round(time.perf_counter() - t_all, 1),
               "rows": [dataclasses.asdict(r) for r in rows],
@@ -518,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     write_atomic(stem.with_suffix(".json"), json.dumps(report, indent=1) + "\n")
     render(report, stem, args.readme and not failed, command)
     print(markdown(report))
-    print(f"wrote {stem.relative_to(REPO)}.json, .md, .svg"
+    print(f"wrote {stem}.json, .md, .svg"
           + ("; README.md's performance section" if args.readme and not failed else ""))
     if failed:
         print("failed: " + "; ".join(f"{k}: {v}" for k, v in failed.items()), file=sys.stderr)

@@ -200,3 +200,17 @@ def test_classes_workload_for_real(tmp_path):
     assert [r.key for r in rows] == ["classes-arrow", "classes-codes"]
     assert all(r.agree for r in rows)
     assert set(rows[0].peers) == {"duckdb", "polars"}
+
+
+def test_render_against_an_earlier_run(tmp_path):
+    """--reference compares each row with basketguard's time in another run's JSON."""
+    before = report_of(suite.rows_histories(histories_doc(2.0, 7.0, 14.0)))
+    now = report_of(suite.rows_histories(histories_doc(1.0, 7.0, 14.0)))
+    (tmp_path / "before.json").write_text(json.dumps(before))
+    (tmp_path / "now.json").write_text(json.dumps(now))
+    assert main(["bench", "--render", str(tmp_path / "now.json"),
+                 "--reference", str(tmp_path / "before.json")]) == 0
+    doc = json.loads((tmp_path / "now.json").read_text())
+    assert doc["rows"][0]["baseline_s"] == 2.0
+    text = (tmp_path / "now.md").read_text()
+    assert "2.00 s -> 2.0x as fast" in text and "before.json" in text

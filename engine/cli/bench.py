@@ -40,6 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replace README.md's performance section with the table")
     parser.add_argument("--render", metavar="JSON",
                         help="write the Markdown and SVG of an earlier run's JSON, run nothing")
+    parser.add_argument("--reference", metavar="JSON",
+                        help="compare with basketguard's times in an earlier run's JSON "
+                             "(default: bench/baseline.json)")
+    parser.add_argument("--out", metavar="STEM",
+                        help="write STEM.json, .md and .svg (default: bench/out/suite-PROFILE)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         argv += ["--only", *args.only]
     if args.readme:
         argv.append("--readme")
-    if args.render:
-        argv += ["--render", args.render]
+    for option in ("render", "reference", "out"):
+        if getattr(args, option):
+            argv += [f"--{option}", str(Path(getattr(args, option)).resolve())]
     code = subprocess.run(argv, cwd=suite.parent.parent, check=False).returncode
     return ExitCode.OK if code == 0 else ExitCode.ERROR
