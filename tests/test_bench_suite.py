@@ -141,6 +141,15 @@ def test_splice_readme_replaces_only_the_section():
         suite.splice_readme("# no markers\n", "x", "make bench")
 
 
+def test_readme_section_is_the_committed_run():
+    """README's performance section is generated: it equals the render of the run kept
+    in docs/bench-suite.json (regenerate both with `make bench`)."""
+    report = json.loads(suite.DOCS_JSON.read_text())
+    readme = (REPO / "README.md").read_text()
+    assert suite.splice_readme(readme, suite.readme_section(report), "make bench") == readme
+    assert suite.DOCS_SVG.read_text() == suite.svg(report)
+
+
 # ---------------------------------------------------------------------- running
 def _workload(tmp_path: Path, body: str, **kw):
     script = tmp_path / "fake_bench.py"
