@@ -25,9 +25,10 @@ found free of repeats, e.g. normalized transactions).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from basketguard.kernels.checks import as_1d, check_codes, check_offsets
+from basketguard.kernels.threads import run_ranges
 
 _CHUNK_VALUES = 1 << 18
 _MAX_CHUNKS = 32
@@ -128,18 +129,21 @@ def row_chunks(offsets: np.ndarray) -> np.ndarray:
 def _transpose(offsets, values, tags, n_values, rb):
     counts = np.zeros((rb.shape[0] - 1, max(n_values, 1)), np.int64)
     repeats = np.zeros(rb.shape[0] - 1, np.bool_)
-    if not _count(offsets, values, tags, rb, counts, repeats):
+    n_chunks = rb.shape[0] - 1
+    if not all(run_ranges(_count, n_chunks, offsets, values, tags, rb, counts, repeats,
+                          parts=n_chunks)):
         raise ValueError("tags must be non-decreasing within each row")
     cursors, start = _cursors(counts)
     del counts
     holders = np.empty(int(start[-1]), np.int32)
     holder_tags = np.empty(holders.shape[0] if tags.shape[0] else 0, np.int32)
-    _scatter(offsets, values, tags, rb, repeats, cursors, holders, holder_tags)
+    run_ranges(_scatter, n_chunks, offsets, values, tags, rb, repeats, cursors, holders,
+               holder_tags, parts=n_chunks)
     return start[:n_values + 1], holders, holder_tags
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _count(offsets, values, tags, rb, counts, repeats):
+@njit(cache=True, nogil=True)
+def _count(start, stop, offsets, values, tags, rb, counts, repeats):
     """Distinct (row[, tag]) holders per (chunk, value); False if a tag decreases.
 
     A stamp ``run`` numbers the runs of equal tag (the rows, untagged) of a
@@ -147,10 +151,9 @@ def _count(offsets, values, tags, rb, counts, repeats):
     ``repeats[k]`` tells whether chunk ``k`` has any (else the scatter needs no
     stamps).
     """
-    n_chunks = rb.shape[0] - 1
     tagged = tags.shape[0] > 0
-    ok = np.ones(n_chunks, np.bool_)
-    for k in prange(n_chunks):
+    ok = True
+    for k in range(start, stop):
         last = np.full(counts.shape[1], -1, np.int64)
         row = counts[k]
         run = np.int64(0)
@@ -161,7 +164,7 @@ def _count(offsets, values, tags, rb, counts, repeats):
             for i in range(a, offsets[r + 1]):
                 if tagged and i > a and tags[i] != tags[i - 1]:
                     if tags[i] < tags[i - 1]:
-                        ok[k] = False
+                        ok = False
                     run += 1
                 v = values[i]
                 if last[v] != run:
@@ -170,7 +173,7 @@ def _count(offsets, values, tags, rb, counts, repeats):
                 else:
                     rep = True
         repeats[k] = rep
-    return ok.all()
+    return ok
 
 
 @njit(cache=True, nogil=True)
@@ -189,11 +192,11 @@ def _cursors(counts):
     return cursors, start
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _scatter(offsets, values, tags, rb, repeats, cursors, holders, holder_tags):
+@njit(cache=True, nogil=True)
+def _scatter(start, stop, offsets, values, tags, rb, repeats, cursors, holders, holder_tags):
     """Stable scatter of the distinct holders by value (the same walk as :func:`_count`)."""
     tagged = tags.shape[0] > 0
-    for k in prange(rb.shape[0] - 1):
+    for k in range(start, stop):
         cur = cursors[k]
         if not repeats[k]:  # every value is a new holder: no stamps
             for r in range(rb[k], rb[k + 1]):

@@ -39,10 +39,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from basketguard.kernels.checks import as_1d, check_codes, check_offsets
 from basketguard.kernels.csr import invert, invert_tagged
+from basketguard.kernels.threads import run_ranges
 
 UNIT_NONE, UNIT_DAY, UNIT_WEEK, UNIT_MONTH = 0, 1, 2, 3
 
@@ -130,10 +131,10 @@ def bucket_range(day: np.ndarray, unit: int) -> tuple[int, int]:
     return lo, hi - lo + 1
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _point_keys(hi, day, unit, bmin, nb, out):
+@njit(cache=True, nogil=True)
+def _point_keys(lo, up, hi, day, unit, bmin, nb, out):
     """Key of every line (see the module docstring)."""
-    for i in prange(hi.shape[0]):
+    for i in range(lo, up):
         out[i] = np.int64(hi[i]) * nb + (time_bucket(day[i], unit) - bmin)
 
 
@@ -161,7 +162,8 @@ def point_keys(hi: np.ndarray, day: np.ndarray, unit: int, bucket_min: int,
     if hi.shape != day.shape:
         raise ValueError("hi and day must have the same length")
     out = np.empty(hi.shape[0], np.int64)
-    _point_keys(hi, day, unit, np.int64(bucket_min), np.int64(n_buckets), out)
+    run_ranges(_point_keys, hi.shape[0], hi, day, unit, np.int64(bucket_min),
+               np.int64(n_buckets), out)
     return out
 
 
@@ -217,7 +219,7 @@ def build_index(offsets: np.ndarray, hi: np.ndarray, day: np.ndarray, unit: int,
         else:
             dmin, btab = _bucket_table(day, unit, bmin)
             tags, shift = np.empty(n, np.int32), 0
-            _line_buckets(day, dmin, btab, unit, bmin, tags)
+            run_ranges(_line_buckets, day.shape[0], day, dmin, btab, unit, bmin, tags)
         try:
             start, holders, bucket = invert_tagged(offsets, hi, tags, n_hi)
         except ValueError as err:  # the inputs are checked above: only the tag order is left
@@ -235,7 +237,7 @@ def build_index(offsets: np.ndarray, hi: np.ndarray, day: np.ndarray, unit: int,
         hi_off = np.searchsorted(point_key, np.arange(n_hi + 1, dtype=np.int64)).astype(np.int64)
     else:
         npts = np.zeros(max(n_hi, 1), np.int64)
-        _sort_groups(start, holders, bucket, nb, _SLICES, npts)
+        run_ranges(_sort_groups, _SLICES, start, holders, bucket, nb, np.int64(_SLICES), npts)
         hi_off = np.zeros(max(n_hi, 1) + 1, np.int64)
         np.cumsum(npts, out=hi_off[1:])
         hi_off = hi_off[:n_hi + 1]
@@ -243,7 +245,8 @@ def build_index(offsets: np.ndarray, hi: np.ndarray, day: np.ndarray, unit: int,
         point_key = np.empty(n_points, np.int64)
         point_off = np.empty(n_points + 1, np.int64)
         point_off[n_points] = n_pairs
-        _write_points(start, bucket, hi_off, nb, _SLICES, point_key, point_off)
+        run_ranges(_write_points, _SLICES, start, bucket, hi_off, nb, np.int64(_SLICES),
+                   point_key, point_off)
         del bucket
     lens = np.diff(point_off)
     if dense_ratio > 0 and point_key.shape[0]:
@@ -253,7 +256,7 @@ def build_index(offsets: np.ndarray, hi: np.ndarray, day: np.ndarray, unit: int,
     dense_row = np.full(point_key.shape[0], -1, np.int32)
     dense_row[dense] = np.arange(dense.shape[0], dtype=np.int32)
     bitmaps = np.zeros((dense.shape[0], (n_cust + 63) // 64), np.uint64)
-    _fill_bitmaps(dense, point_off, holders, bitmaps)
+    run_ranges(_fill_bitmaps, dense.shape[0], dense, point_off, holders, bitmaps)
     return PointIndex(unit, bmin, nb, point_key, point_off, holders, hi_off, dense_row,
                       bitmaps, n_cust)
 
@@ -288,22 +291,22 @@ def _lo(d, dmin, btab, unit, bmin):
     return time_bucket(d, unit) - bmin
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _line_buckets(day, dmin, btab, unit, bmin, out):
+@njit(cache=True, nogil=True)
+def _line_buckets(lo, up, day, dmin, btab, unit, bmin, out):
     """Bucket of every line relative to ``bmin`` (the tags of the pair inversion)."""
-    for i in prange(day.shape[0]):
+    for i in range(lo, up):
         out[i] = _lo(day[i], dmin, btab, unit, bmin)
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _sort_groups(start, holders, bucket, nb, n_slices, npts):
+@njit(cache=True, nogil=True)
+def _sort_groups(lo, up, start, holders, bucket, nb, n_slices, npts):
     """Within each hi, stable-sort pairs by bucket; count distinct buckets.
 
     Small groups: insertion sort on (bucket, customer); large ones: a counting
     sort over the buckets. Slices take every ``n_slices``-th hi so that the
     few very popular items spread over threads.
     """
-    for s in prange(n_slices):
+    for s in range(lo, up):
         for h in range(s, start.shape[0] - 1, n_slices):
             a = start[h]
             e = start[h + 1]
@@ -341,10 +344,10 @@ def _sort_groups(start, holders, bucket, nb, n_slices, npts):
             npts[h] = n
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _write_points(start, bucket, hi_off, nb, n_slices, point_key, point_off):
+@njit(cache=True, nogil=True)
+def _write_points(lo, up, start, bucket, hi_off, nb, n_slices, point_key, point_off):
     """Point keys and holder offsets of every hi's sorted pairs."""
-    for s in prange(n_slices):
+    for s in range(lo, up):
         for h in range(s, start.shape[0] - 1, n_slices):
             pt = hi_off[h]
             for i in range(start[h], start[h + 1]):
@@ -354,10 +357,10 @@ def _write_points(start, bucket, hi_off, nb, n_slices, point_key, point_off):
                     pt += 1
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _fill_bitmaps(dense, point_off, holders, bitmaps):
+@njit(cache=True, nogil=True)
+def _fill_bitmaps(lo, up, dense, point_off, holders, bitmaps):
     """One bitmap row per dense point."""
-    for r in prange(dense.shape[0]):
+    for r in range(lo, up):
         q = dense[r]
         row = bitmaps[r]
         for j in range(point_off[q], point_off[q + 1]):

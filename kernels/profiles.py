@@ -23,8 +23,9 @@ no lines has ``visits == lines == 0``, an all-zero ``group_lines`` row and
 :data:`NO_DAY` as first and last day; test ``lines == 0`` rather than the
 sentinel, since ``NO_DAY`` (``-2**31``) is itself a representable day number.
 
-The loop runs over customers in ``prange``: each customer's row is written by
-one thread only, so results do not depend on the number of threads.
+The loop runs over pieces of the customer range on threads
+(:mod:`basketguard.kernels.threads`): each customer's row is written by one
+thread only, so results do not depend on the number of threads.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from basketguard.kernels.checks import check_1d, check_offsets
+from basketguard.kernels.threads import run_ranges
 from basketguard.kernels.windows import NO_DAY
 
 __all__ = ["NO_DAY", "Profiles", "customer_profiles"]
@@ -64,12 +66,15 @@ class Profiles(NamedTuple):
     last_day: np.ndarray
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _profiles(offsets, item, day, item_group, visits, lines, group_lines, first_day, last_day,
-              status):
-    """One customer per ``prange`` iteration; ``status[c]`` gets the bits of broken contracts."""
+_PARTS = 8  # pieces of the customer range on the threads (histories differ in length)
+
+
+@njit(cache=True, nogil=True)
+def _profiles(start, stop, offsets, item, day, item_group, visits, lines, group_lines,
+              first_day, last_day, status):
+    """Customers ``start:stop``; ``status[c]`` gets the bits of broken contracts."""
     n_items = item_group.shape[0]
-    for c in prange(offsets.shape[0] - 1):
+    for c in range(start, stop):
         lo = offsets[c]
         hi = offsets[c + 1]
         lines[c] = hi - lo
@@ -177,8 +182,8 @@ def customer_profiles(offsets: np.ndarray, item: np.ndarray, day: np.ndarray,
     last_day = np.full(n, NO_DAY, np.int32)
     status = np.zeros(n, np.uint8)
     if n:
-        _profiles(offsets, item, day, item_group, visits, lines, group_lines, first_day,
-                  last_day, status)
+        run_ranges(_profiles, n, offsets, item, day, item_group, visits, lines, group_lines,
+                   first_day, last_day, status, parts=_PARTS)
         if status.any():
             _raise_status(status, offsets, item, item_group.shape[0])
     return Profiles(visits, lines, group_lines, first_day, last_day)

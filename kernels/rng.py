@@ -84,7 +84,10 @@ def derive_key(seed, ident):
     return mix(s + np.uint64(ident) * np.uint64(0x9E3779B97F4A7C15))
 
 
-@njit(cache=True, nogil=True)
+# One explicit signature: callers pass streams as module constants, which Numba
+# types as distinct literals, and counters as int32 or int64; without it ``draw``
+# compiled once per (stream, counter type), 31 times in the demo (2.6 s cold).
+@njit("uint64(uint64, int64, int64)", cache=True, nogil=True)
 def draw(key, stream, counter):
     """64 random bits of draw ``counter`` of ``stream`` (splitmix64 at that index).
 

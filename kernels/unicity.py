@@ -28,16 +28,18 @@ member's points in ascending key order, distinct); the index arrays as built by
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from basketguard.kernels.checks import as_1d, check_codes
 from basketguard.kernels.invindex import PointIndex, time_bucket
 from basketguard.kernels.rng import check_seed, derive_key, draw
+from basketguard.kernels.threads import run_ranges
 
 MAX_P = 64
 _MAX_RANK_BITS = 1 << 31  # key bitmap for code lookups (256 MiB at most); else binary search
 _SMALL_SORT = 32  # a member's keys are insertion-sorted up to this many lines
 _BLOCK = 256  # members per block of the draws (scratch arrays are per block)
+_PARTS = 16  # pieces of the member range on the threads (members' work is uneven)
 
 
 # --------------------------------------------------------------- member points
@@ -70,8 +72,9 @@ def member_points(offsets: np.ndarray, hi: np.ndarray, day: np.ndarray, members:
     np.cumsum(lens, out=tmp_off[1:])
     tmp = np.empty(int(tmp_off[-1]), np.int64)
     distinct = np.zeros(members.shape[0], np.int64)
-    _sorted_member_keys(offsets, hi, day, index.unit, np.int64(index.bucket_min),
-                        np.int64(index.n_buckets), members, tmp_off, tmp, distinct)
+    run_ranges(_sorted_member_keys, members.shape[0], offsets, hi, day, index.unit,
+               np.int64(index.bucket_min), np.int64(index.n_buckets), members, tmp_off, tmp,
+               distinct, parts=_PARTS)
     mp_off = np.zeros(members.shape[0] + 1, np.int64)
     np.cumsum(distinct, out=mp_off[1:])
     mp_code = np.empty(int(mp_off[-1]), np.int32)
@@ -80,20 +83,23 @@ def member_points(offsets: np.ndarray, hi: np.ndarray, day: np.ndarray, members:
         kbits = np.zeros((space + 63) // 64, np.uint64)
         krank = np.empty(kbits.shape[0], np.int64)
         _rank_keys(index.point_key, kbits, krank)
-        missing = _rank_codes(tmp, tmp_off, mp_off, kbits, krank, mp_code)
+        missing = sum(run_ranges(_rank_codes, members.shape[0], tmp, tmp_off, mp_off, kbits,
+                                 krank, mp_code))
     else:
-        missing = _lookup_codes(tmp, tmp_off, mp_off, index.point_key, index.hi_off,
-                                np.int64(index.n_buckets), mp_code)
+        missing = sum(run_ranges(_lookup_codes, members.shape[0], tmp, tmp_off, mp_off,
+                                 index.point_key, index.hi_off, np.int64(index.n_buckets),
+                                 mp_code))
     if missing:
         raise ValueError(f"{missing} member point(s) are not in the index: "
                          "the index must be built over the whole population")
     return mp_off, mp_code
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _sorted_member_keys(offsets, hi, day, unit, bmin, nb, members, tmp_off, tmp, distinct):
+@njit(cache=True, nogil=True)
+def _sorted_member_keys(start, stop, offsets, hi, day, unit, bmin, nb, members, tmp_off, tmp,
+                        distinct):
     """Each member's keys sorted in place in ``tmp``; count of distinct keys."""
-    for m in prange(members.shape[0]):
+    for m in range(start, stop):
         c = members[m]
         a = tmp_off[m]
         for j in range(offsets[c + 1] - offsets[c]):
@@ -151,11 +157,11 @@ def _popcount(x):
     return np.int64(x & np.uint64(0x7F))
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _rank_codes(tmp, tmp_off, mp_off, kbits, krank, mp_code):
+@njit(cache=True, nogil=True)
+def _rank_codes(start, stop, tmp, tmp_off, mp_off, kbits, krank, mp_code):
     """Point code of every distinct member key, as its rank in the key bitmap (-1: absent)."""
     missing = 0
-    for m in prange(tmp_off.shape[0] - 1):
+    for m in range(start, stop):
         out = mp_off[m]
         for j in range(tmp_off[m], tmp_off[m + 1]):
             key = tmp[j]
@@ -173,11 +179,11 @@ def _rank_codes(tmp, tmp_off, mp_off, kbits, krank, mp_code):
     return missing
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _lookup_codes(tmp, tmp_off, mp_off, point_key, hi_off, nb, mp_code):
+@njit(cache=True, nogil=True)
+def _lookup_codes(start, stop, tmp, tmp_off, mp_off, point_key, hi_off, nb, mp_code):
     """Point code of every distinct member key (binary search within its ``hi``)."""
     missing = 0
-    for m in prange(tmp_off.shape[0] - 1):
+    for m in range(start, stop):
         out = mp_off[m]
         for j in range(tmp_off[m], tmp_off[m + 1]):
             key = tmp[j]
@@ -240,21 +246,22 @@ def unicity_draws(members: np.ndarray, mp_off: np.ndarray, mp_code: np.ndarray,
         raise ValueError("mp_off must have one more element than members")
     out = np.zeros((members.shape[0], draws), np.int8)
     with np.errstate(over="ignore"):  # uint64 wrap-around is the hash (plain-Python mode)
-        _unicity_draws(members, mp_off, mp_code, index.point_off, index.holders,
-                       index.dense_row, index.bitmaps, p_max, draws, np.uint64(seed), out)
+        run_ranges(_unicity_draws, (members.shape[0] + _BLOCK - 1) // _BLOCK, members, mp_off,
+                   mp_code, index.point_off, index.holders, index.dense_row, index.bitmaps,
+                   np.int64(p_max), np.int64(draws), np.uint64(seed), out, parts=_PARTS)
     return out
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _unicity_draws(members, mp_off, mp_code, point_off, holders, dense_row, bitmaps,
-                   p_max, draws, seed, out):
+@njit(cache=True, nogil=True)
+def _unicity_draws(start, stop, members, mp_off, mp_code, point_off, holders, dense_row,
+                   bitmaps, p_max, draws, seed, out):
     """Per member: partial Fisher-Yates per draw, then the smallest unique prefix.
 
     Members go in blocks of ``_BLOCK`` that share scratch arrays (one allocation
     per block, not five per member); a member's answer does not depend on its block.
     """
     n_members = members.shape[0]
-    for b in prange((n_members + _BLOCK - 1) // _BLOCK):
+    for b in range(start, stop):
         lo = b * _BLOCK
         hi = min(lo + _BLOCK, n_members)
         n_max = 0
@@ -326,14 +333,15 @@ def known_points(members: np.ndarray, mp_off: np.ndarray, mp_code: np.ndarray, p
         raise ValueError("p, draws or seed out of range (see unicity_draws)")
     out = np.full((members.shape[0], draws, p), -1, np.int32)
     with np.errstate(over="ignore"):
-        _known_points(members, mp_off, mp_code, p, draws, np.uint64(seed), out)
+        run_ranges(_known_points, members.shape[0], members, mp_off, mp_code, np.int64(p),
+                   np.int64(draws), np.uint64(seed), out, parts=_PARTS)
     return out
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _known_points(members, mp_off, mp_code, p, draws, seed, out):
+@njit(cache=True, nogil=True)
+def _known_points(start, stop, members, mp_off, mp_code, p, draws, seed, out):
     """Same draws as ``_unicity_draws``, written out."""
-    for m in prange(members.shape[0]):
+    for m in range(start, stop):
         a = mp_off[m]
         n = mp_off[m + 1] - a
         big_p = min(n, p)

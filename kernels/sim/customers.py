@@ -16,7 +16,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from basketguard.kernels.rng import derive_key, draw, normal, uniform
 from basketguard.kernels.sim.sampling import (
@@ -27,6 +27,7 @@ from basketguard.kernels.sim.sampling import (
     check_cdf,
     check_customers,
 )
+from basketguard.kernels.threads import run_ranges
 
 #: ``onset`` value of a customer without the program.
 NO_EVENT = -(2**31)
@@ -264,16 +265,16 @@ def draw_customers(
         onset=np.empty((n, n_prog), np.int32),
     )
     with np.errstate(over="ignore"):  # uint64 wrap-around is the hash (plain-Python mode)
-        _draw_customers(seed, first_customer, params, tables, out)
+        run_ranges(_draw_customers, n, seed, first_customer, params, tables, out)
     return out
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _draw_customers(seed, first, params, tables, out):
-    """One customer per iteration; every draw is keyed by the customer id."""
+@njit(cache=True, nogil=True)
+def _draw_customers(start, stop, seed, first, params, tables, out):
+    """Customers ``start:stop``; every draw is keyed by the customer id."""
     # One field per statement: with Numba 0.68, unpacking four or more NamedTuple
-    # fields in one tuple assignment before a prange loop silently loses the loop's
-    # writes to them.
+    # fields in one tuple assignment before a prange loop silently lost the loop's
+    # writes to them (the loop is a plain range now, on threads: kernels.threads).
     n_days = params.n_days
     visit_median = params.visit_median
     visit_sigma = params.visit_sigma
@@ -315,9 +316,8 @@ def _draw_customers(seed, first, params, tables, out):
     o_pl = out.pl_share
     o_nfav = out.n_fav
     o_onset = out.onset
-    n = o_age.shape[0]
     n_post = postcode_cdf.shape[1]
-    for i in prange(n):
+    for i in range(start, stop):
         key = derive_key(seed, first + i)
         age = cdf_pick(age_cdf, uniform(draw(key, S_DEMO, 0)))
         gender = cdf_pick(gender_cdf[age], uniform(draw(key, S_DEMO, 1)))

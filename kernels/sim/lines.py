@@ -37,7 +37,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from basketguard.kernels.rng import derive_key, draw, uniform
 from basketguard.kernels.sim.customers import MAX_BASKET, NO_EVENT, CustomerArrays
@@ -61,8 +61,10 @@ from basketguard.kernels.sim.sampling import (
     check_customers,
     poisson,
 )
+from basketguard.kernels.threads import run_ranges
 
 _BASKET_CAP_MEAN = 200.0
+_PARTS = 16  # pieces of the customer range on the threads (customers' lines differ)
 
 
 class LineTables(NamedTuple):
@@ -305,7 +307,8 @@ def simulate_lines(
     e64, e32, ef = np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.float32)
     nowhere = LineArrays(e64, e64, e32, e64, e64, ef, ef, e32)  # pass 1 writes no line
     with np.errstate(over="ignore"):  # uint64 wrap-around is the hash (plain-Python mode)
-        _count_lines(seed, first_customer, params, tables, customers, nowhere, counts)
+        run_ranges(_count_lines, n, seed, first_customer, params, tables, customers, nowhere,
+                   counts, parts=_PARTS)
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
         total = int(offsets[-1])
@@ -319,7 +322,8 @@ def simulate_lines(
             price=np.empty(total, np.float32),
             store=np.empty(total, np.int32),
         )
-        _fill_lines(seed, first_customer, params, tables, customers, out)
+        run_ranges(_fill_lines, n, seed, first_customer, params, tables, customers, out,
+                   parts=_PARTS)
     return out
 
 
@@ -541,16 +545,16 @@ def _write_line(k, cust, it, bid, ts, q, price, store, promo_rate, promo_discoun
     out.store[k] = store
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _count_lines(seed, first, params, tables, customers, nowhere, counts):
+@njit(cache=True, nogil=True)
+def _count_lines(start, stop, seed, first, params, tables, customers, nowhere, counts):
     """Pass 1: number of lines per customer (``nowhere``: empty outputs, never written)."""
-    for i in prange(counts.shape[0]):
+    for i in range(start, stop):
         counts[i] = _customer_lines(i, False, 0, seed, first, params, tables, customers, nowhere)
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _fill_lines(seed, first, params, tables, customers, out):
+@njit(cache=True, nogil=True)
+def _fill_lines(start, stop, seed, first, params, tables, customers, out):
     """Pass 2: each customer writes its own slice ``out.offsets[i]:out.offsets[i+1]``."""
     offsets = out.offsets
-    for i in prange(offsets.shape[0] - 1):
+    for i in range(start, stop):
         _customer_lines(i, True, offsets[i], seed, first, params, tables, customers, out)
