@@ -289,7 +289,8 @@ def _regrow(hash_of, m, capacity):
 def _grown(a):
     """``a`` copied into an array twice as long."""
     b = np.empty(2 * a.shape[0], a.dtype)
-    b[: a.shape[0]] = a
+    for i in range(a.shape[0]):  # a loop: slice assignment costs ~0.8 s of compile per dtype
+        b[i] = a[i]
     return b
 
 

@@ -9,8 +9,8 @@ The build is a two-level counting sort by customer over a list of chunks:
 2. per chunk: stable scatter into the partitions, first the destinations
    (into a reusable scratch), then one simple put loop per column,
    :func:`scatter_lines`;
-3. per partition (``prange``), in place and in cache: reorder into customer
-   order, :func:`place_partitions`;
+3. per partition (on threads, :mod:`basketguard.kernels.threads`), in place and
+   in cache: reorder into customer order, :func:`place_partitions`;
 
 followed by a per-customer sort on the line key
 
@@ -39,13 +39,16 @@ customers.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from basketguard.kernels.threads import run_ranges
 
 SECONDS_PER_DAY = 86400
 #: Times the kernels accept: those whose day number fits int32.
 MIN_SECONDS = -(2**31) * SECONDS_PER_DAY
 MAX_SECONDS = 2**31 * SECONDS_PER_DAY - 1
 _NO_RANKS = np.empty(0, np.int32)
+_PARTS = 16  # pieces of the customer range on the threads (histories differ in length)
 _RANGE_MESSAGE = ("times must have day numbers within int32 (the engine keeps "
                   "0001-01-01 .. 9999-12-31)")
 
@@ -245,13 +248,12 @@ def _place_inplace(lo, ldest, col):
         col[ldest[j]] = tmp[j]
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _place(pstart, shift, n_cust, p_cust, p_item, p_t, p_qty, p_basket, p_price, p_store,
+@njit(cache=True, nogil=True)
+def _place(start, stop, pstart, shift, n_cust, p_cust, p_item, p_t, p_qty, p_basket, p_price, p_store,
            counts):
     """Per partition, in place and in cache: count its customers' lines, then
     reorder the partition's slice of every column into customer order."""
-    n_part = pstart.shape[0] - 1
-    for p in prange(n_part):
+    for p in range(start, stop):
         lo_c = p << shift
         hi_c = min(n_cust, (p + 1) << shift)
         if hi_c <= lo_c:
@@ -321,7 +323,8 @@ def place_partitions(pstart: np.ndarray, shift: int, n_cust: int, parts: dict,
     if already_sorted:
         _count_sorted(parts["cust"], counts)
     elif n_cust:
-        _place(pstart, np.int64(shift), np.int64(n_cust), parts["cust"], parts["item"],
+        run_ranges(_place, pstart.shape[0] - 1, pstart, np.int64(shift), np.int64(n_cust),
+                   parts["cust"], parts["item"],
                parts["t"], parts["qty"], parts["basket"], parts["price"], parts["store"],
                counts)
     offsets = np.zeros(n_cust + 1, np.int64)
@@ -469,12 +472,11 @@ def _sort_segment(lo, hi, t, basket, item, qty, price, store):
             store[p] = ks
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _sort_all(offsets, t, basket, item, qty, price, store, resorted, n_baskets, n_dups):
+@njit(cache=True, nogil=True)
+def _sort_all(start, stop, offsets, t, basket, item, qty, price, store, resorted, n_baskets, n_dups):
     """Per customer: sort its lines if needed, then (while they are in cache)
     count its distinct times and adjacent duplicates, as :func:`_scan_customers`."""
-    n = offsets.shape[0] - 1
-    for c in prange(n):
+    for c in range(start, stop):
         lo = offsets[c]
         hi = offsets[c + 1]
         if hi - lo > 1 and not _segment_sorted(lo, hi, t, basket, item, qty, price, store):
@@ -511,7 +513,8 @@ def sort_and_scan(offsets, t, basket, item, qty, price, store):
     n_times = np.zeros(n, np.int64)
     n_dups = np.zeros(n, np.int64)
     if n:
-        _sort_all(offsets, t, basket, item, qty, price, store, resorted, n_times, n_dups)
+        run_ranges(_sort_all, n, offsets, t, basket, item, qty, price, store, resorted,
+                   n_times, n_dups, parts=_PARTS)
     return int(resorted.sum()), n_times, n_dups
 
 
@@ -544,21 +547,19 @@ def _scan_segment(lo, hi, t, basket, item, qty, price, store, n_baskets, n_dups,
     n_dups[c] = nd
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _scan_customers(offsets, t, basket, item, qty, price, store, n_baskets, n_dups):
+@njit(cache=True, nogil=True)
+def _scan_customers(start, stop, offsets, t, basket, item, qty, price, store, n_baskets, n_dups):
     """Per customer: distinct times (derived baskets) and adjacent duplicates."""
-    n = offsets.shape[0] - 1
-    for c in prange(n):
+    for c in range(start, stop):
         _scan_segment(offsets[c], offsets[c + 1], t, basket, item, qty, price, store,
                       n_baskets, n_dups, c)
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _derive_baskets(offsets, basket_start, t, keep, o_basket):
+@njit(cache=True, nogil=True)
+def _derive_baskets(start, stop, offsets, basket_start, t, keep, o_basket):
     """Basket code per kept line: distinct (customer, t), numbered in CSR order."""
-    n = offsets.shape[0] - 1
     use_keep = keep.shape[0] > 0
-    for c in prange(n):
+    for c in range(start, stop):
         b = basket_start[c] - 1
         for i in range(offsets[c], offsets[c + 1]):
             if i == offsets[c] or t[i] != t[i - 1]:
@@ -567,10 +568,9 @@ def _derive_baskets(offsets, basket_start, t, keep, o_basket):
                 o_basket[i] = b
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _duplicate_mask(offsets, t, basket, item, qty, price, store, keep):
-    n = offsets.shape[0] - 1
-    for c in prange(n):
+@njit(cache=True, nogil=True)
+def _duplicate_mask(start, stop, offsets, t, basket, item, qty, price, store, keep):
+    for c in range(start, stop):
         lo = offsets[c]
         for i in range(lo, offsets[c + 1]):
             keep[i] = i == lo or not _same_line(i, i - 1, t, basket, item, qty, price, store)
@@ -592,7 +592,8 @@ def scan_customers(offsets, t, basket, item, qty, price, store):
     n_times = np.zeros(n, np.int64)
     n_dups = np.zeros(n, np.int64)
     if n:
-        _scan_customers(offsets, t, basket, item, qty, price, store, n_times, n_dups)
+        run_ranges(_scan_customers, n, offsets, t, basket, item, qty, price, store, n_times,
+                   n_dups, parts=_PARTS)
     return n_times, n_dups
 
 
@@ -644,18 +645,20 @@ def finalize_lines(offsets, t, basket, item, qty, price, store, n_times, n_dups,
         np.cumsum(n_times[:-1], out=basket_start[1:])
     keep = np.empty(t.shape[0] if drop else 0, np.bool_)
     if drop:
-        _duplicate_mask(offsets, t, basket, item, qty, price, store, keep)
+        run_ranges(_duplicate_mask, n, offsets, t, basket, item, qty, price, store, keep,
+                   parts=_PARTS)
     if derive_basket:
         new_basket = basket_out if basket_out is not None else np.empty(t.shape[0], np.int32)
     if fused:
         day = day_out if day_out is not None else np.empty(t.shape[0], np.int32)
-        bad = _days_baskets(offsets, basket_start, t, derive_basket, day,
-                            new_basket if derive_basket else _NO_RANKS)
+        bad = sum(run_ranges(_days_baskets, n, offsets, basket_start, t, derive_basket, day,
+                             new_basket if derive_basket else _NO_RANKS, parts=_PARTS))
         if bad:
             raise ValueError(_RANGE_MESSAGE)
     else:
         if derive_basket and n:
-            _derive_baskets(offsets, basket_start, t, np.empty(0, np.bool_), new_basket)
+            run_ranges(_derive_baskets, n, offsets, basket_start, t, np.empty(0, np.bool_),
+                       new_basket, parts=_PARTS)
         day = days_from_seconds(t, day_out)
     if derive_basket:
         basket = new_basket
@@ -672,14 +675,13 @@ def finalize_lines(offsets, t, basket, item, qty, price, store, n_times, n_dups,
     return cols
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _days_baskets(offsets, basket_start, t, derive, day, o_basket):
+@njit(cache=True, nogil=True)
+def _days_baskets(start, stop, offsets, basket_start, t, derive, day, o_basket):
     """Per customer, one pass over its times: day numbers, derived basket codes
     (distinct times numbered from ``basket_start``, when ``derive``), and the
     number of times whose day does not fit int32 (returned; the caller raises)."""
-    n = offsets.shape[0] - 1
     bad = 0
-    for c in prange(n):
+    for c in range(start, stop):
         lo = offsets[c]
         b = basket_start[c] - 1
         for i in range(lo, offsets[c + 1]):
@@ -698,11 +700,11 @@ def _days_baskets(offsets, basket_start, t, derive, day, o_basket):
 def days_from_seconds(t: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Floor of ``t / 86400`` as int32 (days since the epoch), into ``out`` if given."""
     day = out if out is not None else np.empty(t.shape[0], np.int32)
-    _days(t, day)
+    run_ranges(_days, t.shape[0], t, day)
     return day
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _days(t, out):
-    for i in prange(t.shape[0]):
+@njit(cache=True, nogil=True)
+def _days(start, stop, t, out):
+    for i in range(start, stop):
         out[i] = t[i] // SECONDS_PER_DAY  # floor division, as in Python

@@ -80,7 +80,7 @@ import operator
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from basketguard.kernels.scan_arrays import (
     ScanAggregates,
@@ -90,6 +90,7 @@ from basketguard.kernels.scan_arrays import (
     checked_tables,
     field_dtypes,
 )
+from basketguard.kernels.threads import run_ranges
 
 #: Day sentinel: no peak / no estimate.
 NO_DAY = np.iinfo(np.int32).min
@@ -504,18 +505,16 @@ def _scan_block(c_lo, c_hi, offsets, item, day, quantity, tables, n_groups, hori
     return -1 if outside else out - base
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _scan(bounds, offsets, item, day, quantity, tables, n_groups, horizon, entries, counts,
-          blocks):
-    """Blocks in parallel; block ``b`` writes entries from ``bounds[b] * n_sig`` on and its
-    aggregates into row ``b`` of ``blocks``."""
+@njit(cache=True, nogil=True)
+def _scan(start, stop, bounds, offsets, item, day, quantity, tables, n_groups, horizon,
+          entries, counts, blocks):
+    """Blocks ``start:stop`` (on threads, :mod:`basketguard.kernels.threads`); block ``b``
+    writes entries from ``bounds[b] * n_sig`` on and its aggregates into row ``b`` of
+    ``blocks``."""
     n_sig = tables.sig_window.shape[0]
-    for b in prange(bounds.shape[0] - 1):
-        # np.int64: the parallel body types ``b`` as uint64, which would compile
-        # _scan_block a second time (one signature per index type)
+    for b in range(start, stop):
         counts[b] = _scan_block(bounds[b], bounds[b + 1], offsets, item, day, quantity, tables,
-                                n_groups, horizon, bounds[b] * n_sig, entries, blocks,
-                                np.int64(b))
+                                n_groups, horizon, bounds[b] * n_sig, entries, blocks, b)
 
 
 def scan_histories(offsets: np.ndarray, item: np.ndarray, day: np.ndarray,
@@ -602,8 +601,9 @@ def scan_histories(offsets: np.ndarray, item: np.ndarray, day: np.ndarray,
     blocks = ScanAggregates(*(np.zeros(shape, dtype) for shape, dtype
                               in zip(shapes, field_dtypes(ScanAggregates), strict=True)))
     if nb > 0 and n_sig > 0:
-        _scan(bounds, offsets, item, day, quantity, t, np.int64(n_groups),
-              np.int64(min(max(horizon, -_AFTER), _AFTER)), entries, counts, blocks)
+        run_ranges(_scan, nb, bounds, offsets, item, day, quantity, t, np.int64(n_groups),
+                   np.int64(min(max(horizon, -_AFTER), _AFTER)), entries, counts, blocks,
+                   parts=nb)
         if (counts < 0).any():
             raise ValueError("item codes outside the slot table")
     keep = np.concatenate([np.arange(bounds[b] * n_sig, bounds[b] * n_sig + counts[b])

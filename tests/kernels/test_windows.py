@@ -749,13 +749,13 @@ def test_field_dtypes_are_the_annotations():
 
 @pytest.mark.jit
 def test_block_kernel_has_one_signature(monkeypatch):
-    """The parallel body's uint64 block index is cast, so _scan_block is not compiled a
-    second time for it.
+    """The block loop's index is int64 (a range over int64 bounds on threads), so
+    _scan_block is compiled once for it, never a second time for a uint64 index.
 
     ``_scan`` is recompiled without its cache (a cached ``_scan`` never asks for
     ``_scan_block``); ``_scan_block`` itself may load from its cache.
     """
-    fresh = numba.njit(nogil=True, parallel=True)(kw._scan.py_func)
+    fresh = numba.njit(nogil=True)(kw._scan.py_func)
     monkeypatch.setattr(kw, "_scan", fresh)
     lib = _lib(ONE_SIG, S(window=5, features=[F(1.0, (1,), ratio=1.5)], thr=1.0))
     hist = histories([[(1, 0, 2.0), (2, 1, 1.0)], [(3, 4, 1.0)]])
