@@ -38,16 +38,15 @@ def n_threads() -> int:
 
 
 def _executor(n: int) -> ThreadPoolExecutor:
-    """One process-wide pool, replaced by a larger one when more threads are asked for.
-
-    A replaced pool is not shut down: another thread may still be submitting to it;
-    its idle workers end when it is collected.
-    """
+    """One process-wide pool, grown when more threads are asked for."""
     global _pool, _pool_size
     with _lock:
         if _pool is None or _pool_size < n:
+            old = _pool
             _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="basketguard-kernel")
             _pool_size = n
+            if old is not None:
+                old.shutdown(wait=False)
         return _pool
 
 

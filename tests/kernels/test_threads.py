@@ -48,21 +48,3 @@ def test_run_ranges_raises_the_kernels_error():
     x[97] = -1
     with pytest.raises(ValueError, match="negative"):
         run_ranges(_fails, 100, x, parts=4)
-
-
-def test_run_ranges_from_many_threads_with_changing_thread_counts():
-    """Callers on several threads, one of them asking for more threads (the pool is
-    replaced), all get complete results."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import numba
-
-    def one(k):
-        numba.set_num_threads(1 + k % numba.config.NUMBA_NUM_THREADS)
-        x = np.arange(1000, dtype=np.int64) + k
-        out = np.zeros(1000, np.int64)
-        run_ranges(_square_into, 1000, x, out, parts=7)
-        return np.array_equal(out, x * x)
-
-    with ThreadPoolExecutor(4) as callers:
-        assert all(callers.map(one, range(16)))
