@@ -118,7 +118,8 @@ def profile_project(project: Project, hist: Histories, *,
 
 
 def scan(project: Project | str | Path, *, signatures: Any = None,
-         as_of: str | None = None, **kwargs: Any):
+         as_of: str | None = None, memory_limit: int | str | None = None,
+         shards: int | None = None, **kwargs: Any):
     """Scan a project's purchases for sensitive inferences (``basketguard scan``).
 
     Parameters
@@ -129,6 +130,13 @@ def scan(project: Project | str | Path, *, signatures: Any = None,
         From :func:`basketguard.models.signatures.schema.load_library` (default: built-ins).
     as_of : str, optional
         ISO reference date for event stages (default: the last day in the data).
+    memory_limit : int or str, optional
+        Budget of the histories in bytes (or ``"16G"``); histories that would
+        exceed it are built and scanned as customer-hash shards on disk
+        (:mod:`basketguard.engine.runner.shards`), with the same result.
+        Default: :func:`~basketguard.engine.runner.shards.default_memory_limit`.
+    shards : int, optional
+        Always use this many shards.
     **kwargs
         Options of :func:`load_histories`.
 
@@ -138,8 +146,21 @@ def scan(project: Project | str | Path, *, signatures: Any = None,
         ``.summary()`` holds aggregates; ``.scores_table()`` per-customer scores.
     """
     from basketguard.engine.detect.scan import scan as _scan
+    from basketguard.engine.detect.scan import scan_shards
+    from basketguard.engine.runner.shards import parse_memory, shard_histories
 
     proj = _project(project)
+    limit = parse_memory(memory_limit, "memory_limit") if isinstance(memory_limit, str) \
+        else memory_limit
+    sharded = shard_histories(proj, n_shards=shards, memory_limit=limit,
+                              strict=kwargs.get("strict", False),
+                              use_cache=kwargs.get("use_cache", True),
+                              cache_dir=kwargs.get("cache_dir"), progress=kwargs.get("progress"))
+    if sharded is not None:
+        try:
+            return scan_shards(proj, sharded, signatures, as_of=as_of)
+        finally:
+            sharded.close()
     return _scan(proj, load_histories(proj, **kwargs), signatures, as_of=as_of)
 
 

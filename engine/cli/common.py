@@ -180,7 +180,48 @@ def guard_outputs(outputs, inputs=(), cache_dir: str | Path | None = None) -> No
     check_outputs(inputs, outputs, folders=[("the cache folder", cache)])
 
 
-def load_with_progress(args: argparse.Namespace, outputs=(), inputs=(), tables=()):
+def prepare_project(args: argparse.Namespace, outputs=(), inputs=(), tables=()):
+    """The project of ``args.project``, its outputs checked against its inputs, and the
+    write-back targets (see :func:`load_with_progress`), before anything is read."""
+    from basketguard.engine.config.project import load_project
+
+    project = load_project(args.project)
+    guard_outputs(outputs, [*project.input_paths(), *inputs], args.cache_dir)
+    return project, table_targets(project, tables, getattr(args, "replace", False))
+
+
+def connect_with_progress(args: argparse.Namespace):
+    """The Dask cluster of ``--scheduler`` and the partitions of the project's lines on it.
+
+    Returns
+    -------
+    (Cluster, Partitions)
+        The caller releases the partitions and closes the cluster.
+    """
+    from basketguard.engine.runner.dask import connect, read_partitions
+    from basketguard.engine.runner.shards import parse_memory
+
+    stage = stage_printer()
+    limit = None if args.memory_limit is None else parse_memory(args.memory_limit)
+    cluster = connect(args.scheduler, memory_limit=limit)
+    try:
+        if stage:
+            stage(f"Dask: {cluster.n_workers} worker(s) at {args.scheduler}")
+
+        def progress(done: int, total: int) -> None:
+            if stage:
+                stage(f"read partition {done}/{total}")
+
+        parts = read_partitions(cluster, args.project, args.partitions, strict=args.strict,
+                                progress=progress)
+    except BaseException:
+        cluster.close()
+        raise
+    return cluster, parts
+
+
+def load_with_progress(args: argparse.Namespace, outputs=(), inputs=(), tables=(),
+                       shardable: bool = False):
     """The project named by ``args.project`` and its histories (progress on a terminal).
 
     ``outputs`` and extra ``inputs`` (option name, path) are checked with
@@ -189,26 +230,73 @@ def load_with_progress(args: argparse.Namespace, outputs=(), inputs=(), tables=(
     project's database, checked before anything is read too (one that exists
     without ``--replace`` is refused).
 
+    With ``shardable`` (a verb with :func:`add_scale_options`), the histories
+    are a :class:`~basketguard.engine.runner.shards.ShardSet` when they would
+    not fit ``--memory-limit`` or ``--shards`` is given (the caller closes it).
+
     Returns
     -------
     (Project, Histories) or (Project, Histories, dict)
-        With ``tables``, also option name -> :class:`~basketguard.engine.io.writeback.TableTarget`
-        for each table that was given.
+        With ``tables`` or ``shardable``, also option name ->
+        :class:`~basketguard.engine.io.writeback.TableTarget` for each table that
+        was given.
     """
     from basketguard.engine.api import load_histories
-    from basketguard.engine.config.project import load_project
 
-    project = load_project(args.project)
-    guard_outputs(outputs, [*project.input_paths(), *inputs], args.cache_dir)
-    targets = table_targets(project, tables, getattr(args, "replace", False))
+    project, targets = prepare_project(args, outputs, inputs, tables)
     progress = Progress("reading lines")
     try:
-        hist = load_histories(project, strict=args.strict, use_cache=not args.no_cache,
-                              cache_dir=args.cache_dir, progress=progress)
+        hist = None
+        if shardable:
+            from basketguard.engine.runner.shards import parse_memory, shard_histories
+
+            limit = None if args.memory_limit is None else parse_memory(args.memory_limit)
+            hist = shard_histories(project, n_shards=args.shards, memory_limit=limit,
+                                   strict=args.strict, use_cache=not args.no_cache,
+                                   cache_dir=args.cache_dir, progress=progress,
+                                   stage=stage_printer())
+        if hist is None:
+            hist = load_histories(project, strict=args.strict, use_cache=not args.no_cache,
+                                  cache_dir=args.cache_dir, progress=progress)
     finally:
         progress.close()
     show_notes(hist)
-    return (project, hist, targets) if tables else (project, hist)
+    return (project, hist, targets) if tables or shardable else (project, hist)
+
+
+def add_scale_options(parser: argparse.ArgumentParser) -> None:
+    """Out-of-core options of the verbs that run over customer shards."""
+    g = parser.add_argument_group("scale (histories larger than memory)")
+    g.add_argument("--memory-limit", metavar="SIZE",
+                   help="memory budget of the histories, such as 16G; above it the lines are "
+                        "split into customer-hash shards on disk and processed one at a time, "
+                        "with the same results (default: $BASKETGUARD_MEMORY_LIMIT, else 60%% "
+                        "of this machine's memory)")
+    g.add_argument("--shards", type=number_in(int, 1), metavar="N",
+                   help="always use N customer-hash shards (stored in the cache folder; a "
+                        "stored set of any count is reused)")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on Dask: a scheduler address (tcp://host:8786) or local:N to "
+                        "start N local worker processes; workers read customer-hash "
+                        "partitions of the source and send back only partial results "
+                        "(docs/scale.md)")
+    g.add_argument("--partitions", type=number_in(int, 1), metavar="N",
+                   help="with --scheduler: customer-hash partitions (default: one per "
+                        "worker); each must fit one worker's memory")
+
+
+def stage_printer(stream=None):
+    """A ``stage(message)`` callback writing on stderr when it is a terminal, else None."""
+    stream = stream or sys.stderr
+    if not stream.isatty():
+        return None
+    t0 = time.perf_counter()
+
+    def stage(message: str) -> None:
+        stream.write(f"basketguard: [{time.perf_counter() - t0:6.1f} s] {message}\n")
+        stream.flush()
+
+    return stage
 
 
 def add_table_options(parser: argparse.ArgumentParser, options: list[tuple[str, str]]) -> None:
@@ -254,7 +342,7 @@ def show_notes(hist) -> None:
 
     Parameters
     ----------
-    hist : Histories
+    hist : Histories or ShardSet
         Today its ``info["cache_note"]``: a damaged cache entry was rebuilt (the
         note names the file). A note never changes the exit status.
     """

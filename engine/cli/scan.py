@@ -12,17 +12,22 @@ import sys
 
 from basketguard.engine.cli.common import (
     add_data_options,
+    add_scale_options,
     add_table_options,
+    connect_with_progress,
     load_with_progress,
     number_in,
+    prepare_project,
     write_atomic,
     write_tables,
 )
 from basketguard.engine.cli.exitcodes import ExitCode
-from basketguard.engine.detect.scan import scan
+from basketguard.engine.detect.scan import scan, scan_distributed, scan_shards
 from basketguard.engine.findings import findings_table
+from basketguard.engine.histories.cache import default_cache_dir
 from basketguard.engine.report.json import dumps
 from basketguard.engine.report.text import scan_text
+from basketguard.engine.runner.shards import ShardSet
 from basketguard.models.signatures.schema import load_library
 
 NAME = "scan"
@@ -52,6 +57,7 @@ def signature_inputs(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_data_options(parser)
+    add_scale_options(parser)
     add_signature_options(parser)
     parser.add_argument("--detectors", metavar="DIR", action="append", default=[],
                         help="learned detector folder (from `basketguard learn --out`), or a "
@@ -81,14 +87,35 @@ def run(args: argparse.Namespace) -> int:
         from basketguard.engine.detect.learn import load_detectors
 
         detectors = load_detectors(args.detectors)
-    project, hist, targets = load_with_progress(
-        args, outputs=[("--scores", args.scores), ("--out", args.out)],
-        inputs=[*signature_inputs(args), *(("the --detectors input", p) for p in args.detectors)],
-        tables=[("--findings-table", args.findings_table),
-                ("--scores-table", args.scores_table)])
-    result = scan(project, hist, library, as_of=args.as_of,
-                  progress=(lambda m: sys.stderr.write(m + "\n")) if sys.stderr.isatty()
-                  else None, detectors=detectors)
+    outputs = [("--scores", args.scores), ("--out", args.out)]
+    inputs = [*signature_inputs(args), *(("the --detectors input", p) for p in args.detectors)]
+    tables = [("--findings-table", args.findings_table), ("--scores-table", args.scores_table)]
+    progress = (lambda m: sys.stderr.write(m + "\n")) if sys.stderr.isatty() else None
+    if args.scheduler:
+        project, targets = prepare_project(args, outputs, inputs, tables)
+        cluster, parts = connect_with_progress(args)
+        try:
+            cache = None if args.no_cache else (args.cache_dir or default_cache_dir())
+            result = scan_distributed(project, parts, library, as_of=args.as_of,
+                                      progress=progress, detectors=detectors, cache_dir=cache)
+        finally:
+            parts.release()
+            cluster.close()
+        return _report(args, result, targets)
+    project, hist, targets = load_with_progress(args, outputs, inputs, tables, shardable=True)
+    if isinstance(hist, ShardSet):
+        try:
+            result = scan_shards(project, hist, library, as_of=args.as_of, progress=progress,
+                                 detectors=detectors)
+        finally:
+            hist.close()
+    else:
+        result = scan(project, hist, library, as_of=args.as_of, progress=progress,
+                      detectors=detectors)
+    return _report(args, result, targets)
+
+
+def _report(args: argparse.Namespace, result, targets) -> int:
     summary = result.summary(timings=args.timings)
     # tables first: a failed write-back must not leave files that look like a finished run
     write_tables(targets, {"--findings-table": lambda: findings_table(result.findings()),

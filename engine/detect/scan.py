@@ -201,6 +201,31 @@ class ScanResult:
                           if (self.horizon, other.horizon) != (None, None) else None,
                           learned)
 
+    def in_id_order(self) -> ScanResult:
+        """The same scan with customers in ascending id order (codes renumbered).
+
+        A build numbers customers by ascending id; a merge of shards lists each
+        shard's customers after the previous shard's. This puts a merged scan back
+        in the order of one scan of the whole: entries by customer, then
+        signature, and learned scores by customer.
+        """
+        import pyarrow.compute as pc
+
+        perm = pc.sort_indices(self.customer_ids).to_numpy()
+        rank = np.empty(perm.size, np.int64)
+        rank[perm] = np.arange(perm.size)
+        cust = rank[self.entries["customer"]]
+        order = np.lexsort((self.entries["signature"], cust))
+        entries = {k: (cust if k == "customer" else v)[order] for k, v in self.entries.items()}
+        entries["customer"] = entries["customer"].astype(self.entries["customer"].dtype)
+        learned = [type(x)(x.detector, x.scores[perm], x.coverage, x.empty_groups, x.notes,
+                           x.top_features) for x in self.learned]
+        return ScanResult(self.library, self.view, self.customer_ids.take(pa.array(perm)),
+                          self.item_ids, self.n_customers, self.n_lines, self.first_day,
+                          self.last_day, self.as_of, entries, dict(self.aggregates),
+                          dict(self.seconds), self.as_of_given, self.min_coverage,
+                          self.coverage_severity, self.horizon, learned)
+
     # ------------------------------------------------------------------ reports
     def _stage_names(self, sig: Signature, event: np.ndarray) -> np.ndarray:
         rel = self.as_of - event.astype(np.int64)
@@ -654,17 +679,32 @@ def scan(project: Project, hist: Histories, signatures: tuple[Signature, ...] | 
     t1 = time.perf_counter()
     if progress:
         progress(f"scoring {hist.n_lines:,} lines of {hist.n_customers:,} customers")
-    result = scan_histories_with(hist, library, view,
-                                 None if as_of is None else date_to_day(as_of))
+    _check_names(library, detectors)
+    result = _score(project, hist, library, view,
+                    None if as_of is None else date_to_day(as_of), None, detectors, progress)
     result.seconds = {"resolve": t1 - t0, **result.seconds}
+    return result
+
+
+def _check_names(library: CompiledLibrary, detectors: list | None) -> None:
+    clash = sorted({d.name for d in detectors or ()} & {s.name for s in library.signatures})
+    if clash:
+        raise ConfigError(f"learned detector {clash[0]!r} has the name of a signature in "
+                          "this scan; train it under another --name, or leave the "
+                          "signature out (--only).")
+
+
+def _score(project: Project, hist: Histories, library: CompiledLibrary, view: CatalogView,
+           as_of: int | None, last_day: int | None, detectors: list | None,
+           progress: Callable[[str], None] | None) -> ScanResult:
+    """Signatures (and learned detectors) over one set of histories.
+
+    ``last_day`` is the whole data's last day when ``hist`` is one shard of it:
+    the horizon of the signatures and the reference day of learned detectors.
+    """
+    result = scan_histories_with(hist, library, view, as_of, horizon=last_day)
     if detectors:
         from basketguard.engine.detect.learn import score_learned
-
-        clash = sorted({d.name for d in detectors} & {s.name for s in library.signatures})
-        if clash:
-            raise ConfigError(f"learned detector {clash[0]!r} has the name of a signature in "
-                              "this scan; train it under another --name, or leave the "
-                              "signature out (--only).")
 
         t2 = time.perf_counter()
         concepts = None
@@ -672,12 +712,133 @@ def scan(project: Project, hist: Histories, signatures: tuple[Signature, ...] | 
                for d in detectors):
             cache = hist.info.get("cache_dir")
             concepts, _ = concepts_for(project, view, cache, use_cache=cache is not None)
+        ref = as_of if as_of is not None else last_day
         for det in detectors:
             if progress:
                 progress(f"scoring with learned detector {det.name}")
-            result.learned.append(score_learned(
-                det, hist, view, concepts, None if as_of is None else date_to_day(as_of)))
+            result.learned.append(score_learned(det, hist, view, concepts, ref))
         result.seconds["learned"] = time.perf_counter() - t2
     result.min_coverage = project.detection.min_coverage
     result.coverage_severity = project.detection.coverage_severity
     return result
+
+
+def scan_shards(project: Project, shards, signatures: tuple[Signature, ...] | None = None,
+                *, as_of: datetime.date | str | None = None,
+                progress: Callable[[str], None] | None = None,
+                detectors: list | None = None) -> ScanResult:
+    """:func:`scan` over out-of-core shards, merged into the in-memory result.
+
+    Each shard (:class:`basketguard.engine.runner.shards.ShardSet`) is loaded,
+    scored with the whole data's horizon and released before the next; the
+    partials merge exactly and the customers are put back in the order of the
+    in-memory build (ascending id), so the result, its summary and its scores
+    table are those of :func:`scan` on the whole histories.
+
+    Raises
+    ------
+    DataError
+        The shards hold no lines, or a shard is damaged on disk.
+    """
+    from basketguard.engine.runner.partial import merge_all
+
+    if shards.n_lines == 0:
+        raise DataError(f"{project.lines.origin}: no basket lines to scan.")
+    t0 = time.perf_counter()
+    as_day = None if as_of is None else date_to_day(as_of)
+    parts: list[ScanResult] = []
+    library = view = None
+    for i in range(len(shards)):
+        hist = shards.load(i)
+        if library is None:
+            if progress:
+                progress("matching signatures against the catalog")
+            library, view = compile_for(project, hist, signatures)
+            _check_names(library, detectors)
+        if progress:
+            progress(f"scoring shard {i + 1}/{len(shards)}: {hist.n_lines:,} lines of "
+                     f"{hist.n_customers:,} customers")
+        part = _score(project, hist, library, view, as_day, shards.last_day, detectors, None)
+        parts.append(part)
+        del hist
+    merged = merge_all(parts)
+    out = merged.in_id_order()
+    out.seconds = {"shards": time.perf_counter() - t0}
+    return out
+
+
+def _scan_partition(hist: Histories, library: CompiledLibrary, view: CatalogView,
+                    as_of: int | None, horizon: int, detectors: list | None,
+                    concepts: ConceptTable | None) -> dict[str, Any]:
+    """A Dask task: the partial of one partition's histories (aggregates, entries and
+    learned scores of its customers; never its lines)."""
+    res = scan_histories_with(hist, library, view, as_of, horizon=horizon)
+    learned = []
+    if detectors:
+        from basketguard.engine.detect.learn import score_learned
+
+        for det in detectors:
+            x = score_learned(det, hist, view, concepts, as_of if as_of is not None else horizon)
+            learned.append((x.scores, x.coverage, x.empty_groups, x.notes, x.top_features))
+    return {"customer_ids": res.customer_ids, "n_customers": res.n_customers,
+            "n_lines": res.n_lines, "first_day": res.first_day, "last_day": res.last_day,
+            "entries": res.entries, "aggregates": res.aggregates, "learned": learned}
+
+
+def scan_distributed(project: Project, parts, signatures: tuple[Signature, ...] | None = None,
+                     *, as_of: datetime.date | str | None = None,
+                     progress: Callable[[str], None] | None = None,
+                     detectors: list | None = None,
+                     cache_dir: str | Path | None = None) -> ScanResult:
+    """:func:`scan` over customer-hash partitions on Dask workers, merged on the client.
+
+    ``parts`` is a :class:`basketguard.engine.runner.dask.Partitions`. The
+    library is compiled here against the whole source's item dictionary and
+    sent to the workers once; each partition is scored where it lives with
+    the whole data's horizon; the partials come back and merge exactly, in
+    the customer order of one in-memory scan. ``cache_dir`` is where the
+    catalog's concept resolution is cached (None: not cached).
+    """
+    from basketguard.engine.detect.learn import LearnedScores
+    from basketguard.engine.runner.partial import merge_all
+
+    if parts.n_lines == 0:
+        raise DataError(f"{project.lines.origin}: no basket lines to scan.")
+    t0 = time.perf_counter()
+    if progress:
+        progress("matching signatures against the catalog")
+    stand_in = Histories(
+        offsets=np.zeros(1, np.int64), item=np.empty(0, np.int32), day=np.empty(0, np.int32),
+        basket=np.empty(0, np.int32), customer_ids=pa.array([], pa.int64()),
+        item_ids=parts.item_ids,
+        quantity=np.empty(0, np.float32) if parts.has_quantity else None)
+    if cache_dir is not None:
+        stand_in.info["cache_dir"] = str(cache_dir)
+    library, view = compile_for(project, stand_in, signatures)
+    _check_names(library, detectors)
+    concepts = None
+    if detectors and any(d.feature_spec_["spec"].get("concepts", True)
+                         or d.feature_spec_.get("drop_concepts") for d in detectors):
+        concepts, _ = concepts_for(project, view, cache_dir, use_cache=cache_dir is not None)
+    as_day = None if as_of is None else date_to_day(as_of)
+
+    def done(k: int, n: int) -> None:
+        if progress:
+            progress(f"scored partition {k}/{n}")
+
+    raw = parts.map(_scan_partition, library, view, as_day, parts.last_day, detectors,
+                    concepts, progress=done)
+    partials = []
+    for r in raw:
+        learned = [LearnedScores(det, *x) for det, x in zip(detectors or (), r["learned"],
+                                                             strict=True)]
+        partials.append(ScanResult(
+            library, view, r["customer_ids"], parts.item_ids, r["n_customers"], r["n_lines"],
+            r["first_day"], r["last_day"], r["last_day"] if as_day is None else as_day,
+            r["entries"], r["aggregates"], {}, as_day is not None, horizon=parts.last_day,
+            learned=learned))
+    out = merge_all(partials).in_id_order()
+    out.seconds = {"distributed": time.perf_counter() - t0}
+    out.min_coverage = project.detection.min_coverage
+    out.coverage_severity = project.detection.coverage_severity
+    return out

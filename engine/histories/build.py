@@ -156,14 +156,62 @@ def build_histories(ingested: Ingested, drop_duplicates: bool,
     Histories
     """
     t0 = time.perf_counter()
-    enc = ingested.encoders
-    customer_ids, cust_remap = enc["customer"].finish()
-    item_ids, item_remap = enc["item"].finish()
-    basket_ids, basket_remap = enc["basket"].finish() if "basket" in enc else (None, _IDENTITY)
-    store_ids, store_remap = enc["store"].finish() if "store" in enc else (None, _IDENTITY)
-    chunks = ingested.chunks
+    dicts = Dictionaries.finish(ingested.encoders)
+    return build_from_chunks(ingested.chunks, dicts, drop_duplicates,
+                             rows_read=ingested.rows_read, dropped=ingested.dropped,
+                             mapped=_mapped(ingested), progress=progress, t0=t0)
+
+
+@dataclass
+class Dictionaries:
+    """The sorted id dictionaries of a build and the first-seen code -> code remaps.
+
+    ``basket_ids`` / ``store_ids`` are ``None`` when the source has no such column
+    (their remaps are then empty). A shard's build uses the whole source's
+    dictionaries with remaps restricted to its customers and baskets
+    (:mod:`basketguard.engine.runner.shards`).
+    """
+
+    customer_ids: pa.Array
+    cust_remap: np.ndarray
+    item_ids: pa.Array
+    item_remap: np.ndarray
+    basket_ids: pa.Array | None = None
+    basket_remap: np.ndarray = field(default_factory=lambda: _IDENTITY)
+    store_ids: pa.Array | None = None
+    store_remap: np.ndarray = field(default_factory=lambda: _IDENTITY)
+
+    @classmethod
+    def finish(cls, encoders: dict) -> Dictionaries:
+        """Finish the ingestion's encoders (``IdEncoder.finish`` on each)."""
+        customer_ids, cust_remap = encoders["customer"].finish()
+        item_ids, item_remap = encoders["item"].finish()
+        out = cls(customer_ids, cust_remap, item_ids, item_remap)
+        if "basket" in encoders:
+            out.basket_ids, out.basket_remap = encoders["basket"].finish()
+        if "store" in encoders:
+            out.store_ids, out.store_remap = encoders["store"].finish()
+        return out
+
+
+def build_from_chunks(chunks: list, dicts: Dictionaries, drop_duplicates: bool, *,
+                      rows_read: int, dropped: dict[str, int], mapped: set[str],
+                      progress: Callable[[str], None] | None = None,
+                      t0: float | None = None) -> Histories:
+    """Build histories from chunks of first-seen codes and finished dictionaries.
+
+    ``chunks`` is emptied as it is consumed. ``mapped`` names the optional
+    line columns the source maps (``quantity``, ``price``, ``store``);
+    ``rows_read`` and ``dropped`` go to ``info``. Every customer code the
+    remap gives must be below ``len(dicts.customer_ids)``.
+    """
+    t0 = time.perf_counter() if t0 is None else t0
+    customer_ids, cust_remap = dicts.customer_ids, dicts.cust_remap
+    item_ids, item_remap = dicts.item_ids, dicts.item_remap
+    basket_ids, basket_remap = dicts.basket_ids, dicts.basket_remap
+    store_ids, store_remap = dicts.store_ids, dicts.store_remap
     n_cust = len(customer_ids)
-    n = ingested.lines
+    n = sum(len(c) for c in chunks)
 
     stages = _Stages(t0)
     stages.lap("dictionaries")
@@ -246,22 +294,22 @@ def build_histories(ingested: Ingested, drop_duplicates: bool,
     stages.lap("finalize")
     t_end = time.perf_counter()
 
-    dropped = dict(ingested.dropped)
+    dropped = dict(dropped)
     dropped["duplicate"] = duplicates if drop_duplicates else 0
     hist = Histories(
         offsets=out["offsets"],
         item=out["item"],
         day=out["day"],
         basket=out["basket"],
-        quantity=out["quantity"] if "quantity" in _mapped(ingested) else None,
-        price=out["price"] if "price" in _mapped(ingested) else None,
+        quantity=out["quantity"] if "quantity" in mapped else None,
+        price=out["price"] if "price" in mapped else None,
         store=out["store"] if store_ids is not None else None,
         customer_ids=customer_ids,
         item_ids=item_ids,
         basket_ids=basket_ids,
         store_ids=store_ids,
         info={
-            "rows_read": ingested.rows_read,
+            "rows_read": rows_read,
             "dropped": dropped,
             "duplicates_found": duplicates,
             "duplicates_kept": 0 if drop_duplicates else duplicates,
@@ -304,6 +352,19 @@ def _mapped(ingested: Ingested) -> set[str]:
     return {r for r in ("quantity", "price", "store") if spec.column(r)}
 
 
+def check_duplicates(policy, hist: Histories, where: str) -> None:
+    """Raise under ``validation.duplicate = "error"`` when ``hist`` found any.
+
+    One message for the in-memory build, each shard and each Dask partition.
+    """
+    if policy.duplicate == "error" and hist.info["duplicates_found"]:
+        raise DataError(
+            f"{where}: {hist.info['duplicates_found']} exact duplicate line(s) (every mapped "
+            "column equal to another line of the same customer). Remove them at the source, "
+            "or set validation.duplicate = \"drop\" or \"keep\" (without --strict)."
+        )
+
+
 def histories_from_project(project: Project, strict: bool = False,
                            progress: Callable[[int, int | None], None] | None = None,
                            source: Source | None = None) -> Histories:
@@ -337,12 +398,7 @@ def histories_from_project(project: Project, strict: bool = False,
     t_read = time.perf_counter() - t0
     where = ingested.source.where
     hist = build_histories(ingested, drop_duplicates=policy.duplicate == "drop")
-    if policy.duplicate == "error" and hist.info["duplicates_found"]:
-        raise DataError(
-            f"{where}: {hist.info['duplicates_found']} exact duplicate line(s) (every mapped "
-            "column equal to another line of the same customer). Remove them at the source, "
-            "or set validation.duplicate = \"drop\" or \"keep\" (without --strict)."
-        )
+    check_duplicates(policy, hist, where)
     hist.info["read_seconds"] = round(t_read, 4)
     hist.info["source"] = where
     return hist

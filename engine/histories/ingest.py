@@ -11,7 +11,7 @@ identify a customer).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +22,7 @@ from basketguard.engine.errors import DataError
 from basketguard.engine.io import columns as colconv
 from basketguard.engine.io.encoding import IdEncoder
 from basketguard.engine.io.sources import BATCH_ROWS, Source, open_source
+from basketguard.kernels.shards import int_id_shards, text_id_shards
 
 #: Single-column roles of basket lines, in the order they are read.
 LINE_ROLES = ("customer", "item", "time", "basket", "quantity", "price", "store")
@@ -132,7 +133,9 @@ def _quantities_all_fine(qty: np.ndarray, valid: np.ndarray | None) -> bool:
 def ingest_lines(spec: SourceSpec, policy: ValidationPolicy,
                  progress: Callable[[int, int | None], None] | None = None,
                  batch_rows: int = BATCH_ROWS, source: Source | None = None) -> Ingested:
-    """Read, validate and encode a basket-lines source.
+    """Read, validate and encode a basket-lines source, keeping every chunk in memory.
+
+    :func:`stream_lines` does the reading; this collects its chunks.
 
     Parameters
     ----------
@@ -158,6 +161,36 @@ def ingest_lines(spec: SourceSpec, policy: ValidationPolicy,
     DataError
         A row fails validation under an ``error`` policy, or no line is left.
     """
+    state, chunks = stream_lines(spec, policy, progress, batch_rows, source)
+    state.chunks = list(chunks)
+    if not state.chunks:
+        raise nothing_left(state)
+    return state
+
+
+def stream_lines(spec: SourceSpec, policy: ValidationPolicy,
+                 progress: Callable[[int, int | None], None] | None = None,
+                 batch_rows: int = BATCH_ROWS, source: Source | None = None,
+                 partition: tuple[int, int, int] | None = None,
+                 ) -> tuple[Ingested, Iterator[Chunk]]:
+    """Read, validate and encode a basket-lines source one record batch at a time.
+
+    Parameters are those of :func:`ingest_lines`, and ``partition``: ``(part,
+    n_parts, seed)`` keeps only the rows whose customer id hashes to ``part``
+    (:func:`customer_partition`), as a worker reading one customer-hash
+    partition does; rows without a customer id count in partition 0, so the
+    partitions' counters add up to the whole source's (row numbers in messages
+    are then counted within the partition). The columns are checked before this
+    returns; the rows are read as the iterator is consumed.
+
+    Returns
+    -------
+    (Ingested, iterator of Chunk)
+        The ``Ingested`` holds the encoders and the counters (``rows_read``,
+        ``dropped``), which fill as the iterator runs; its ``chunks`` list is
+        left empty (the caller keeps or spills the chunks). Empty chunks are
+        not yielded; when none is, :func:`nothing_left` gives the error.
+    """
     source = source if source is not None else open_source(spec)
     mapped = {role: spec.column(role) for role in LINE_ROLES if spec.column(role)}
     purpose = {col: f"{spec.origin} columns.{role}" for role, col in mapped.items()}
@@ -165,12 +198,40 @@ def ingest_lines(spec: SourceSpec, policy: ValidationPolicy,
     read_cols = list(dict.fromkeys(mapped.values()))
     source.check_consistent(read_cols)
     encoders = {role: IdEncoder(role, mapped[role]) for role in ID_ROLES if role in mapped}
-    dropped = dict.fromkeys(REASONS, 0)
-    chunks: list[Chunk] = []
+    state = Ingested(source=source, chunks=[], encoders=encoders, rows_read=0,
+                     dropped=dict.fromkeys(REASONS, 0))
+    return state, _chunks(state, mapped, read_cols, policy, progress, batch_rows, partition)
+
+
+def customer_partition(col: colconv.IdColumn, n_parts: int, seed: int) -> np.ndarray:
+    """Customer-hash partition of each row from its original id (not a per-process code):
+    :func:`~basketguard.kernels.shards.int_id_shards` or
+    :func:`~basketguard.kernels.shards.text_id_shards`; a null id is in partition 0."""
+    if col.ints is not None:
+        part = int_id_shards(col.ints, n_parts, seed)
+    else:
+        part = text_id_shards(*colconv.text_offsets(col.strings), n_parts, seed)
+    if col.valid is not None:
+        part[~col.valid] = 0
+    return part
+
+
+def _chunks(state: Ingested, mapped: dict[str, str], read_cols: list[str],
+            policy: ValidationPolicy, progress, batch_rows: int,
+            partition: tuple[int, int, int] | None = None) -> Iterator[Chunk]:
+    source, encoders, dropped = state.source, state.encoders, state.dropped
+    spec = source.spec
     total_hint = source.row_count_hint() if progress is not None else None
     rows_read = 0
     where = source.where
     for batch in source.batches(read_cols, batch_rows=batch_rows):
+        if partition is not None:
+            part, n_parts, seed = partition
+            cust = colconv.id_column(batch.column(read_cols.index(mapped["customer"])), where,
+                                     mapped["customer"], "customer")
+            mine = customer_partition(cust, n_parts, seed) == part
+            if not mine.all():
+                batch = batch.filter(pa.array(mine))
         n = batch.num_rows
         col = {role: batch.column(read_cols.index(c)) for role, c in mapped.items()}
         ids = {role: colconv.id_column(col[role], where, mapped[role], role) for role in encoders}
@@ -240,22 +301,25 @@ def ingest_lines(spec: SourceSpec, policy: ValidationPolicy,
             chunk.basket = encoders["basket"].encode(sel_ids(ids["basket"]), where)
         if "store" in encoders:
             chunk.store = encoders["store"].encode(sel_ids(ids["store"]), where)
-        if len(chunk):
-            chunks.append(chunk)
         rows_read += n
+        state.rows_read = rows_read
+        if len(chunk):
+            yield chunk
         if progress is not None:
             progress(rows_read, total_hint)
-    if not chunks:
-        reasons = ", ".join(f"{k}: {v}" for k, v in dropped.items() if v) or "none"
-        filt = f" with filter {spec.filter.text!r}" if spec.filter else ""
-        if spec.time_format and dropped.get("bad_time", 0) == rows_read - sum(
-                v for k, v in dropped.items() if k != "bad_time"):
-            reasons += (f"; no time matched time_format {spec.time_format!r}: check it against "
-                        "the source's times")
-        raise DataError(
-            f"{where}: no basket line is left to analyse: {rows_read} row(s) read{filt}, "
-            f"dropped by validation: {reasons}. Check the filter, the column mapping and "
-            "the source."
-        )
-    return Ingested(source=source, chunks=chunks, encoders=encoders, rows_read=rows_read,
-                    dropped=dropped)
+
+
+def nothing_left(state: Ingested) -> DataError:
+    """The error when reading ended with no line left (every row dropped, or none read)."""
+    spec, dropped, rows_read = state.source.spec, state.dropped, state.rows_read
+    reasons = ", ".join(f"{k}: {v}" for k, v in dropped.items() if v) or "none"
+    filt = f" with filter {spec.filter.text!r}" if spec.filter else ""
+    if spec.time_format and dropped.get("bad_time", 0) == rows_read - sum(
+            v for k, v in dropped.items() if k != "bad_time"):
+        reasons += (f"; no time matched time_format {spec.time_format!r}: check it against "
+                    "the source's times")
+    return DataError(
+        f"{state.source.where}: no basket line is left to analyse: {rows_read} row(s) "
+        f"read{filt}, dropped by validation: {reasons}. Check the filter, the column mapping "
+        "and the source."
+    )

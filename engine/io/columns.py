@@ -334,3 +334,26 @@ def numbers(col: pa.Array | pa.ChunkedArray, where: str, column: str, role: str)
     if arr.null_count:
         arr = arr.fill_null(0)
     return arr.to_numpy(zero_copy_only=False), valid
+
+
+def text_offsets(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-copy UTF-8 bytes of a (large_)string array and its int64 offsets into them.
+
+    Value ``i`` is ``data[offsets[i]:offsets[i + 1]]`` (a null is whatever its
+    slot holds, usually empty); a sliced array is read at its offset.
+    """
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        raise TypeError(f"text_offsets needs a string array, not {arr.type}")
+    bufs = arr.buffers()
+    width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    if bufs[1] is None:
+        offsets = np.zeros(len(arr) + 1, np.int64)
+    else:
+        offsets = np.frombuffer(bufs[1], width)[arr.offset:arr.offset + len(arr) + 1]
+        offsets = offsets.astype(np.int64, copy=False)
+    data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.empty(0, np.uint8)
+    return offsets, data

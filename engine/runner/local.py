@@ -17,8 +17,7 @@ import numpy as np
 from basketguard.engine.errors import ConfigError
 from basketguard.engine.histories.build import Histories
 from basketguard.engine.runner.partial import P, merge_all
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+from basketguard.kernels.shards import group_by_shard, shard_of
 
 
 def customer_shards(customers: int | np.ndarray, n_shards: int, *, by: str = "hash",
@@ -32,8 +31,9 @@ def customer_shards(customers: int | np.ndarray, n_shards: int, *, by: str = "ha
     n_shards : int
         Number of shards (>= 1); some may be empty when there are fewer customers.
     by : {"hash", "range"}
-        ``hash``: shard = a 64-bit mix of (code, seed) modulo ``n_shards``, the way
-        a warehouse partitions by customer; ``range``: contiguous runs of similar size.
+        ``hash``: shard = a 64-bit mix of (code, seed) modulo ``n_shards``
+        (:func:`basketguard.kernels.shards.shard_of`, as the out-of-core spill),
+        the way a warehouse partitions by customer; ``range``: contiguous runs of similar size.
     seed : int
         Varies the hash partition.
 
@@ -50,14 +50,7 @@ def customer_shards(customers: int | np.ndarray, n_shards: int, *, by: str = "ha
         return [np.ascontiguousarray(a) for a in np.array_split(codes, n_shards)]
     if by != "hash":
         raise ConfigError(f"unknown shard partition {by!r}; use 'hash' or 'range'.")
-    with np.errstate(over="ignore"):
-        z = (codes.astype(np.uint64) + np.uint64(seed & (2**64 - 1))) * _GOLDEN
-        z ^= z >> np.uint64(31)
-        z *= np.uint64(0xBF58476D1CE4E5B9)
-        z ^= z >> np.uint64(29)
-    shard = (z % np.uint64(n_shards)).astype(np.int64)
-    order = np.argsort(shard, kind="stable")
-    bounds = np.searchsorted(shard[order], np.arange(n_shards + 1))
+    order, bounds = group_by_shard(shard_of(codes, n_shards, seed), n_shards)
     return [codes[order[bounds[i]:bounds[i + 1]]] for i in range(n_shards)]
 
 
