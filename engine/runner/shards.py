@@ -50,9 +50,14 @@ from basketguard.engine.io.sources import Source, open_source
 from basketguard.kernels.shards import group_by_shard, shard_of
 from basketguard.kernels.windows import day_range
 
-#: Peak bytes per basket line of an in-memory build and scan, all columns
-#: mapped (measured: 1.19 GB peak for the 20M-line bench log, docs/benchmarks.md).
-PEAK_BYTES_PER_LINE = 64
+#: Peak bytes per basket line of an in-memory build and scan from Parquet, all
+#: columns mapped (measured: 7.45 GiB peak RSS for 104M simulated lines, 77 B a
+#: line; docs/benchmarks.md, "Scale").
+PEAK_BYTES_PER_LINE = 80
+#: Peak bytes per line of one shard while it is built and scored: its spill
+#: (memory-mapped) beside its build (measured at 313M lines: 17.6 GiB peak RSS
+#: with 2 shards, 9.3 GiB with 4, so 110 B per shard line over a 1 GiB base).
+SHARD_BYTES_PER_LINE = 112
 #: Bytes per customer and per basket of the id dictionaries and encoders.
 BYTES_PER_ID = 24
 #: Share of the machine's memory used when no budget is given.
@@ -137,7 +142,7 @@ def shards_needed(n_lines: int | None, memory_limit: int) -> int:
             f"a memory limit of {size_text(memory_limit)} is too small for {n_lines:,} "
             f"lines: their id dictionaries alone take about {size_text(fixed)}. Raise "
             "--memory-limit.")
-    return max(2, -(-need // room))
+    return max(2, -(-(n_lines * SHARD_BYTES_PER_LINE) // room))
 
 
 @dataclass
