@@ -13,8 +13,9 @@ in its own process, so peak memory is its own:
 - ``duckdb``: the signature query of ``bench/bench_scan.py`` (the built-in
   signatures' positive presence features) over ``read_parquet('lines/*.parquet')``
   with ``memory_limit='16GB'`` and a temporary folder, so it spills to disk on
-  its own; the item -> feature tables are built from the compiled library
-  beforehand (not timed). Timed: the query and fetching its result.
+  its own, its result materialized as a table; the item -> feature tables are
+  built from the compiled library first. Timed as a whole process like
+  basketguard (``seconds``); the query alone is ``query_seconds``.
 
 Wall time and peak RSS (``ru_maxrss`` of the child, from ``wait4``) are
 reported per size, with a least-squares fit of ``log(seconds)`` on
@@ -120,21 +121,21 @@ def prepare(folder: Path, n_lines: int, seed: int = 1) -> dict:
 
 
 # ------------------------------------------------------------------- contenders
-def run_child(cmd: list[str], env: dict | None = None) -> dict:
-    """Run ``cmd``; wall seconds, peak RSS (MB) and the return code."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    out, err = proc.communicate()
-    seconds = time.perf_counter() - t0
-    # communicate() reaped the child; its rusage is in RUSAGE_CHILDREN, which is
-    # the maximum over all children so far: run each contender from a fresh
-    # process (see main) so that the figure is its own.
-    import resource
+def run_child(cmd: list[str]) -> dict:
+    """Run ``cmd``: wall seconds, its own peak RSS (MB, ``ru_maxrss`` from ``wait4``), the
+    return code, and the ends of its output (kept in temporary files, not pipes)."""
+    import tempfile
 
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak), "rc": proc.returncode,
-            "stdout": out, "stderr": err}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return {"seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024),
+                "rc": proc.returncode, "stdout": out.read(), "stderr": err.read()[-4000:]}
 
 
 def measure_basketguard(folder: Path) -> dict:
@@ -229,19 +230,10 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", choices=CONTENDERS, default=list(CONTENDERS))
     ap.add_argument("--json", type=Path, metavar="OUT", help="also write the results here")
     ap.add_argument("--prepare-only", action="store_true", help="generate the data and stop")
-    ap.add_argument("--one", nargs=2, metavar=("NAME", "FOLDER"), help=argparse.SUPPRESS)
     ap.add_argument("--duckdb-child", metavar="FOLDER", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.duckdb_child:
         duckdb_child(Path(args.duckdb_child))
-        return
-    if args.one:  # one contender in a fresh process, so RUSAGE_CHILDREN is its own
-        folder = Path(args.one[1])
-        res = measure_basketguard(folder) if args.one[0] == "basketguard" \
-            else measure_duckdb(folder)
-        res.pop("stdout", None)
-        res["stderr_tail"] = res.pop("stderr", "")[-400:]
-        print(json.dumps(res))
         return
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     rows = []
@@ -254,11 +246,11 @@ def main() -> None:
             continue
         row = {"size": label(n), **data, "load_avg_start": [round(x, 2) for x in os.getloadavg()]}
         for name in args.only:
-            proc = subprocess.run([sys.executable, __file__, "--one", name, str(folder)],
-                                  capture_output=True, text=True, check=False)
-            if proc.returncode:
-                raise SystemExit(f"{name} at {label(n)} failed:\n{proc.stderr[-2000:]}")
-            row[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+            res = measure_basketguard(folder) if name == "basketguard" \
+                else measure_duckdb(folder)
+            res.pop("stdout")
+            res["stderr_tail"] = res.pop("stderr")[-400:]
+            row[name] = res
             print(f"  {name:<12} {row[name]['seconds']:8.1f} s  "
                   f"{row[name]['peak_rss_mb'] / 1024:6.2f} GiB peak", file=sys.stderr)
         rows.append(row)
