@@ -171,7 +171,8 @@ def point_keys(hi: np.ndarray, day: np.ndarray, unit: int, bucket_min: int,
 
 
 def build_index(offsets: np.ndarray, hi: np.ndarray, day: np.ndarray, unit: int,
-                n_hi: int, dense_ratio: float = 32.0) -> PointIndex:
+                n_hi: int, dense_ratio: float = 32.0,
+                buckets: tuple[int, int] | None = None) -> PointIndex:
     """Build the point -> customers index of a population.
 
     Parameters
@@ -189,6 +190,11 @@ def build_index(offsets: np.ndarray, hi: np.ndarray, day: np.ndarray, unit: int,
         Points held by at least ``n_customers / dense_ratio`` customers also
         get a bitmap row; ``0`` turns bitmaps off. At 32 a bitmap is never
         larger than the holder list it shadows.
+    buckets : (int, int), optional
+        ``(bucket_min, n_buckets)`` of the key space, when it must be wider than
+        this population's own span (:func:`bucket_range`): the shards of one
+        customer base share the whole base's span, so a point has the same key
+        in every shard's index. Every line's bucket must lie in it.
 
     Returns
     -------
@@ -207,6 +213,14 @@ def build_index(offsets: np.ndarray, hi: np.ndarray, day: np.ndarray, unit: int,
     if dense_ratio < 0:
         raise ValueError("dense_ratio must be >= 0")
     bmin, nb = bucket_range(day, unit)
+    if buckets is not None:
+        own_min, own_n = bmin, nb
+        bmin, nb = int(buckets[0]), int(buckets[1])
+        if unit == UNIT_NONE:
+            bmin, nb = 0, 1
+        elif nb < 1 or (n and (own_min < bmin or own_min + own_n > bmin + nb)):
+            raise ValueError(f"buckets {tuple(buckets)} do not cover the lines' buckets "
+                             f"{own_min}..{own_min + own_n - 1}")
 
     # pass 1: distinct (customer, point) pairs per hi, customers ascending
     if nb == 1:

@@ -66,17 +66,8 @@ def member_points(offsets: np.ndarray, hi: np.ndarray, day: np.ndarray, members:
         distinct points in ascending key order.
     """
     members = as_1d(members, np.int64, "members")
-    check_codes(members, offsets.shape[0] - 1, "members (customer codes)")
-    lens = offsets[members + 1] - offsets[members]
-    tmp_off = np.zeros(members.shape[0] + 1, np.int64)
-    np.cumsum(lens, out=tmp_off[1:])
-    tmp = np.empty(int(tmp_off[-1]), np.int64)
-    distinct = np.zeros(members.shape[0], np.int64)
-    run_ranges(_sorted_member_keys, members.shape[0], offsets, hi, day, index.unit,
-               np.int64(index.bucket_min), np.int64(index.n_buckets), members, tmp_off, tmp,
-               distinct, parts=_PARTS)
-    mp_off = np.zeros(members.shape[0] + 1, np.int64)
-    np.cumsum(distinct, out=mp_off[1:])
+    tmp_off, tmp, mp_off = _member_key_runs(offsets, hi, day, members, index.unit,
+                                            index.bucket_min, index.n_buckets)
     mp_code = np.empty(int(mp_off[-1]), np.int32)
     space = (index.hi_off.shape[0] - 1) * index.n_buckets
     if space <= min(_MAX_RANK_BITS, 64 * index.n_points + (1 << 16)):  # <= point_key's size
@@ -93,6 +84,23 @@ def member_points(offsets: np.ndarray, hi: np.ndarray, day: np.ndarray, members:
         raise ValueError(f"{missing} member point(s) are not in the index: "
                          "the index must be built over the whole population")
     return mp_off, mp_code
+
+
+def _member_key_runs(offsets, hi, day, members, unit, bucket_min, n_buckets):
+    """Each member's keys sorted (``tmp`` in runs ``tmp_off``, repeats kept) and the
+    offsets ``mp_off`` of its distinct keys."""
+    check_codes(members, offsets.shape[0] - 1, "members (customer codes)")
+    lens = offsets[members + 1] - offsets[members]
+    tmp_off = np.zeros(members.shape[0] + 1, np.int64)
+    np.cumsum(lens, out=tmp_off[1:])
+    tmp = np.empty(int(tmp_off[-1]), np.int64)
+    distinct = np.zeros(members.shape[0], np.int64)
+    run_ranges(_sorted_member_keys, members.shape[0], offsets, hi, day, unit,
+               np.int64(bucket_min), np.int64(n_buckets), members, tmp_off, tmp, distinct,
+               parts=_PARTS)
+    mp_off = np.zeros(members.shape[0] + 1, np.int64)
+    np.cumsum(distinct, out=mp_off[1:])
+    return tmp_off, tmp, mp_off
 
 
 @njit(cache=True, nogil=True)
@@ -293,7 +301,7 @@ def _unicity_draws(start, stop, members, mp_off, mp_code, point_off, holders, de
                     q[j] = qj
                     qlen[j] = lens[perm[j]] if gather else point_off[qj + 1] - point_off[qj]
                 out[m, d] = _smallest(q, qlen, big_p, members[m], point_off, holders,
-                                      dense_row, bitmaps, cur)
+                                      dense_row, bitmaps, cur, 1, 0)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -340,7 +348,8 @@ def known_points(members: np.ndarray, mp_off: np.ndarray, mp_code: np.ndarray, p
 
 @njit(cache=True, nogil=True)
 def _known_points(start, stop, members, mp_off, mp_code, p, draws, seed, out):
-    """Same draws as ``_unicity_draws``, written out."""
+    """Same draws as ``_unicity_draws``, written out (``mp_code`` may hold point codes or
+    point keys; ``out`` has its dtype)."""
     for m in range(start, stop):
         a = mp_off[m]
         n = mp_off[m + 1] - a
@@ -356,7 +365,7 @@ def _known_points(start, stop, members, mp_off, mp_code, p, draws, seed, out):
 
 
 @njit(cache=True, nogil=True)
-def _smallest(q, qlen, big_p, me, point_off, holders, dense_row, bitmaps, cur):
+def _smallest(q, qlen, big_p, me, point_off, holders, dense_row, bitmaps, cur, floor, best0):
     """Smallest p at which ``me`` alone holds ``q[:p]``, 0 if none up to ``big_p``.
 
     With ``L(c)`` the number of leading known points customer ``c`` holds, the
@@ -365,15 +374,21 @@ def _smallest(q, qlen, big_p, me, point_off, holders, dense_row, bitmaps, cur):
     every ``c`` holding ``q[r]``; every other customer has ``L(c) <= r``, so the
     search continues on the prefix ``q[:r]`` while that can still raise the
     maximum. The scan stops as soon as a customer holds the whole prefix.
+
+    ``floor`` is the number of holders that are not others: 1 when ``me`` is
+    in the index (a point only ``me`` holds needs no scan), 0 for an index of
+    other customers only (a shard ``me`` is not in, ``me = -1``; its absent
+    points have ``qlen = 0``). ``best0`` is a maximum of ``L`` already known
+    from other shards (0 for a whole base): the result is over both.
     """
     k = big_p
-    best = 0
+    best = best0
     while k > best:
         r = 0
         for j in range(1, k):
             if qlen[j] < qlen[r]:
                 r = j
-        if qlen[r] > 1:
+        if qlen[r] > floor:
             for j in range(k):
                 cur[j] = point_off[q[j]]
             qr = q[r]
@@ -426,6 +441,185 @@ def _gallop(arr, lo, hi, x):
         else:
             top = mid
     return lo
+
+
+# ------------------------------------------------------------ a sharded base
+#
+# When the customer base is split into shards (out of core, or Dask
+# partitions), no single index holds every customer. A member's points are then
+# named by their *key* (``hi * n_buckets + bucket - bucket_min`` over the whole
+# base's bucket span, the key of the in-memory index), its draws are taken from
+# its own shard by key with its code in the whole base, and every shard's
+# index, built over the same span, gives the largest ``L(c)`` among its
+# customers. The base's ``L`` is the maximum over shards, so the smallest unique
+# p equals that of the in-memory run.
+
+
+def member_keys(offsets: np.ndarray, hi: np.ndarray, day: np.ndarray, members: np.ndarray,
+                unit: int, bucket_min: int, n_buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct point keys of each member, ascending (the order of the in-memory codes).
+
+    Parameters
+    ----------
+    offsets, hi, day : numpy.ndarray
+        A shard's lines (as for :func:`~basketguard.kernels.invindex.build_index`).
+    members : numpy.ndarray
+        int64 customer codes of the shard.
+    unit, bucket_min, n_buckets : int
+        Time unit and the whole base's bucket span (``(0, 1)`` without time).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``mp_off`` (int64, members + 1) and ``keys`` (int64).
+    """
+    members = as_1d(members, np.int64, "members")
+    tmp_off, tmp, mp_off = _member_key_runs(offsets, hi, day, members, unit, bucket_min,
+                                            n_buckets)
+    keys = np.empty(int(mp_off[-1]), np.int64)
+    run_ranges(_distinct_keys, members.shape[0], tmp, tmp_off, mp_off, keys)
+    return mp_off, keys
+
+
+@njit(cache=True, nogil=True)
+def _distinct_keys(start, stop, tmp, tmp_off, mp_off, keys):
+    """Each member's sorted keys without repeats."""
+    for m in range(start, stop):
+        out = mp_off[m]
+        for j in range(tmp_off[m], tmp_off[m + 1]):
+            if j == tmp_off[m] or tmp[j] != tmp[j - 1]:
+                keys[out] = tmp[j]
+                out += 1
+
+
+def known_keys(members: np.ndarray, mp_off: np.ndarray, keys: np.ndarray, p: int, draws: int,
+               seed: int) -> np.ndarray:
+    """The keys the adversary knows in each draw, for members given by key.
+
+    ``members`` are codes in the whole base (they seed the draws); ``mp_off``
+    and ``keys`` come from :func:`member_keys`. Returns int64 ``(members,
+    draws, p)`` keys in draw order, ``-1`` beyond a member's points: the draws
+    of :func:`unicity_draws` and :func:`known_points`.
+    """
+    members = np.ascontiguousarray(members, dtype=np.int64)
+    if not 1 <= p <= MAX_P or not 0 <= draws < 2**24:
+        raise ValueError("p or draws out of range (see unicity_draws)")
+    check_seed(seed)
+    if mp_off.shape[0] != members.shape[0] + 1:
+        raise ValueError("mp_off must have one more element than members")
+    out = np.full((members.shape[0], draws, p), -1, np.int64)
+    with np.errstate(over="ignore"):
+        run_ranges(_known_points, members.shape[0], members, mp_off,
+                   np.ascontiguousarray(keys, dtype=np.int64), np.int64(p), np.int64(draws),
+                   np.uint64(seed), out, parts=_PARTS)
+    return out
+
+
+def codes_of_keys(keys: np.ndarray, index: PointIndex) -> np.ndarray:
+    """Point codes of ``index`` for keys of the same span (``-1``: absent or a ``-1`` key).
+
+    The index must be built with the whole base's span
+    (``build_index(..., buckets=...)``) so that keys mean the same points.
+    """
+    flat = np.ascontiguousarray(keys, dtype=np.int64).reshape(-1)
+    out = np.empty(flat.shape[0], np.int64)
+    run_ranges(_codes_of_keys, flat.shape[0], flat, index.point_key, index.hi_off,
+               np.int64(index.n_buckets), out)
+    return out.reshape(np.shape(keys))
+
+
+@njit(cache=True, nogil=True)
+def _codes_of_keys(start, stop, keys, point_key, hi_off, nb, out):
+    """Binary search of each key within its ``hi``'s run of ``point_key``."""
+    n_hi = hi_off.shape[0] - 1
+    for i in range(start, stop):
+        key = keys[i]
+        out[i] = -1
+        if key < 0:
+            continue
+        h = key // nb
+        if h >= n_hi:
+            continue
+        lo = hi_off[h]
+        up = hi_off[h + 1]
+        while lo < up:
+            mid = (lo + up) // 2
+            if point_key[mid] < key:
+                lo = mid + 1
+            else:
+                up = mid
+        if lo < hi_off[h + 1] and point_key[lo] == key:
+            out[i] = lo
+
+
+def shard_longest(codes: np.ndarray, n_points: np.ndarray, me: np.ndarray, p_max: int,
+                  index: PointIndex, longest: np.ndarray) -> None:
+    """Raise ``longest`` to the largest ``L`` among one shard's customers, in place.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray
+        int64 ``(members, draws, p_max)``: the known points as codes of this
+        shard's ``index`` (:func:`codes_of_keys`; ``-1`` absent here).
+    n_points : numpy.ndarray
+        int64 distinct points per member (over the whole base).
+    me : numpy.ndarray
+        int64 customer code of each member in this shard, ``-1`` for members of
+        other shards.
+    p_max : int
+    index : PointIndex
+        This shard's index.
+    longest : numpy.ndarray
+        int8 ``(members, draws)``, zero before the first shard: the largest
+        number of leading known points one other customer holds, ``min(n,
+        p_max)`` when one holds them all. After the last shard,
+        :func:`smallest_of_longest` turns it into :func:`unicity_draws`' output.
+    """
+    codes = np.ascontiguousarray(codes, dtype=np.int64)
+    n_points = np.ascontiguousarray(n_points, dtype=np.int64)
+    me = np.ascontiguousarray(me, dtype=np.int64)
+    m = n_points.shape[0]
+    if codes.shape[:1] != (m,) or codes.ndim != 3 or codes.shape[2] < min(p_max, MAX_P) \
+            or me.shape != (m,) or longest.shape != codes.shape[:2]:
+        raise ValueError("codes, n_points, me and longest must describe the same members")
+    run_ranges(_shard_longest, (m + _BLOCK - 1) // _BLOCK, codes, n_points, me, np.int64(p_max),
+               index.point_off, index.holders, index.dense_row, index.bitmaps, longest,
+               parts=_PARTS)
+
+
+@njit(cache=True, nogil=True)
+def _shard_longest(start, stop, codes, n_points, me, p_max, point_off, holders, dense_row,
+                   bitmaps, longest):
+    """Per (member, draw): ``_smallest`` over this shard's index from the best so far."""
+    n_members = n_points.shape[0]
+    draws = codes.shape[1]
+    q = np.empty(p_max, np.int64)
+    qlen = np.empty(p_max, np.int64)
+    cur = np.empty(p_max, np.int64)
+    for b in range(start, stop):
+        for m in range(b * _BLOCK, min((b + 1) * _BLOCK, n_members)):
+            big_p = min(n_points[m], p_max)
+            if big_p == 0:
+                continue
+            floor = 1 if me[m] >= 0 else 0
+            for d in range(draws):
+                best = np.int64(longest[m, d])
+                if best >= big_p:
+                    continue
+                for j in range(big_p):
+                    qj = codes[m, d, j]
+                    q[j] = qj
+                    qlen[j] = point_off[qj + 1] - point_off[qj] if qj >= 0 else 0
+                s = _smallest(q, qlen, big_p, me[m], point_off, holders, dense_row, bitmaps,
+                              cur, floor, best)
+                longest[m, d] = big_p if s == 0 else s - 1
+
+
+def smallest_of_longest(longest: np.ndarray, n_points: np.ndarray, p_max: int) -> np.ndarray:
+    """:func:`unicity_draws`' output from the merged ``longest`` of every shard."""
+    big_p = np.minimum(np.asarray(n_points, np.int64), p_max)[:, None]
+    lg = longest.astype(np.int64)
+    return np.where((big_p == 0) | (lg >= big_p), 0, lg + 1).astype(np.int8)
 
 
 # ---------------------------------------------------------------------- partials

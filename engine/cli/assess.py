@@ -14,18 +14,28 @@ import sys
 from basketguard.engine.cli.common import (
     add_data_options,
     add_mailing_options,
+    add_scale_options,
     check_segment_options,
+    connect_with_progress,
     load_with_progress,
     mailing_of,
     number_in,
+    prepare_project,
     write_atomic,
 )
 from basketguard.engine.cli.exitcodes import exit_code
 from basketguard.engine.errors import ConfigError
 from basketguard.engine.findings import Threshold
-from basketguard.engine.reid.assess import AssessOptions, assess, segment_members
+from basketguard.engine.reid.assess import (
+    AssessOptions,
+    ShardBase,
+    assess,
+    assess_sharded,
+    segment_members,
+)
 from basketguard.engine.report.json import dumps
 from basketguard.engine.report.text import assess_text
+from basketguard.engine.runner.shards import ShardSet
 
 NAME = "assess"
 HELP = "Assess how well a segment's members could be re-identified (classes, unicity, k^m)."
@@ -95,6 +105,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the inference risk of the mailing (what receiving it says)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--out", metavar="FILE", help="also write the JSON report to FILE")
+    add_scale_options(parser)
 
 
 def options_from_args(args: argparse.Namespace) -> AssessOptions:
@@ -122,18 +133,37 @@ def options_from_args(args: argparse.Namespace) -> AssessOptions:
 
 def run(args: argparse.Namespace) -> int:
     options = options_from_args(args)
-    project, hist = load_with_progress(
-        args, outputs=[("--out", args.out)],
-        inputs=[("the --segment file", args.segment), ("the --hierarchies file", args.hierarchies),
-                ("the --policy file", args.policy), ("the --opt-out file", args.opt_out),
-                ("the --offer file", args.offer), ("the --probabilities file", args.probabilities),
-                ("the --labels file", args.labels),
-                *(("the --signatures input", p) for p in args.signatures)])
+    outputs = [("--out", args.out)]
+    inputs = [("the --segment file", args.segment), ("the --hierarchies file", args.hierarchies),
+              ("the --policy file", args.policy), ("the --opt-out file", args.opt_out),
+              ("the --offer file", args.offer), ("the --probabilities file", args.probabilities),
+              ("the --labels file", args.labels),
+              *(("the --signatures input", p) for p in args.signatures)]
+    say = (lambda m: sys.stderr.write(f"measuring {m}\n")) if sys.stderr.isatty() else None
+    if args.scheduler:
+        project, _ = prepare_project(args, outputs, inputs, ())
+        _sharded_only(args)
+        cluster, parts = connect_with_progress(args)
+        try:
+            result = _assess_sharded(args, project, ShardBase.of_partitions(project, parts),
+                                     options, say)
+        finally:
+            parts.release()
+            cluster.close()
+        return _report(args, result, None)
+    project, hist, _ = load_with_progress(args, outputs, inputs, shardable=True)
+    if isinstance(hist, ShardSet):
+        try:
+            _sharded_only(args)
+            result = _assess_sharded(args, project, ShardBase.of_shards(project, hist), options,
+                                     say)
+        finally:
+            hist.close()
+        return _report(args, result, None)
     members, info = segment_members(project, hist, segment_file=args.segment,
                                     signature=args.segment_signature,
                                     signature_paths=options.signature_paths,
                                     segment_column=args.segment_column or "customer")
-    say = (lambda m: sys.stderr.write(f"measuring {m}\n")) if sys.stderr.isatty() else None
     result = assess(project, hist, members, options, info, progress=say)
     inference = None
     if not args.no_inference and members.size:
@@ -142,6 +172,26 @@ def run(args: argparse.Namespace) -> int:
         # measure of the segment: reported beside the findings, never in the verdict
         result.findings[:0] = [f for f in inference.findings
                                if _shown(f) and not f.check.startswith("coverage.")]
+    return _report(args, result, inference)
+
+
+def _sharded_only(args: argparse.Namespace) -> None:
+    """Refuse, over shards, what only runs on histories in memory (before any measure)."""
+    if not args.no_inference:
+        raise ConfigError(
+            "the mailing's inference risk (what receiving it says) needs the histories in "
+            "memory, and these are split into shards (--memory-limit, --shards or "
+            "--scheduler): pass --no-inference to measure the re-identification risks over "
+            "the shards, or raise --memory-limit so the histories fit.")
+
+
+def _assess_sharded(args, project, base, options, say):
+    return assess_sharded(project, base, options, segment_file=args.segment,
+                          signature=args.segment_signature,
+                          segment_column=args.segment_column or "customer", progress=say)
+
+
+def _report(args: argparse.Namespace, result, inference) -> int:
     if inference is None and not result.findings:
         raise ConfigError(_nothing_measured(args, result.skipped))
     doc = result.to_dict(timings=args.timings)

@@ -301,40 +301,59 @@ def segment_members(project: Project, hist: Histories, *, segment_file: str | No
     DataError
         A null id, or members with no purchases in the basket lines.
     """
-    if segment_file is not None:
-        ids, where = _read_ids(segment_file, segment_column, hist.customer_ids)
-        source = f"file {segment_file}"
-        if len(ids) == 0:
-            return _empty(source, f"the segment file {segment_file} has no rows")
-    elif signature is not None:
-        from basketguard.engine.detect.scan import scan
-        from basketguard.models.signatures.schema import load_library
-
-        lib = load_library(signature_paths, only=[signature])
-        result = scan(project, hist, lib)
-        e = result.entries
-        sel = e["score"] >= lib[0].score_threshold
-        codes = np.unique(e["customer"][sel])
+    if segment_file is None and signature is not None:
+        codes = _flagged_codes(project, hist, signature, signature_paths)
         source = f"customers flagged by signature {signature!r}"
         if codes.size == 0:
             return _empty(source, f"signature {signature!r} flags no customer")
         return codes, {"source": source, "members": int(codes.size)}
+    ids, info, where = segment_ids(project, hist.customer_ids, segment_file=segment_file,
+                                   segment_column=segment_column)
+    if ids is None:
+        return np.empty(0, np.int64), info
+    codes = _member_codes(ids, hist, where)
+    return codes, {"source": info["source"], "members": int(codes.size)}
+
+
+def _flagged_codes(project: Project, hist: Histories, signature: str,
+                   signature_paths: tuple[str, ...]) -> np.ndarray:
+    """Codes (distinct, ascending) of the customers ``signature`` flags in ``hist``."""
+    from basketguard.engine.detect.scan import scan
+    from basketguard.models.signatures.schema import load_library
+
+    lib = load_library(signature_paths, only=[signature])
+    e = scan(project, hist, lib).entries
+    return np.unique(e["customer"][e["score"] >= lib[0].score_threshold])
+
+
+def segment_ids(project: Project, base_ids: pa.Array, *, segment_file: str | None = None,
+                segment_column: str = "customer") -> tuple[pa.Array | None, dict, str]:
+    """The ids of a segment file or of the project's ``[segment]`` table, in the base's id
+    kind (``base_ids``: some or all of the base's ids, for their type and for messages).
+
+    Returns ``(ids, description, where)``; ``ids`` is None for an empty segment
+    (the description says why). Raises as :func:`segment_members`.
+    """
+    if segment_file is not None:
+        ids, where = _read_ids(segment_file, segment_column, base_ids)
+        source = f"file {segment_file}"
+        if len(ids) == 0:
+            return None, _empty(source, f"the segment file {segment_file} has no rows")[1], where
     elif project.source("segment") is not None:
         spec = project.source("segment")
         ids = read_role(project, "segment",
-                        id_types={"customer": hist.customer_ids.type}).column("customer")
+                        id_types={"customer": base_ids.type}).column("customer")
         ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
         source = where = f"[segment] {spec.origin}"
         if len(ids) == 0:
             filt = " after its filter" if spec.filter is not None else ""
-            return _empty(source, f"the [segment] table has no rows{filt}")
+            return None, _empty(source, f"the [segment] table has no rows{filt}")[1], where
     else:
         raise ConfigError(
             "no segment to assess: add a [segment] table to the project, or pass --segment "
             "FILE or --segment-signature NAME."
         )
-    codes = _member_codes(ids, hist, where)
-    return codes, {"source": source, "members": int(codes.size)}
+    return ids, {"source": source}, where
 
 
 def assess(project: Project, hist: Histories, members: np.ndarray, options: AssessOptions,
@@ -360,11 +379,52 @@ def assess(project: Project, hist: Histories, members: np.ndarray, options: Asse
     AssessResult
     """
     if members.size == 0:
-        return _empty_result(hist, segment_info or {"members": 0})
+        return _empty_result(hist.n_customers, segment_info or {"members": 0})
+    return _assess(project, _MemoryBase(project, hist, members), options,
+                   dict(segment_info or {"members": int(members.size)}), progress)
+
+
+class _MemoryBase:
+    """The measures of :func:`_assess` on histories in memory."""
+
+    def __init__(self, project: Project, hist: Histories, members: np.ndarray) -> None:
+        self.project, self.hist, self.members = project, hist, members
+        self.n_customers = hist.n_customers
+        self.id_type = hist.customer_ids.type
+        self.member_ids = hist.customer_ids.take(pa.array(members, pa.int64()))
+
+    def flagged(self, signature: str, paths: tuple[str, ...]) -> np.ndarray:
+        """Which members (in ``member_ids`` order) the signature flags."""
+        return np.isin(self.members, _flagged_codes(self.project, self.hist, signature, paths))
+
+    def unicity(self, kind: str, options: AssessOptions):
+        from basketguard.engine.reid.unicity import unicity
+
+        return unicity(self.hist, self.members, points=kind, p_max=options.p_max,
+                       draws=options.draws, seed=options.seed)
+
+    def km(self, options: AssessOptions):
+        from basketguard.engine.histories.transactions import transactions_from_histories
+        from basketguard.engine.reid.kmanonymity import km_anonymity
+
+        tx = _named(transactions_from_histories(self.hist.subset(self.members),
+                                                unit=options.km_unit),
+                    _catalog_names(self.project, self.hist))
+        return km_anonymity(tx, k=options.km_k, m=options.km_m)
+
+
+def _named(tx, names: np.ndarray | None):
+    return tx if names is None else type(tx).from_csr(tx.offsets, tx.items, names, tx.unit,
+                                                      tx.source)
+
+
+def _assess(project: Project, base: Any, options: AssessOptions, info: dict,
+            progress=None) -> AssessResult:
+    """The measures over a customer base in memory or in shards (``base``: its members'
+    ids in ascending order, and each measure)."""
     findings: list[Finding] = []
     seconds: dict[str, float] = {}
     skipped: list[str] = []
-    member_ids = hist.customer_ids.take(pa.array(members, pa.int64()))
     say = progress or (lambda _m: None)
 
     if options.attributes == ():
@@ -376,18 +436,10 @@ def assess(project: Project, hist: Histories, members: np.ndarray, options: Asse
 
         say("attribute classes")
         t0 = time.perf_counter()
-        customers = read_role(project, "customers",
-                              id_types={"customer": hist.customer_ids.type})
+        customers = read_role(project, "customers", id_types={"customer": base.id_type})
         sensitive = None
         if options.sensitive_signature:
-            from basketguard.engine.detect.scan import scan
-            from basketguard.models.signatures.schema import load_library
-
-            lib = load_library(options.signature_paths, only=[options.sensitive_signature])
-            res = scan(project, hist, lib)
-            e = res.entries
-            flagged_codes = np.unique(e["customer"][e["score"] >= lib[0].score_threshold])
-            flag = np.isin(members, flagged_codes)
+            flag = base.flagged(options.sensitive_signature, options.signature_paths)
             sensitive = pa.array(np.where(flag, "flagged", "not flagged"))
             # members missing from the customers table are reported by assess_classes
         policy = ClassPolicy(k=options.k, small_share_max=options.small_share_max, l=options.l,
@@ -397,20 +449,17 @@ def assess(project: Project, hist: Histories, members: np.ndarray, options: Asse
             from basketguard.engine.reid.attributes import load_hierarchies
 
             hier = load_hierarchies(options.hierarchies)
-        result = assess_classes(customers, member_ids,
+        result = assess_classes(customers, base.member_ids,
                                 attributes=list(options.attributes) if options.attributes
                                 else None, hierarchies=hier, sensitive=sensitive, policy=policy)
         findings.extend(result.findings())
         seconds["attribute_classes"] = time.perf_counter() - t0
 
     if options.points:
-        from basketguard.engine.reid.unicity import unicity
-
         for kind in options.points:
             say(f"purchase unicity ({kind} points)")
             t0 = time.perf_counter()
-            u = unicity(hist, members, points=kind, p_max=options.p_max, draws=options.draws,
-                        seed=options.seed)
+            u = base.unicity(kind, options)
             fs = u.findings(options.unicity_warn, options.unicity_fail)
             # only the largest p is judged; smaller p are informational context
             for f in fs[:-1]:
@@ -422,27 +471,210 @@ def assess(project: Project, hist: Histories, members: np.ndarray, options: Asse
         skipped.append("purchase unicity (no point kinds)")
 
     if options.item_lists:
-        from basketguard.engine.histories.transactions import transactions_from_histories
-        from basketguard.engine.reid.kmanonymity import km_anonymity
-
         say("k^m-anonymity of the exported item lists")
         t0 = time.perf_counter()
-        sub = hist.subset(members)
-        tx = transactions_from_histories(sub, unit=options.km_unit)
-        names = _catalog_names(project, hist)
-        if names is not None:
-            tx = type(tx).from_csr(tx.offsets, tx.items, names, tx.unit, tx.source)
-        km = km_anonymity(tx, k=options.km_k, m=options.km_m)
+        km = base.km(options)
         findings.extend(km.findings(options.km_warn, options.km_fail))
         seconds["km_anonymity"] = time.perf_counter() - t0
     else:
         skipped.append("k^m-anonymity (the export carries no item lists; --item-lists)")
-    info = dict(segment_info or {"members": int(members.size)})
-    info["customer_base"] = hist.n_customers
+    info["customer_base"] = base.n_customers
     return AssessResult(info, findings, seconds, skipped)
 
 
-def _empty_result(hist: Histories, segment_info: dict) -> AssessResult:
+# ------------------------------------------------------------- a sharded base
+
+
+class ShardBase:
+    """A customer base held in out-of-core shards (or Dask partitions), for :func:`assess_sharded`.
+
+    Parameters
+    ----------
+    project : Project
+    run_parts : callable
+        ``run_parts(fn, *args, state=None)``: ``fn(histories, *args)`` on every
+        shard (see :func:`basketguard.engine.reid.unicity.unicity_sharded`).
+    info : dict
+        The whole base's ``customers``, ``first_day`` and ``last_day``.
+    sample_ids : pyarrow.Array
+        Some of the base's ids (their type is the base's; messages use them).
+    sequential : bool
+        ``run_parts`` takes ``state`` (shards one after the other).
+    scan : callable, optional
+        ``scan(library) -> ScanResult`` over the shards, for signature segments
+        and l-diversity (:func:`basketguard.engine.detect.scan.scan_shards`).
+    """
+
+    def __init__(self, project: Project, run_parts, info: dict, sample_ids: pa.Array, *,
+                 sequential: bool = True, scan=None) -> None:
+        self.project, self.run_parts, self.scan = project, run_parts, scan
+        self.sequential = sequential
+        self.n_customers = int(info["customers"])
+        self.first_day, self.last_day = int(info["first_day"]), int(info["last_day"])
+        self.id_type = sample_ids.type
+        self.sample_ids = sample_ids
+        self.member_ids = pa.array([], self.id_type)
+
+    @classmethod
+    def of_shards(cls, project: Project, shards: Any, progress=None) -> ShardBase:
+        """The base of an out-of-core :class:`~basketguard.engine.runner.shards.ShardSet`
+        (``progress(done, total)`` after each shard of every pass)."""
+        from basketguard.engine.detect.scan import scan_shards
+        from basketguard.engine.reid.unicity import shard_runner
+
+        if len(shards) == 0:
+            raise DataError(f"{project.lines.origin}: no basket lines in any shard.")
+        sample = shards.load(0).customer_ids.slice(0, 1000)
+        return cls(project, shard_runner(shards, progress), shards.info, sample,
+                   scan=lambda lib: scan_shards(project, shards, lib))
+
+    @classmethod
+    def of_partitions(cls, project: Project, parts: Any) -> ShardBase:
+        """The base of Dask partitions (:class:`~basketguard.engine.runner.dask.Partitions`):
+        every measure runs where a partition lives; only aggregates, the members'
+        point keys and per-draw counts travel."""
+        from basketguard.engine.detect.scan import scan_distributed
+
+        if parts.n_lines == 0:
+            raise DataError(f"{project.lines.origin}: no basket lines in any partition.")
+
+        def run(fn, *args, state=None):
+            return parts.map(fn, *args)
+
+        sample = parts.map(_sample_ids)[0]
+        out = cls(project, run, parts.info, sample, sequential=False,
+                  scan=lambda lib: scan_distributed(project, parts, lib))
+        out.local_stores = True
+        return out
+
+    #: Store codes are per partition (Dask): store-day points cannot be keyed.
+    local_stores = False
+
+    def flagged_ids(self, signature: str, paths: tuple[str, ...]) -> pa.Array:
+        """Ids (ascending) of the customers ``signature`` flags, over every shard."""
+        from basketguard.models.signatures.schema import load_library
+
+        if self.scan is None:
+            raise ConfigError("this customer base cannot be scanned for signatures")
+        lib = load_library(paths, only=[signature])
+        res = self.scan(lib)
+        e = res.entries
+        codes = np.unique(e["customer"][e["score"] >= lib[0].score_threshold])
+        return res.customer_ids.take(pa.array(codes, pa.int64()))
+
+    def set_members(self, ids: pa.Array, where: str) -> None:
+        """Use these ids (any order, repeats allowed) as the segment; every one must be a
+        customer of some shard (the message names ``where``)."""
+        ids = pc.unique(ids)
+        found = sum(self.run_parts(_count_found, ids))
+        if found != len(ids):
+            base_kind = "integers" if pa.types.is_integer(self.id_type) else "text"
+            raise DataError(
+                f"{where}: {len(ids) - found} of {len(ids)} segment member id(s) are not "
+                f"customers of the base (the customer ids of the basket lines, which are "
+                f"{base_kind}); every listed customer must have purchases in the lines: check "
+                "that the list and the lines use the same ids, or drop those customers.")
+        self.member_ids = ids.take(pc.sort_indices(ids))
+
+    def flagged(self, signature: str, paths: tuple[str, ...]) -> np.ndarray:
+        return pc.is_in(self.member_ids, value_set=self.flagged_ids(signature, paths)
+                        ).to_numpy(zero_copy_only=False)
+
+    def unicity(self, kind: str, options: AssessOptions):
+        from basketguard.engine.reid.unicity import POINT_KINDS, unicity_sharded
+
+        if self.local_stores and POINT_KINDS[kind][0] == "store":
+            raise ConfigError(f"{kind!r} points are not measured on Dask (each partition codes "
+                              "stores on its own): use item points there, or run without "
+                              "--scheduler (out-of-core shards share one store coding).")
+
+        return unicity_sharded(self.run_parts, self.member_ids, first_day=self.first_day,
+                               last_day=self.last_day, points=kind, p_max=options.p_max,
+                               draws=options.draws, seed=options.seed,
+                               sequential=self.sequential)
+
+    def km(self, options: AssessOptions):
+        from basketguard.engine.reid.kmanonymity import km_anonymity_from_counts
+        from basketguard.engine.runner.partial import merge_all
+
+        names = None
+        if self.project.source("catalog") is not None:
+            names = self.run_parts(_names_of, self.project)[0]
+        parts = self.run_parts(_km_counts, self.member_ids, options.km_unit, options.km_m,
+                               names)
+        merged = merge_all(parts)
+        affected = sum(self.run_parts(_km_affected, self.member_ids, options.km_unit, merged,
+                                      options.km_k, names))
+        return km_anonymity_from_counts(merged, options.km_k, n_affected=affected)
+
+
+def _sample_ids(hist: Histories) -> pa.Array:
+    return hist.customer_ids.slice(0, 1000)
+
+
+def _count_found(hist: Histories, ids: pa.Array) -> int:
+    return int(pc.sum(pc.is_in(ids, value_set=hist.customer_ids)).as_py() or 0)
+
+
+def _shard_members(hist: Histories, ids: pa.Array) -> np.ndarray:
+    return np.flatnonzero(pc.is_in(hist.customer_ids, value_set=ids)
+                          .to_numpy(zero_copy_only=False)).astype(np.int64)
+
+
+def _shard_transactions(hist: Histories, ids: pa.Array, unit: str, names):
+    from basketguard.engine.histories.transactions import transactions_from_histories
+
+    return _named(transactions_from_histories(hist.subset(_shard_members(hist, ids)), unit=unit),
+                  names)
+
+
+def _names_of(hist: Histories, project: Project) -> np.ndarray | None:
+    return _catalog_names(project, hist)
+
+
+def _km_counts(hist: Histories, ids: pa.Array, unit: str, m: int, names):
+    from basketguard.engine.reid.kmanonymity import count_itemsets
+
+    return count_itemsets(_shard_transactions(hist, ids, unit, names), m)
+
+
+def _km_affected(hist: Histories, ids: pa.Array, unit: str, merged, k: int, names) -> int:
+    from basketguard.engine.reid.kmanonymity import affected_transactions
+
+    return affected_transactions(_shard_transactions(hist, ids, unit, names), merged, k)
+
+
+def assess_sharded(project: Project, base: ShardBase, options: AssessOptions, *,
+                   segment_file: str | None = None, signature: str | None = None,
+                   segment_column: str = "customer",
+                   progress=None) -> AssessResult:
+    """:func:`assess` of a segment over a customer base in shards, with the same findings.
+
+    The segment comes from the same sources as :func:`segment_members`. The
+    attribute classes read the customers table (one row per customer, not the
+    lines); purchase unicity runs shard by shard
+    (:func:`basketguard.engine.reid.unicity.unicity_sharded`); k^m-anonymity
+    merges itemset supports over the shards
+    (:mod:`basketguard.engine.reid.kmanonymity`).
+    """
+    if segment_file is None and signature is not None:
+        ids = base.flagged_ids(signature, options.signature_paths)
+        info = {"source": f"customers flagged by signature {signature!r}"}
+        if len(ids) == 0:
+            info["empty"] = f"signature {signature!r} flags no customer"
+            return _empty_result(base.n_customers, info)
+        where = info["source"]
+    else:
+        ids, info, where = segment_ids(project, base.sample_ids, segment_file=segment_file,
+                                       segment_column=segment_column)
+        if ids is None:
+            return _empty_result(base.n_customers, info)
+    base.set_members(ids, where)
+    info["members"] = len(base.member_ids)
+    return _assess(project, base, options, info, progress)
+
+
+def _empty_result(n_customers: int, segment_info: dict) -> AssessResult:
     """The assessment of a segment with no member: one informational finding.
 
     An empty mailing or export targets nobody, so nobody in it can be singled
@@ -451,7 +683,7 @@ def _empty_result(hist: Histories, segment_info: dict) -> AssessResult:
     info = dict(segment_info)
     why = info.pop("empty", "the segment has no member")
     info["members"] = 0
-    info["customer_base"] = hist.n_customers
+    info["customer_base"] = n_customers
     finding = Finding.judged(
         "reid.segment", "members of the segment", Estimate(0.0), None,
         f"The segment is empty: nobody is targeted ({why}), so no member can be singled out "

@@ -51,6 +51,7 @@ result equals the single run's because draws depend only on the member code.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -345,12 +346,7 @@ def unicity(hist: Histories, members: np.ndarray | None = None, *,
     DataError
         Member ids not in the base, or listed twice.
     """
-    if not 1 <= p_max <= uk.MAX_P:
-        raise ConfigError(f"p_max must lie in 1..{uk.MAX_P}, got {p_max}")
-    if not 0 <= draws < 2**24:
-        raise ConfigError(f"draws must lie in 0..2**24, got {draws}")
-    if not 0 <= int(seed) < 2**63:
-        raise ConfigError(f"seed must lie in [0, 2**63), got {seed}")
+    _check_options(p_max, draws, seed)
     if not 0 < confidence < 1:
         raise ConfigError(f"confidence must lie in (0, 1), got {confidence}")
     codes = resolve_members(hist, members, member_ids)
@@ -429,6 +425,15 @@ def resolve_members(hist: Histories, members: np.ndarray | None = None,
     return codes
 
 
+def _check_options(p_max: int, draws: int, seed: int) -> None:
+    if not 1 <= p_max <= uk.MAX_P:
+        raise ConfigError(f"p_max must lie in 1..{uk.MAX_P}, got {p_max}")
+    if not 0 <= draws < 2**24:
+        raise ConfigError(f"draws must lie in 0..2**24, got {draws}")
+    if not 0 <= int(seed) < 2**63:
+        raise ConfigError(f"seed must lie in [0, 2**63), got {seed}")
+
+
 def _kind(points: str, hist: Histories) -> tuple[str, int]:
     if points not in POINT_KINDS:
         raise ConfigError(f"unknown point kind {points!r}; use one of {sorted(POINT_KINDS)}")
@@ -450,3 +455,164 @@ def _codes(members: np.ndarray, n: int) -> np.ndarray:
     if codes.size and (codes.min() < 0 or codes.max() >= n):
         raise DataError(f"segment: member codes must lie in [0, {n})")
     return codes
+
+
+# -------------------------------------------------------------- a sharded base
+
+
+def _span(points: str, first_day: int, last_day: int) -> tuple[int, int]:
+    """The whole base's bucket span for a point kind (that of its in-memory index)."""
+    _, unit = POINT_KINDS[points]
+    return ix.bucket_range(np.array([first_day, last_day], np.int32), unit)
+
+
+def part_member_keys(hist: Histories, member_ids: pa.Array, points: str,
+                     span: tuple[int, int]) -> dict[str, Any]:
+    """Phase 1 on one shard: its members' distinct point keys (a pure function of the shard).
+
+    Returns the shard's ``customer_ids`` (to rank the members in the whole
+    base), the members' local codes ``local``, and ``mp_off`` / ``keys`` from
+    :func:`basketguard.kernels.unicity.member_keys`.
+    """
+    col, unit = _kind(points, hist)
+    hi, _ = _hi(hist, col)
+    mask = pc.is_in(hist.customer_ids, value_set=member_ids)
+    local = np.flatnonzero(mask.to_numpy(zero_copy_only=False)).astype(np.int64)
+    mp_off, keys = uk.member_keys(hist.offsets, hi, hist.day, local, unit, *span)
+    return {"customer_ids": hist.customer_ids, "local": local, "mp_off": mp_off, "keys": keys}
+
+
+def part_longest(hist: Histories, points: str, span: tuple[int, int], known: np.ndarray,
+                 n_points: np.ndarray, member_ids: pa.Array, p_max: int,
+                 longest: np.ndarray | None = None, dense_ratio: float = 32.0) -> np.ndarray:
+    """Phase 2 on one shard: the largest number of leading known points a customer of the
+    shard (other than the member) holds, per (member, draw), from ``longest`` upwards.
+
+    ``known`` holds every member's known keys (:func:`basketguard.kernels.unicity.known_keys`)
+    and ``member_ids`` their ids in the same order. Returns a new int8 array.
+    """
+    col, unit = _kind(points, hist)
+    hi, n_hi = _hi(hist, col)
+    index = ix.build_index(hist.offsets, hi, hist.day, unit, n_hi, dense_ratio=dense_ratio,
+                           buckets=span)
+    codes = uk.codes_of_keys(known, index)
+    me = pc.index_in(member_ids, value_set=hist.customer_ids)
+    me = np.asarray(pc.fill_null(me, -1).to_numpy(zero_copy_only=False), np.int64)
+    own = me >= 0
+    if own.any():  # a member's own points are all in its shard's index
+        reach = np.arange(p_max)[None, None, :] < np.minimum(n_points[own], p_max)[:, None, None]
+        if ((codes[own] < 0) & reach).any():
+            raise DataError("a member's points are missing from its own shard's index: the "
+                            "shards do not come from one build; rebuild them (run again with "
+                            "--no-cache)")
+    out = np.zeros(codes.shape[:2], np.int8) if longest is None else longest.copy()
+    uk.shard_longest(codes, n_points, me, p_max, index, out)
+    return out
+
+
+def unicity_sharded(run_parts: Callable[..., list], member_ids: pa.Array, *, first_day: int,
+                    last_day: int, points: str = "item-day", p_max: int = 5, draws: int = 10,
+                    seed: int = 0, confidence: float = 0.95, sequential: bool = True,
+                    progress: Callable[[str], None] | None = None) -> UnicityResult:
+    """Purchase unicity of a segment against a customer base held in shards.
+
+    The result equals :func:`unicity` on the whole base (same counts, same
+    per-member arrays): points are keyed over the whole base's span, each
+    member is drawn from its own shard with its code in the whole base (the
+    rank of its id), and every shard's index gives the longest known prefix
+    one of its customers holds; the maximum over shards decides.
+
+    Parameters
+    ----------
+    run_parts : callable
+        ``run_parts(fn, *args, state=None)`` calls ``fn(histories, *args)`` on
+        every shard and returns the results in shard order; with ``state`` given
+        (sequential runners), it calls ``fn(histories, *args, state)`` shard
+        after shard, passing each result on, and returns the last. See
+        :func:`shard_runner` (out-of-core shards) and
+        :func:`basketguard.engine.runner.dask.Partitions.map`.
+    member_ids : pyarrow.Array
+        The members' ids, in the base's id type (distinct).
+    first_day, last_day : int
+        The whole base's day range.
+    points, p_max, draws, seed, confidence
+        As :func:`unicity`.
+    sequential : bool
+        ``run_parts`` accepts ``state`` (each shard starts from the best of the
+        shards before it, which prunes the search).
+    progress : callable, optional
+        Called with a message per phase.
+
+    Raises
+    ------
+    DataError
+        A member id that is no customer of the base.
+    """
+    _check_options(p_max, draws, seed)
+    if points not in POINT_KINDS:
+        raise ConfigError(f"unknown point kind {points!r}; use one of {sorted(POINT_KINDS)}")
+    member_ids = pc.unique(member_ids)
+    span = _span(points, first_day, last_day)
+    if progress:
+        progress(f"{points} points of {len(member_ids):,} members")
+    parts = run_parts(part_member_keys, member_ids, points, span)
+    found = sum(len(p["local"]) for p in parts)
+    if found != len(member_ids):
+        raise DataError(f"segment: {len(member_ids) - found} member id(s) are not customers of "
+                        "the base; unicity is measured against the whole base, so every "
+                        "member must be in it")
+    # each member's code in the whole base: the rank of its id among all ids
+    all_ids = pa.chunked_array([p["customer_ids"] for p in parts]).combine_chunks()
+    rank = np.empty(len(all_ids), np.int64)
+    rank[pc.sort_indices(all_ids).to_numpy()] = np.arange(len(all_ids), dtype=np.int64)
+    base = np.cumsum([0] + [len(p["customer_ids"]) for p in parts])
+    codes = np.concatenate([rank[base[i] + p["local"]] for i, p in enumerate(parts)]
+                           or [np.empty(0, np.int64)])
+    ids = pa.concat_arrays([p["customer_ids"].take(pa.array(p["local"])) for p in parts])
+    n_points = np.concatenate([np.diff(p["mp_off"]) for p in parts] or [np.empty(0, np.int64)])
+    mp_off = np.zeros(codes.shape[0] + 1, np.int64)
+    np.cumsum(n_points, out=mp_off[1:])
+    keys = np.concatenate([p["keys"] for p in parts] or [np.empty(0, np.int64)])
+    del parts, all_ids, rank
+    known = uk.known_keys(codes, mp_off, keys, p_max, draws, seed)
+    del keys
+    if progress:
+        progress("longest known prefixes held by other customers, shard by shard")
+    if sequential:
+        longest = run_parts(part_longest, points, span, known, n_points, ids, p_max,
+                            state=np.zeros(known.shape[:2], np.int8))
+    else:
+        longest = np.zeros(known.shape[:2], np.int8)
+        for part in run_parts(part_longest, points, span, known, n_points, ids, p_max):
+            np.maximum(longest, part, out=longest)
+    smallest = uk.smallest_of_longest(longest, n_points, p_max)
+    order = np.argsort(codes, kind="stable")
+    codes, n_points, smallest = codes[order], n_points[order], smallest[order]
+    parts_ = uk.count_unique(n_points, smallest, p_max)
+    counts = UnicityCounts(points, p_max, draws, int(seed), int(codes.shape[0]),
+                           int(np.count_nonzero(n_points == 0)), **parts_)
+    result = counts.finalize(confidence)
+    result.members, result.n_points, result.smallest = codes, n_points, smallest
+    result.risk, result.p_unique = member_risk(n_points, smallest, p_max)
+    return result
+
+
+def shard_runner(shards: Any, progress: Callable[[int, int], None] | None = None
+                 ) -> Callable[..., Any]:
+    """A ``run_parts`` over out-of-core shards (:class:`~basketguard.engine.runner.shards.ShardSet`):
+    one shard in memory at a time."""
+
+    def run(fn: Callable, *args: Any, state: Any = None) -> Any:
+        out = []
+        for i in range(len(shards)):
+            hist = shards.load(i)
+            if state is None:
+                out.append(fn(hist, *args))
+            else:
+                state = fn(hist, *args, state)
+            del hist
+            if progress:
+                progress(i + 1, len(shards))
+        return out if state is None else state
+
+    return run

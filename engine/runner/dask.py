@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,8 +198,13 @@ class Partitions:
         the results in partition order. ``args`` go to the workers once each."""
         client = self.cluster.client
         token = uuid.uuid4().hex[:8]
-        shared = [_put(client, a, f"basketguard-arg-{token}-{k}") if _is_large(a) else a
-                  for k, a in enumerate(args)]
+        with warnings.catch_warnings():
+            # a large argument (merged itemset counts, known points) goes once, in the task
+            # that holds it, so that it is recomputed if its worker is lost; Dask's warning
+            # about a large graph is expected here
+            warnings.filterwarnings("ignore", message="Sending large graph")
+            shared = [_put(client, a, f"basketguard-arg-{token}-{k}") if _is_large(a) else a
+                      for k, a in enumerate(args)]
         futs = [client.submit(fn, f, *shared, key=f"basketguard-{fn.__name__}-{token}-{i}")
                 for i, f in enumerate(self.futures) if f is not None]
         return _gather(client, futs, progress)

@@ -221,6 +221,111 @@ def test_long_histories_and_many_members_match_reference(rng, unit, draws):
     assert got.tolist() == nu.smallest(sets, members, 4, draws, 7)
 
 
+# ---------------------------------------------------------------- a sharded base
+
+
+def _sub(offsets, hi, day, custs):
+    """The lines of customers ``custs`` (in that order) as their own CSR."""
+    lens = [int(offsets[c + 1] - offsets[c]) for c in custs]
+    off = np.zeros(len(custs) + 1, np.int64)
+    np.cumsum(lens, out=off[1:])
+    rows = [i for c in custs for i in range(int(offsets[c]), int(offsets[c + 1]))]
+    return off, hi[rows].astype(np.int32), day[rows].astype(np.int32)
+
+
+def _sharded_smallest(pop, unit, shard_of, members, p_max, draws, seed, ratio, sequential):
+    """The kernels of a sharded base: keys per shard, draws by whole-base code, the longest
+    prefix per shard index built over the whole span, merged by maximum."""
+    offsets, hi, day, n_hi = pop
+    n_cust = offsets.shape[0] - 1
+    span = ix.bucket_range(day, unit)
+    shards = [[c for c in range(n_cust) if shard_of[c] == s] for s in range(max(shard_of, default=0) + 1)]
+    keys_of: dict[int, list[int]] = {}
+    for custs in shards:
+        off, h, d = _sub(offsets, hi, day, custs)
+        local = np.array([j for j, c in enumerate(custs) if c in set(members.tolist())], np.int64)
+        mp_off, keys = uk.member_keys(off, h, d, local, unit, *span)
+        for j, lc in enumerate(local):
+            keys_of[custs[lc]] = keys[mp_off[j]:mp_off[j + 1]].tolist()
+    n_points = np.array([len(keys_of[int(m)]) for m in members], np.int64)
+    mp_off = np.zeros(len(members) + 1, np.int64)
+    np.cumsum(n_points, out=mp_off[1:])
+    flat = np.array([k for m in members for k in keys_of[int(m)]], np.int64)
+    known = uk.known_keys(members, mp_off, flat, p_max, draws, seed)
+    longest = np.zeros(known.shape[:2], np.int8)
+    for custs in shards:
+        off, h, d = _sub(offsets, hi, day, custs)
+        idx = ix.build_index(off, h, d, unit, n_hi, dense_ratio=ratio, buckets=span)
+        codes = uk.codes_of_keys(known, idx)
+        pos = {c: j for j, c in enumerate(custs)}
+        me = np.array([pos.get(int(m), -1) for m in members], np.int64)
+        if sequential:
+            uk.shard_longest(codes, n_points, me, p_max, idx, longest)
+        else:
+            part = np.zeros_like(longest)
+            uk.shard_longest(codes, n_points, me, p_max, idx, part)
+            np.maximum(longest, part, out=longest)
+    return keys_of, known, uk.smallest_of_longest(longest, n_points, p_max)
+
+
+@given(pop=populations(), unit=st.sampled_from(UNITS), data=st.data(),
+       p_max=st.integers(1, 5), draws=st.integers(0, 3), seed=st.sampled_from([0, 3, 2**63 - 1]),
+       ratio=st.sampled_from([0.0, 2.0]), sequential=st.booleans())
+def test_sharded_base_matches_reference(pop, unit, data, p_max, draws, seed, ratio, sequential):
+    offsets, hi, day, n_hi = pop
+    n_cust = offsets.shape[0] - 1
+    shard_of = data.draw(st.lists(st.integers(0, 3), min_size=n_cust, max_size=n_cust))
+    members = np.array(sorted(data.draw(st.sets(st.integers(0, max(n_cust - 1, 0)),
+                                                 max_size=n_cust))) if n_cust else [], np.int64)
+    sets, _, _ = nu.point_sets(offsets, hi, day, unit)
+    keys_of, known, got = _sharded_smallest(pop, unit, shard_of, members, p_max, draws, seed,
+                                            ratio, sequential)
+    for m in members:  # the in-memory index's keys, ascending
+        assert keys_of[int(m)] == sorted(sets[m])
+    for j, m in enumerate(members):  # the reference's draws
+        keys = sorted(sets[m])
+        for d in range(draws):
+            want = [keys[i] for i in nu.draw_order(seed, int(m), len(keys), min(p_max, len(keys)),
+                                                   d)]
+            assert known[j, d, :len(want)].tolist() == want
+            assert (known[j, d, len(want):] == -1).all()
+    assert got.tolist() == nu.smallest(sets, members, p_max, draws, seed)
+
+
+@given(pop=populations(), unit=st.sampled_from(UNITS), extra=st.lists(st.integers(-3, 80)))
+def test_codes_of_keys_match_a_lookup(pop, unit, extra):
+    offsets, hi, day, n_hi = pop
+    idx = ix.build_index(offsets, hi, day, unit, n_hi)
+    where = {int(k): q for q, k in enumerate(idx.point_key)}
+    keys = np.array(list(where) + extra, np.int64)
+    got = uk.codes_of_keys(keys.reshape(1, -1), idx)
+    assert got.shape == (1, keys.shape[0])
+    assert got[0].tolist() == [where.get(int(k), -1) for k in keys]
+
+
+def test_build_index_over_a_wider_span_keys_points_alike():
+    offsets = np.array([0, 2, 3], np.int64)
+    hi, day = np.array([0, 1, 1], np.int32), np.array([10, 12, 11], np.int32)
+    own = ix.build_index(offsets, hi, day, ix.UNIT_DAY, 2)
+    wide = ix.build_index(offsets, hi, day, ix.UNIT_DAY, 2, buckets=(5, 20))
+    assert (wide.bucket_min, wide.n_buckets) == (5, 20)
+    assert [(k // 20, k % 20 + 5) for k in wide.point_key] == \
+        [(k // own.n_buckets, k % own.n_buckets + own.bucket_min) for k in own.point_key]
+    assert wide.holders.tolist() == own.holders.tolist()
+    with pytest.raises(ValueError, match="do not cover"):
+        ix.build_index(offsets, hi, day, ix.UNIT_DAY, 2, buckets=(11, 5))
+    items = ix.build_index(offsets, hi, day, ix.UNIT_NONE, 2, buckets=(5, 20))
+    assert (items.bucket_min, items.n_buckets) == (0, 1)
+
+
+def test_shard_longest_checks_its_shapes():
+    idx = ix.build_index(np.array([0, 1], np.int64), np.array([0], np.int32),
+                         np.array([0], np.int32), ix.UNIT_NONE, 1)
+    with pytest.raises(ValueError, match="same members"):
+        uk.shard_longest(np.zeros((2, 1, 1), np.int64), np.ones(1, np.int64),
+                         np.zeros(1, np.int64), 1, idx, np.zeros((1, 1), np.int8))
+
+
 # ------------------------------------------------------------------ named cases
 
 

@@ -66,6 +66,33 @@ def test_learned_scoring_on_two_workers(cluster, population, detectors):
         parts.release()
 
 
+@pytest.mark.parametrize("n_parts", [2, 3])
+def test_assess_on_two_workers_is_the_single_machine_assess(cluster, population, n_parts):
+    """Classes, unicity (two point kinds), l-diversity and k^m over Dask partitions."""
+    from basketguard.engine.reid.assess import (
+        AssessOptions,
+        ShardBase,
+        assess,
+        assess_sharded,
+        segment_members,
+    )
+
+    project, hist, _ = population
+    opts = AssessOptions(points=("item-day", "items"), p_max=3, draws=3, seed=2,
+                         item_lists=True, sensitive_signature="new_baby")
+    members, info = segment_members(project, hist, signature="pregnancy")
+    want = assess(project, hist, members, opts, info).to_dict()
+    parts = read_partitions(cluster, project.path, n_parts, seed=n_parts)
+    try:
+        base = ShardBase.of_partitions(project, parts)
+        assert assess_sharded(project, base, opts, signature="pregnancy").to_dict() == want
+        with pytest.raises(ConfigError, match="store-day"):
+            assess_sharded(project, base, AssessOptions(points=("store-day",), attributes=()),
+                           signature="pregnancy")
+    finally:
+        parts.release()
+
+
 def test_partials_not_lines_come_back(cluster, population):
     """What a partition task returns is sized by customers and entries, not by lines."""
     from basketguard.engine.detect.scan import _scan_partition
