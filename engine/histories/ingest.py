@@ -177,7 +177,9 @@ def stream_lines(spec: SourceSpec, policy: ValidationPolicy,
 
     Parameters are those of :func:`ingest_lines`, and ``partition``: ``(part,
     n_parts, seed)`` keeps only the rows whose customer id hashes to ``part``
-    (:func:`customer_partition`), as a worker reading one customer-hash
+    (:func:`customer_partition`; a database source selects them in its query
+    with the database's own hash, :func:`basketguard.engine.io.sources.partition_predicate`),
+    as a worker reading one customer-hash
     partition does; rows without a customer id count in partition 0, so the
     partitions' counters add up to the whole source's (row numbers in messages
     are then counted within the partition). The columns are checked before this
@@ -224,8 +226,10 @@ def _chunks(state: Ingested, mapped: dict[str, str], read_cols: list[str],
     total_hint = source.row_count_hint() if progress is not None else None
     rows_read = 0
     where = source.where
-    for batch in source.batches(read_cols, batch_rows=batch_rows):
-        if partition is not None:
+    in_sql = partition is not None and source.splits_in_sql
+    for batch in source.batches(read_cols, batch_rows=batch_rows,
+                                partition=(mapped["customer"], *partition) if in_sql else None):
+        if partition is not None and not in_sql:
             part, n_parts, seed = partition
             cust = colconv.id_column(batch.column(read_cols.index(mapped["customer"])), where,
                                      mapped["customer"], "customer")

@@ -305,8 +305,11 @@ def select_sql(info: PgInfo, columns: list[str], filt, schema: pa.Schema | None 
 
 
 def pg_batches(spec: SourceSpec, info: PgInfo, columns: list[str], filt,
-               batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """Stream ``columns`` of the source (filter applied) as record batches.
+               batch_rows: int, partition: tuple[str, int, int, int] | None = None
+               ) -> Iterator[pa.RecordBatch]:
+    """Stream ``columns`` of the source (filter applied) as record batches; with
+    ``partition``, one customer-hash partition of them, selected in the query
+    (:func:`basketguard.engine.io.sources.partition_predicate`).
 
     Batches are at most ``batch_rows`` rows (the driver's are about
     :data:`BATCH_BYTES`). A lost connection or a failing query mid-stream is
@@ -314,7 +317,10 @@ def pg_batches(spec: SourceSpec, info: PgInfo, columns: list[str], filt,
     """
     uri = connection_uri(spec)
     errors = driver_errors()
-    sql = select_sql(info, columns, filt, info.schema)
+    from basketguard.engine.io.sources import in_partition
+
+    sql = in_partition(select_sql(info, columns, filt, info.schema), columns, "postgresql",
+                       partition)
     with connect(spec) as con, con.cursor() as cur:
         try:
             cur.adbc_statement.set_options(

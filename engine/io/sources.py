@@ -283,8 +283,16 @@ class Source:
                 return None
         return None
 
+    @property
+    def splits_in_sql(self) -> bool:
+        """A database source: :meth:`batches` can keep one customer-hash partition in
+        its query (``partition``) rather than sending every row."""
+        return self.spec.format == "duckdb" or self._pg is not None
+
     def batches(self, columns: list[str], batch_rows: int = BATCH_ROWS,
-                apply_filter: bool = True) -> Iterator[pa.RecordBatch]:
+                apply_filter: bool = True,
+                partition: tuple[str, int, int, int] | None = None
+                ) -> Iterator[pa.RecordBatch]:
         """Stream ``columns`` (filter applied) as record batches.
 
         Parameters
@@ -295,6 +303,10 @@ class Source:
             Upper bound on rows per batch.
         apply_filter : bool
             Apply the spec's filter (pushed down where possible).
+        partition : (column, part, n_parts, seed), optional
+            Database sources only (:attr:`splits_in_sql`): keep the rows whose
+            ``column`` hashes to partition ``part`` of ``n_parts`` in the query
+            itself (:func:`partition_predicate`; a null id is in partition 0).
 
         Yields
         ------
@@ -305,13 +317,16 @@ class Source:
         if filt is not None:
             self.check_columns(list(filt.columns),
                                {c: f"{self.spec.origin} filter" for c in filt.columns})
+        if partition is not None and not self.splits_in_sql:
+            raise ValueError("only a database source splits partitions in its query")
         if self.spec.format == "duckdb":
-            yield from self._duckdb_batches(columns, batch_rows, filt)
+            yield from self._duckdb_batches(columns, batch_rows, filt, partition)
             return
         if self._pg is not None:
             from basketguard.engine.io.postgres import pg_batches
 
-            yield from pg_batches(self.spec, self._pg, columns, filt, batch_rows)
+            yield from pg_batches(self.spec, self._pg, columns, filt, batch_rows,
+                                  partition=partition)
             return
         expr = filt.to_arrow(self.schema) if filt is not None else None
         current = None
@@ -337,17 +352,18 @@ class Source:
             return pa.table({c: pa.array([], self.schema.field(c).type) for c in columns})
         return pa.Table.from_batches(batches)
 
-    def _duckdb_sql(self, columns: list[str], filt) -> str:
+    def _duckdb_sql(self, columns: list[str], filt, partition=None) -> str:
         base = (f"SELECT * FROM {quote_ident(self.spec.table)}" if self.spec.table
                 else self.spec.query)
         cols = ", ".join(quote_ident(c) for c in columns)
         where = f" WHERE {filt.to_sql()}" if filt is not None else ""
-        return f"SELECT {cols} FROM ({base}) AS basketguard_source{where}"
+        sql = f"SELECT {cols} FROM ({base}) AS basketguard_source{where}"
+        return in_partition(sql, columns, "duckdb", partition)
 
-    def _duckdb_batches(self, columns, batch_rows, filt):
+    def _duckdb_batches(self, columns, batch_rows, filt, partition=None):
         import duckdb
 
-        sql = self._duckdb_sql(columns, filt)
+        sql = self._duckdb_sql(columns, filt, partition)
         con = _duckdb_connect(self.spec, self.files[0])
         try:
             reader = _duckdb_reader(con, sql, batch_rows)
@@ -358,6 +374,43 @@ class Source:
             raise SourceError(f"{self.where}: DuckDB failed: {exc}.") from None
         finally:
             con.close()
+
+
+def partition_predicate(dialect: str, column: str, part: int, n_parts: int, seed: int) -> str:
+    """SQL that is true for the rows whose ``column`` hashes to partition ``part``.
+
+    DuckDB: ``hash(column, seed) % n_parts``; PostgreSQL:
+    ``hashtextextended(column::text, seed)`` modulo ``n_parts`` (made
+    non-negative). A null id is in partition 0, so the partitions' drop
+    counters add up to the whole source's. Any split works: the partial results
+    merge exactly whatever the partition of a customer, so the database's own
+    hash replaces the engine's and no row leaves the database for another
+    partition.
+    """
+    if not 0 <= part < n_parts:
+        raise ValueError(f"partition {part} is not in 0..{n_parts - 1}")
+    c = quote_ident(column)
+    if dialect == "duckdb":
+        h = f"hash({c}, {int(seed) % 2**64}::UBIGINT) % {n_parts}"
+    elif dialect == "postgresql":
+        h = (f"mod(mod(hashtextextended({c}::text, {int(seed) % 2**63}), {n_parts}) + "
+             f"{n_parts}, {n_parts})")
+    else:
+        raise ValueError(f"no partition predicate for {dialect!r}")
+    return f"(CASE WHEN {c} IS NULL THEN 0 ELSE {h} END) = {part}"
+
+
+def in_partition(sql: str, columns: list[str], dialect: str,
+                 partition: tuple[str, int, int, int] | None) -> str:
+    """``sql`` (selecting ``columns``) restricted to one partition (unchanged for None)."""
+    if partition is None:
+        return sql
+    column, part, n_parts, seed = partition
+    if column not in columns:
+        raise ValueError(f"the partition column {column!r} is not read")
+    cols = ", ".join(quote_ident(c) for c in columns)
+    return (f"SELECT {cols} FROM ({sql}) AS basketguard_part WHERE "
+            f"{partition_predicate(dialect, column, part, n_parts, seed)}")
 
 
 def _kind(t: pa.DataType) -> str:

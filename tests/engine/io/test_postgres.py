@@ -30,7 +30,7 @@ from hypothesis import given, settings
 from basketguard.engine.api import load_histories
 from basketguard.engine.config.project import SourceSpec, infer_format, project_from_dict
 from basketguard.engine.errors import BasketguardError, ConfigError, SchemaError, SourceError
-from basketguard.engine.io import postgres
+from basketguard.engine.io import postgres, sources
 from basketguard.engine.io.filters import parse_filter
 from basketguard.engine.io.sources import open_source
 from tests.engine.io.test_filters import _TREE, CASES, _tables, _unwrap
@@ -932,3 +932,28 @@ def test_uuid_customer_ids_load(pg, fresh, tmp_path):
         base_dir=tmp_path, origin="shop.toml")
     hist = load_histories(project, use_cache=False)
     assert sorted(hist.customer_ids.to_pylist()) == sorted([UUIDS[0], UUIDS[2]])
+
+
+@pytest.mark.parametrize("n_parts, seed", [(1, 0), (3, 0), (4, 2**64 - 1)])
+@pytest.mark.parametrize("column", ["i8", "txt", "u"])
+def test_partitions_split_the_rows_in_the_query(pg, n_parts, seed, column):
+    """Customer-hash partitions of a PostgreSQL source: disjoint, every row once, null ids
+    in partition 0, each selected by the server (the SQL carries the predicate)."""
+    spec = _spec(pg.uri("bg_reader"), filter=parse_filter("rid >= 0"))
+    source = open_source(spec)
+    assert source.splits_in_sql
+    cols = list(dict.fromkeys([column, "rid"]))
+    whole = source.read_table(cols)
+    parts = [pa.Table.from_batches(list(source.batches(cols, partition=(column, p, n_parts,
+                                                                        seed))),
+                                   schema=whole.schema) for p in range(n_parts)]
+    assert sorted(r for t in parts for r in t.column("rid").to_pylist()) == \
+        sorted(whole.column("rid").to_pylist())
+    for p, t in enumerate(parts):
+        if p:
+            assert t.column(column).null_count == 0
+    ids = [set(t.column(column).drop_null().to_pylist()) for t in parts]
+    assert sum(len(s) for s in ids) == len(set().union(*ids))
+    sql = sources.in_partition(postgres.select_sql(source._pg, cols, spec.filter), cols,
+                               "postgresql", (column, n_parts - 1, n_parts, seed))
+    assert "hashtextextended" in sql

@@ -597,3 +597,57 @@ def test_csv_that_is_not_utf8_says_so(tmp_path):
     (tmp_path / "l.csv").write_bytes(b"customer_id,item_id,ts,qty\nu1,caf\xe9,2024-01-01,1\n")
     with pytest.raises(SourceError, match="column 'item_id' holds text that is not UTF-8"):
         load_histories(_project(tmp_path, {"source": "l.csv"}), use_cache=False)
+
+
+@pytest.mark.parametrize("n_parts, seed", [(1, 0), (3, 0), (4, 2**64 - 1)])
+@pytest.mark.parametrize("column", ["customer_id", "extra"])
+def test_duckdb_partitions_split_the_rows_in_the_query(tmp_path, n_parts, seed, column):
+    """The partitions of a database source are disjoint, cover every row, and put null ids
+    in partition 0; the filter still applies."""
+    from basketguard.engine.config.project import SourceSpec
+
+    table = TABLE.append_column("maybe", pa.array([None if i % 3 == 0 else f"c{i % 4}"
+                                                   for i in range(TABLE.num_rows)]))
+    _write_duckdb(table, tmp_path / "shop.duckdb")
+    spec = SourceSpec(role="lines", location=str(tmp_path / "shop.duckdb"), base_dir=tmp_path,
+                      format="duckdb", table="lines", origin="shop.toml [lines]")
+    source = open_source(spec)
+    assert source.splits_in_sql
+    cols = list(dict.fromkeys([column, "maybe", "extra"]))
+    whole = sorted(map(str, source.read_table(cols).to_pylist()))
+    for key in (column, "maybe"):
+        parts = [pa.Table.from_batches(list(source.batches(cols, partition=(key, p, n_parts,
+                                                                            seed))),
+                                       schema=source.read_table(cols).schema)
+                 for p in range(n_parts)]
+        assert sorted(str(r) for t in parts for r in t.to_pylist()) == whole
+        for p, t in enumerate(parts):
+            if p:
+                assert t.column(key).null_count == 0
+        ids = [set(t.column(key).drop_null().to_pylist()) for t in parts]
+        assert sum(len(s) for s in ids) == len(set().union(*ids))  # an id in one part only
+    pq.write_table(table, tmp_path / "x.parquet")
+    files = open_source(SourceSpec(role="lines", location=str(tmp_path / "x.parquet"),
+                                   base_dir=tmp_path, format="parquet", origin="o"))
+    assert not files.splits_in_sql
+    with pytest.raises(ValueError, match="database source"):
+        list(files.batches(cols, partition=(column, 0, 2, 0)))
+
+
+@pytest.mark.parametrize("kind", ["duckdb_table", "duckdb_query"])
+def test_a_partition_of_a_database_source_is_selected_by_the_database(tmp_path, monkeypatch,
+                                                                      kind):
+    """Reading one partition of a database source never hashes rows in Python (the query
+    keeps them), and the partitions hold every line once."""
+    proj = _project(tmp_path, _layout(kind, tmp_path))
+
+    def boom(*_a, **_k):
+        raise AssertionError("a database source was split in Python")
+
+    monkeypatch.setattr(ingest, "customer_partition", boom)
+    policy = proj.validation
+    got = []
+    for p in range(3):
+        state, chunks = ingest.stream_lines(proj.lines, policy, partition=(p, 3, 9))
+        got += [len(c) for c in chunks]
+    assert sum(got) == TABLE.num_rows

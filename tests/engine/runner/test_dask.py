@@ -56,6 +56,33 @@ def test_scan_on_two_workers_is_the_single_machine_scan(cluster, population, n_p
         parts.release()
 
 
+def test_a_database_source_is_split_in_its_query(cluster, population, tmp_path):
+    """A DuckDB source: each partition's query keeps its own customers (the database's
+    hash), so each row is read once over all partitions; the scan is the single machine's."""
+    import duckdb
+
+    project, hist, _ = population
+    folder = project.path.parent
+    con = duckdb.connect(str(tmp_path / "shop.duckdb"))
+    con.execute(f"CREATE TABLE lines AS SELECT * FROM read_parquet('{folder / 'lines.parquet'}')")
+    con.close()
+    text = project.path.read_text().replace('source = "lines.parquet"',
+                                            f'source = "{tmp_path / "shop.duckdb"}"\n'
+                                            'table = "lines"', 1)
+    for name in ("catalog", "customers", "truth"):
+        text = text.replace(f'source = "{name}.parquet"', f'source = "{folder / name}.parquet"')
+    (tmp_path / "db.toml").write_text(text)
+    db = load_project(tmp_path / "db.toml")
+    parts = read_partitions(cluster, db.path, 3, seed=5)
+    try:
+        assert parts.info["rows_read"] == hist.info["rows_read"]  # each row read once in all
+        assert parts.info["lines"] == hist.n_lines
+        assert 0 < min(parts.info["partition_lines"])
+        _same_scan(scan_distributed(db, parts), scan(project, hist))
+    finally:
+        parts.release()
+
+
 def test_learned_scoring_on_two_workers(cluster, population, detectors):
     project, hist, _ = population
     parts = read_partitions(cluster, project.path, 3)
