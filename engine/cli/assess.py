@@ -21,6 +21,7 @@ from basketguard.engine.cli.common import (
     mailing_of,
     number_in,
     prepare_project,
+    stage_printer,
     write_atomic,
 )
 from basketguard.engine.cli.exitcodes import exit_code
@@ -155,8 +156,10 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(hist, ShardSet):
         try:
             _sharded_only(args)
-            result = _assess_sharded(args, project, ShardBase.of_shards(project, hist), options,
-                                     say)
+            stage = stage_printer()
+            shard_done = (lambda d, n: stage(f"shard {d}/{n} done")) if stage else None
+            result = _assess_sharded(args, project,
+                                     ShardBase.of_shards(project, hist, shard_done), options, say)
         finally:
             hist.close()
         return _report(args, result, None)

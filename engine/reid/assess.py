@@ -549,6 +549,8 @@ class ShardBase:
 
     #: Store codes are per partition (Dask): store-day points cannot be keyed.
     local_stores = False
+    #: Called with a message per phase of a measure (set by :func:`assess_sharded`).
+    say = None
 
     def flagged_ids(self, signature: str, paths: tuple[str, ...]) -> pa.Array:
         """Ids (ascending) of the customers ``signature`` flags, over every shard."""
@@ -591,7 +593,7 @@ class ShardBase:
         return unicity_sharded(self.run_parts, self.member_ids, first_day=self.first_day,
                                last_day=self.last_day, points=kind, p_max=options.p_max,
                                draws=options.draws, seed=options.seed,
-                               sequential=self.sequential)
+                               sequential=self.sequential, progress=self.say)
 
     def km(self, options: AssessOptions):
         from basketguard.engine.reid.kmanonymity import km_anonymity_from_counts
@@ -669,6 +671,9 @@ def assess_sharded(project: Project, base: ShardBase, options: AssessOptions, *,
                                        segment_column=segment_column)
         if ids is None:
             return _empty_result(base.n_customers, info)
+    base.say = progress
+    if progress:
+        progress(f"membership of the segment's {len(ids):,} ids in the shards")
     base.set_members(ids, where)
     info["members"] = len(base.member_ids)
     return _assess(project, base, options, info, progress)
