@@ -155,7 +155,8 @@ def scan(project: Project | str | Path, *, signatures: Any = None,
     sharded = shard_histories(proj, n_shards=shards, memory_limit=limit,
                               strict=kwargs.get("strict", False),
                               use_cache=kwargs.get("use_cache", True),
-                              cache_dir=kwargs.get("cache_dir"), progress=kwargs.get("progress"))
+                              cache_dir=kwargs.get("cache_dir"), progress=kwargs.get("progress"),
+                              lazy=True)
     if sharded is not None:
         try:
             return scan_shards(proj, sharded, signatures, as_of=as_of)

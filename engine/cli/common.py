@@ -221,7 +221,7 @@ def connect_with_progress(args: argparse.Namespace):
 
 
 def load_with_progress(args: argparse.Namespace, outputs=(), inputs=(), tables=(),
-                       shardable: bool = False):
+                       shardable: bool = False, lazy: bool = False):
     """The project named by ``args.project`` and its histories (progress on a terminal).
 
     ``outputs`` and extra ``inputs`` (option name, path) are checked with
@@ -232,7 +232,9 @@ def load_with_progress(args: argparse.Namespace, outputs=(), inputs=(), tables=(
 
     With ``shardable`` (a verb with :func:`add_scale_options`), the histories
     are a :class:`~basketguard.engine.runner.shards.ShardSet` when they would
-    not fit ``--memory-limit`` or ``--shards`` is given (the caller closes it).
+    not fit ``--memory-limit`` or ``--shards`` is given (the caller closes it);
+    with ``lazy`` too, a new set builds each shard when it is first used
+    (:func:`~basketguard.engine.runner.shards.shard_histories`).
 
     Returns
     -------
@@ -254,7 +256,7 @@ def load_with_progress(args: argparse.Namespace, outputs=(), inputs=(), tables=(
             hist = shard_histories(project, n_shards=args.shards, memory_limit=limit,
                                    strict=args.strict, use_cache=not args.no_cache,
                                    cache_dir=args.cache_dir, progress=progress,
-                                   stage=stage_printer())
+                                   stage=stage_printer(), lazy=lazy)
         if hist is None:
             hist = load_histories(project, strict=args.strict, use_cache=not args.no_cache,
                                   cache_dir=args.cache_dir, progress=progress)

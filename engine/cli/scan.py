@@ -102,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
             parts.release()
             cluster.close()
         return _report(args, result, targets)
-    project, hist, targets = load_with_progress(args, outputs, inputs, tables, shardable=True)
+    project, hist, targets = load_with_progress(args, outputs, inputs, tables, shardable=True,
+                                                lazy=True)
     if isinstance(hist, ShardSet):
         try:
             result = scan_shards(project, hist, library, as_of=args.as_of, progress=progress,

@@ -729,7 +729,8 @@ def scan_shards(project: Project, shards, signatures: tuple[Signature, ...] | No
                 detectors: list | None = None) -> ScanResult:
     """:func:`scan` over out-of-core shards, merged into the in-memory result.
 
-    Each shard (:class:`basketguard.engine.runner.shards.ShardSet`) is loaded,
+    Each shard (:class:`basketguard.engine.runner.shards.ShardSet`) is loaded
+    (or, in a lazily built set, built and scored straight from its build),
     scored with the whole data's horizon and released before the next; the
     partials merge exactly and the customers are put back in the order of the
     in-memory build (ascending id), so the result, its summary and its scores
@@ -748,8 +749,10 @@ def scan_shards(project: Project, shards, signatures: tuple[Signature, ...] | No
     as_day = None if as_of is None else date_to_day(as_of)
     parts: list[ScanResult] = []
     library = view = None
+    # take: a shard of a lazily built set is scored straight from its build
+    take = getattr(shards, "take", shards.load)
     for i in range(len(shards)):
-        hist = shards.load(i)
+        hist = take(i)
         if library is None:
             if progress:
                 progress("matching signatures against the catalog")

@@ -4,11 +4,13 @@ When the histories of a source would not fit the memory budget, the lines are
 read once, validated and encoded as for an in-memory build
 (:func:`~basketguard.engine.histories.ingest.stream_lines`), and each record
 batch is split by a hash of its customers' codes
-(:func:`basketguard.kernels.shards.shard_of`) into one Arrow IPC spill file
-per shard. The id dictionaries are then finished over the whole source, and
-each shard is built into histories with them (its customers and baskets
-renumbered in the same order as in the whole build), stored as a cache entry
-and its spill file deleted. A :class:`ShardSet` hands the shards out one at a
+(:func:`basketguard.kernels.shards.shard_of`) into raw column spill files,
+one per shard and column. The id dictionaries are then finished over the whole
+source, and each shard is built into histories with them (its customers and
+baskets renumbered in the same order as in the whole build), stored as a cache
+entry and its spill files deleted. A lazy set builds each shard when it is first
+used, so a scan scores a shard straight from its build (and, with the cache off,
+never writes it to disk). A :class:`ShardSet` hands the shards out one at a
 time; every measure with a partial (:mod:`basketguard.engine.runner.partial`)
 reduces each to a partial and merges them exactly, so the result is the
 in-memory one.
@@ -27,8 +29,9 @@ import re
 import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +49,9 @@ from basketguard.engine.histories.build import (
 )
 from basketguard.engine.histories.ingest import Chunk, nothing_left, stream_lines
 from basketguard.engine.io.output import write_text_atomic
-from basketguard.engine.io.sources import Source, open_source
+from basketguard.engine.io.sources import BATCH_ROWS, Source, open_source
+from basketguard.kernels.histories import SECONDS_PER_DAY
 from basketguard.kernels.shards import group_by_shard, shard_of
-from basketguard.kernels.windows import day_range
 
 #: Peak bytes per basket line of an in-memory build and scan from Parquet, all
 #: columns mapped (measured: 7.45 GiB peak RSS for 104M simulated lines, 77 B a
@@ -180,8 +183,16 @@ class ShardSet:
     def last_day(self) -> int:
         return int(self.info["last_day"])
 
+    #: Set by a lazy :func:`build_shards` until every shard is built.
+    _pending: Any = field(default=None, repr=False)
+    #: Positions built by :meth:`take` in a temporary set and not stored.
+    _gone: set = field(default_factory=set, repr=False)
+
     def load(self, i: int) -> Histories:
         """Shard ``i``'s histories, verified (see :func:`basketguard.engine.histories.cache.lookup`).
+
+        In a lazily built set, a shard not built yet is built from its spill now
+        and stored.
 
         Raises
         ------
@@ -190,6 +201,11 @@ class ShardSet:
             stored set with a damaged shard is forgotten, so the next run
             rebuilds it from the source.
         """
+        if self._pending is not None and i not in self._pending.built:
+            return self._build(i, store=True)
+        if i in self._gone:
+            raise RuntimeError(f"shard {i + 1} of this temporary set was taken once "
+                               "(ShardSet.take) and is not stored; load it instead.")
         hist, note = cache.lookup(self.folder, self.keys[i])
         if hist is None:
             if not self.temporary:
@@ -201,12 +217,61 @@ class ShardSet:
         hist.info["cache_dir"] = str(self.folder)
         return hist
 
+    def take(self, i: int) -> Histories:
+        """Shard ``i`` for a pass that visits each shard once (a scan).
+
+        As :meth:`load`, except that in a temporary set a shard not built yet is
+        handed over straight from its build without being written to disk; it
+        cannot be loaded again. A cached set stores it as :meth:`load` does.
+        """
+        if self._pending is not None and i not in self._pending.built:
+            return self._build(i, store=not self.temporary)
+        return self.load(i)
+
+    def _build(self, i: int, store: bool) -> Histories:
+        p = self._pending
+        if p.stage:
+            p.stage(f"building shard {i + 1}/{len(self)}")
+        hist = p.spill.build(p.spill.numbers[i])
+        if store:
+            cache.save(hist, self.folder, self.keys[i])
+        else:
+            self._gone.add(i)
+        p.built[i] = hist.n_lines
+        p.duplicates += hist.info["duplicates_found"]
+        if len(p.built) == len(self.keys):
+            self._complete()
+        hist.info["cache_dir"] = str(self.folder)
+        return hist
+
+    def _complete(self) -> None:
+        """Every shard is built: the whole source's facts, then the manifest."""
+        p, info = self._pending, self.info
+        info["shard_lines"] = [p.built[i] for i in range(len(self.keys))]
+        info["lines"] = sum(info["shard_lines"])
+        info["duplicates_found"] = p.duplicates
+        info["dropped"]["duplicate"] = p.duplicates if p.spill.policy.duplicate == "drop" else 0
+        info["build_seconds"] = round(time.perf_counter() - p.t0, 4)
+        if not self.temporary:
+            write_text_atomic(_manifest_path(self.folder, info["key"]),
+                              json.dumps({"format": MANIFEST_FORMAT, "keys": self.keys,
+                                          "info": info}, indent=1))
+        self._pending = None
+        p.spill.close()
+
     def __iter__(self) -> Iterator[Histories]:
         for i in range(len(self)):
             yield self.load(i)
 
     def close(self) -> None:
-        """Delete a temporary set (one built with the cache off)."""
+        """Delete a temporary set (one built with the cache off), and the spill and
+        stored shards of a lazily built set left incomplete (no manifest names them)."""
+        p, self._pending = self._pending, None
+        if p is not None:
+            p.spill.close()
+            if not self.temporary:
+                for i in p.built:
+                    shutil.rmtree(self.folder / self.keys[i], ignore_errors=True)
         if self.temporary:
             shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -230,23 +295,152 @@ def open_stored(folder: Path, key: str) -> ShardSet | None:
     return ShardSet(folder, keys, doc["info"])
 
 
-_SPILL_COLUMNS = ("cust", "item", "t", "qty", "basket", "price", "store")
+#: Columns of a spilled line, in spill order, with their dtypes.
+_SPILL_DTYPES = {"cust": np.int32, "item": np.int32, "t": np.int64, "qty": np.float32,
+                 "basket": np.int32, "price": np.float32, "store": np.int32}
 
 
-def _spill_schema(first: Chunk) -> pa.Schema:
-    fields = []
-    for name in _SPILL_COLUMNS:
-        a = getattr(first, name)
-        if name in ("cust", "item", "t") or a.shape[0]:
-            fields.append(pa.field(name, pa.from_numpy_dtype(a.dtype), nullable=False))
-    return pa.schema(fields)
+class _Spill:
+    """The read phase of a sharded build: every shard's validated, encoded lines in raw
+    column files (``<shard>.<column>``, appended batch by batch), the id dictionaries
+    finished over the whole source, and what building one shard from them needs.
+
+    Raw files rather than Arrow IPC: a shard's columns are read straight into
+    writable arrays (one ``read`` each, no memory map and no copy), and a batch is
+    split with one gather per column.
+    """
+
+    def __init__(self, project: Project, n_shards: int, folder: Path, key: str,
+                 policy, seed: int, source: Source | None,
+                 progress: Callable[[int, int | None], None] | None) -> None:
+        self.n_shards, self.seed, self.policy = n_shards, seed, policy
+        self.dir = Path(tempfile.mkdtemp(prefix=f".{key}-spill-", dir=folder))
+        # the spill goes with this object even when a caller never closes its set
+        self._cleanup = weakref.finalize(self, shutil.rmtree, str(self.dir), True)
+        try:
+            self._read(project, source, progress)
+        except BaseException:
+            self.close()
+            raise
+
+    def _read(self, project: Project, source: Source | None, progress) -> None:
+        n_shards, seed = self.n_shards, self.seed
+        state, chunks = stream_lines(project.lines, self.policy, progress=progress,
+                                     source=source)
+        files: dict[tuple[int, str], Any] = {}
+        names: list[str] = []
+        n_lines = 0
+        t_lo, t_hi = None, None
+        try:
+            for chunk in chunks:
+                if not names:
+                    names = [n for n in _SPILL_DTYPES
+                             if n in ("cust", "item", "t") or getattr(chunk, n).shape[0]]
+                    for i in range(n_shards):
+                        for name in names:
+                            files[i, name] = open(self.dir / f"{i}.{name}", "wb")  # noqa: SIM115
+                n_lines += len(chunk)
+                lo, hi = int(chunk.t.min()), int(chunk.t.max())
+                t_lo = lo if t_lo is None else min(t_lo, lo)
+                t_hi = hi if t_hi is None else max(t_hi, hi)
+                order, bounds = group_by_shard(shard_of(chunk.cust, n_shards, seed), n_shards)
+                for name in names:
+                    grouped = getattr(chunk, name)[order]
+                    for i in range(n_shards):
+                        if bounds[i + 1] > bounds[i]:
+                            grouped[bounds[i]:bounds[i + 1]].tofile(files[i, name])
+        finally:
+            for f in files.values():
+                f.close()
+        if not names:
+            raise nothing_left(state)
+        self.state, self.names, self.n_lines = state, names, n_lines
+        self.where = state.source.where
+        self.first_day = t_lo // SECONDS_PER_DAY
+        self.last_day = t_hi // SECONDS_PER_DAY
+        self.mapped = {r for r in ("quantity", "price", "store") if project.lines.column(r)}
+        self.dicts = Dictionaries.finish(state.encoders)
+        state.encoders.clear()
+        n_fs = self.dicts.cust_remap.shape[0]
+        self.cust_shard = shard_of(np.arange(n_fs, dtype=np.int64), n_shards, seed)
+        #: shards some customer hashes to (fewer customers than shards leave some empty)
+        self.numbers = [int(i) for i in
+                        np.flatnonzero(np.bincount(self.cust_shard, minlength=n_shards))]
+        for i in sorted(set(range(n_shards)) - set(self.numbers)):
+            self.remove(i)
+        self._local_cust = np.empty(n_fs, np.int32)
+        n_bfs = self.dicts.basket_remap.shape[0] if self.dicts.basket_ids is not None else 0
+        self._mark = np.zeros(n_bfs, bool)
+        self._local_basket = np.empty(n_bfs, np.int32)
+
+    def _pieces(self, i: int) -> list[Chunk]:
+        """Shard ``i``'s lines as chunks of at most ``BATCH_ROWS`` lines (each its own
+        writable array, released as the build consumes it)."""
+        handles = {name: open(self.dir / f"{i}.{name}", "rb") for name in self.names}  # noqa: SIM115
+        try:
+            pieces = []
+            while True:
+                cols = {name: np.fromfile(f, _SPILL_DTYPES[name], count=BATCH_ROWS)
+                        for name, f in handles.items()}
+                if not cols["cust"].shape[0]:
+                    return pieces
+                pieces.append(Chunk(**cols))
+        finally:
+            for f in handles.values():
+                f.close()
+
+    def build(self, i: int) -> Histories:
+        """Shard ``i``'s histories (its customers and baskets numbered in the order of the
+        whole build); its spill files are deleted.
+
+        Raises
+        ------
+        DataError
+            Exact duplicates under ``validation.duplicate = "error"``.
+        """
+        dicts = self.dicts
+        chunk_list = self._pieces(i)
+        fs = np.flatnonzero(self.cust_shard == i)
+        final = dicts.cust_remap[fs]
+        o = np.argsort(final, kind="stable")
+        local_cust = self._local_cust
+        local_cust[fs[o]] = np.arange(fs.size, dtype=np.int32)
+        shard_dicts = Dictionaries(
+            dicts.customer_ids.take(pa.array(final[o], pa.int64())), local_cust,
+            dicts.item_ids, dicts.item_remap, None, dicts.basket_remap,
+            dicts.store_ids, dicts.store_remap)
+        if dicts.basket_ids is not None:
+            mark = self._mark
+            mark[:] = False
+            for ch in chunk_list:
+                mark[ch.basket] = True
+            bfs = np.flatnonzero(mark)
+            bfinal = dicts.basket_remap[bfs]
+            bo = np.argsort(bfinal, kind="stable")
+            self._local_basket[bfs[bo]] = np.arange(bfs.size, dtype=np.int32)
+            shard_dicts.basket_ids = dicts.basket_ids.take(pa.array(bfinal[bo], pa.int64()))
+            shard_dicts.basket_remap = self._local_basket
+        lines_i = sum(len(c) for c in chunk_list)
+        hist = build_from_chunks(chunk_list, shard_dicts, self.policy.duplicate == "drop",
+                                 rows_read=lines_i, dropped={}, mapped=self.mapped)
+        self.remove(i)
+        check_duplicates(self.policy, hist, self.where)
+        return hist
+
+    def remove(self, i: int) -> None:
+        for name in self.names:
+            (self.dir / f"{i}.{name}").unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self._cleanup()
 
 
 def build_shards(project: Project, n_shards: int, folder: Path, key: str, *,
                  strict: bool = False, seed: int = 0, temporary: bool = False,
                  source: Source | None = None,
                  progress: Callable[[int, int | None], None] | None = None,
-                 stage: Callable[[str], None] | None = None) -> ShardSet:
+                 stage: Callable[[str], None] | None = None,
+                 lazy: bool = False) -> ShardSet:
     """Read a project's lines once and store their histories as ``n_shards`` shards.
 
     Parameters
@@ -269,6 +463,13 @@ def build_shards(project: Project, n_shards: int, folder: Path, key: str, *,
         ``progress(rows_read, total_or_None)`` while reading.
     stage : callable, optional
         Called with a short message as each shard is built.
+    lazy : bool
+        Return once the lines are read and spilled: each shard is built when it
+        is first loaded (:meth:`ShardSet.load`, :meth:`ShardSet.take`), so a
+        pass that visits each shard once scores it straight from its build. The
+        set's ``info`` is complete (and a cached set's manifest written) once
+        every shard is built; until then ``info["lines"]`` counts the lines
+        read, before exact duplicates are dropped.
 
     Raises
     ------
@@ -282,138 +483,46 @@ def build_shards(project: Project, n_shards: int, folder: Path, key: str, *,
     policy = project.validation.strict() if strict else project.validation
     t0 = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
-    spill = Path(tempfile.mkdtemp(prefix=f".{key}-spill-", dir=folder))
-    done: list[str] = []
-    try:
-        state, chunks = stream_lines(project.lines, policy, progress=progress, source=source)
-        writers: list[pa.ipc.RecordBatchFileWriter] = []
-        schema = None
-        n_lines = 0
-        for chunk in chunks:
-            if schema is None:
-                schema = _spill_schema(chunk)
-                writers = [pa.ipc.new_file(str(spill / f"{i}.arrow"), schema)
-                           for i in range(n_shards)]
-            n_lines += len(chunk)
-            order, bounds = group_by_shard(shard_of(chunk.cust, n_shards, seed), n_shards)
-            cols = [getattr(chunk, name) for name in schema.names]
-            for i in range(n_shards):
-                sel = order[bounds[i]:bounds[i + 1]]
-                if sel.size:
-                    writers[i].write_batch(pa.record_batch([pa.array(c[sel]) for c in cols],
-                                                           schema=schema))
-        for w in writers:
-            w.close()
-        if schema is None:
-            raise nothing_left(state)
-        t_read = time.perf_counter() - t0
-        mapped = {r for r in ("quantity", "price", "store") if project.lines.column(r)}
-        dicts = Dictionaries.finish(state.encoders)
-        state.encoders.clear()
-        n_fs = dicts.cust_remap.shape[0]
-        cust_shard = shard_of(np.arange(n_fs, dtype=np.int64), n_shards, seed)
-        local_cust = np.empty(n_fs, np.int32)
-        has_basket = dicts.basket_ids is not None
-        n_bfs = dicts.basket_remap.shape[0]
-        mark = np.zeros(n_bfs if has_basket else 0, bool)
-        local_basket = np.empty(n_bfs if has_basket else 0, np.int32)
-        duplicates = 0
-        first_day, last_day = None, None
-        shard_lines = []
-        for i in range(n_shards):
-            if stage:
-                stage(f"building shard {i + 1}/{n_shards}")
-            path = spill / f"{i}.arrow"
-            with pa.memory_map(str(path)) as src:
-                reader = pa.ipc.open_file(src)
-                chunk_list = [_chunk_of(reader.get_batch(b))
-                              for b in range(reader.num_record_batches)]
-            fs = np.flatnonzero(cust_shard == i)
-            if not fs.size:  # no customer hashed here (fewer customers than shards)
-                del chunk_list
-                path.unlink()
-                continue
-            final = dicts.cust_remap[fs]
-            o = np.argsort(final, kind="stable")
-            local_cust[fs[o]] = np.arange(fs.size, dtype=np.int32)
-            shard_dicts = Dictionaries(
-                dicts.customer_ids.take(pa.array(final[o], pa.int64())), local_cust,
-                dicts.item_ids, dicts.item_remap, None, dicts.basket_remap,
-                dicts.store_ids, dicts.store_remap)
-            if has_basket:
-                mark[:] = False
-                for ch in chunk_list:
-                    mark[ch.basket] = True
-                bfs = np.flatnonzero(mark)
-                bfinal = dicts.basket_remap[bfs]
-                bo = np.argsort(bfinal, kind="stable")
-                local_basket[bfs[bo]] = np.arange(bfs.size, dtype=np.int32)
-                shard_dicts.basket_ids = dicts.basket_ids.take(pa.array(bfinal[bo], pa.int64()))
-                shard_dicts.basket_remap = local_basket
-            lines_i = sum(len(c) for c in chunk_list)
-            hist = build_from_chunks(chunk_list, shard_dicts, policy.duplicate == "drop",
-                                     rows_read=lines_i, dropped={}, mapped=mapped)
-            path.unlink()
-            check_duplicates(policy, hist, state.source.where)
-            duplicates += hist.info["duplicates_found"]
-            shard_lines.append(hist.n_lines)
-            if hist.n_lines:
-                lo, hi = (int(d) for d in day_range(hist.day))
-                first_day = lo if first_day is None else min(first_day, lo)
-                last_day = hi if last_day is None else max(last_day, hi)
-            name = f"{key}.shard-{n_shards}-{i}"
-            cache.save(hist, folder, name)
-            done.append(name)
-            del hist, chunk_list
-        dropped = dict(state.dropped)
-        dropped["duplicate"] = duplicates if policy.duplicate == "drop" else 0
-        info = {
-            "key": key, "n_shards": n_shards, "seed": seed, "source": state.source.where,
-            "rows_read": state.rows_read, "dropped": dropped, "lines": sum(shard_lines),
-            "lines_read": n_lines, "customers": len(dicts.customer_ids),
-            "items": len(dicts.item_ids), "first_day": first_day or 0,
-            "last_day": last_day or 0, "duplicates_found": duplicates,
-            "shard_lines": shard_lines, "read_seconds": round(t_read, 4),
-            "build_seconds": round(time.perf_counter() - t0, 4),
-        }
-        out = ShardSet(folder, done, info, temporary=temporary)
-        if not temporary:
-            write_text_atomic(_manifest_path(folder, key),
-                              json.dumps({"format": MANIFEST_FORMAT, "keys": done, "info": info},
-                                         indent=1))
-        return out
-    except BaseException:
-        if not temporary:
-            for name in done:
-                shutil.rmtree(folder / name, ignore_errors=True)
-        raise
-    finally:
-        shutil.rmtree(spill, ignore_errors=True)
+    spill = _Spill(project, n_shards, folder, key, policy, seed, source, progress)
+    state = spill.state
+    info = {
+        "key": key, "n_shards": n_shards, "seed": seed, "source": spill.where,
+        "rows_read": state.rows_read, "dropped": dict(state.dropped), "lines": spill.n_lines,
+        "lines_read": spill.n_lines, "customers": len(spill.dicts.customer_ids),
+        "items": len(spill.dicts.item_ids), "first_day": spill.first_day,
+        "last_day": spill.last_day, "duplicates_found": 0, "shard_lines": [],
+        "read_seconds": round(time.perf_counter() - t0, 4),
+    }
+    out = ShardSet(folder, [f"{key}.shard-{n_shards}-{i}" for i in spill.numbers], info,
+                   temporary=temporary)
+    out._pending = _Pending(spill, t0, stage)
+    if not lazy:
+        try:
+            for i in range(len(out)):
+                out._build(i, store=True)
+        except BaseException:
+            out.close()
+            raise
+    return out
 
 
-def _chunk_of(batch: pa.RecordBatch) -> Chunk:
-    """A spilled record batch as a chunk of writable copies (not views of the mapped
-    file: the build rewrites customer codes in place, and the kernels are compiled
-    for writable arrays)."""
-    names = batch.schema.names
+@dataclass
+class _Pending:
+    """The state of a lazily built :class:`ShardSet` until every shard is built."""
 
-    def col(name: str) -> np.ndarray | None:
-        return (np.array(batch.column(names.index(name)).to_numpy(), copy=True)
-                if name in names else None)
-
-    ch = Chunk(cust=col("cust"), item=col("item"), t=col("t"))
-    for name in ("qty", "basket", "price", "store"):
-        a = col(name)
-        if a is not None:
-            setattr(ch, name, a)
-    return ch
+    spill: _Spill
+    t0: float
+    stage: Callable[[str], None] | None
+    built: dict[int, int] = field(default_factory=dict)  # set position -> lines
+    duplicates: int = 0
 
 
 def shard_histories(project: Project, *, n_shards: int | None = None,
                     memory_limit: int | None = None, strict: bool = False,
                     use_cache: bool = True, cache_dir: str | Path | None = None, seed: int = 0,
                     progress: Callable[[int, int | None], None] | None = None,
-                    stage: Callable[[str], None] | None = None) -> ShardSet | None:
+                    stage: Callable[[str], None] | None = None,
+                    lazy: bool = False) -> ShardSet | None:
     """The project's histories as shards when they would not fit ``memory_limit``.
 
     Parameters
@@ -435,6 +544,10 @@ def shard_histories(project: Project, *, n_shards: int | None = None,
         Customer-hash seed of a new shard set.
     stage : callable, optional
         Called with a short message per shard built.
+    lazy : bool
+        A new set is returned once the lines are spilled, each shard built when
+        it is first loaded (see :func:`build_shards`); a scan takes each shard
+        straight from its build (:meth:`ShardSet.take`).
 
     Returns
     -------
@@ -458,14 +571,15 @@ def shard_histories(project: Project, *, n_shards: int | None = None,
             stored.info["cache"] = "hit"
             return stored
         out = build_shards(project, n_shards, folder, key, strict=strict, seed=seed,
-                           source=source, progress=progress, stage=stage)
+                           source=source, progress=progress, stage=stage, lazy=lazy)
         out.info["cache"] = "stored"
         return out
     folder.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".shards-", dir=folder))
     try:
         out = build_shards(project, n_shards, tmp, "run", strict=strict, seed=seed,
-                           temporary=True, source=source, progress=progress, stage=stage)
+                           temporary=True, source=source, progress=progress, stage=stage,
+                           lazy=lazy)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -59,9 +59,9 @@ def _same_as_subset(full, part) -> None:
 
 @settings(max_examples=40)
 @given(case=sources(max_rows=16), n_shards=st.integers(1, 5), seed=st.integers(0, 2**64 - 1),
-       duplicate=st.sampled_from(["drop", "keep"]))
+       duplicate=st.sampled_from(["drop", "keep"]), lazy=st.booleans())
 def test_shards_are_subsets_of_the_whole_build(tmp_path_factory, case, n_shards, seed,
-                                               duplicate):
+                                               duplicate, lazy):
     rows, cfg = case
     tmp = tmp_path_factory.mktemp("src")
     write_source(tmp, rows, cfg)
@@ -70,12 +70,17 @@ def test_shards_are_subsets_of_the_whole_build(tmp_path_factory, case, n_shards,
         full = histories_from_project(proj)
     except DataError as exc:
         with pytest.raises(DataError, match="no basket line is left"):
-            build_shards(proj, n_shards, tmp / "shards", "k", seed=seed, temporary=True)
+            build_shards(proj, n_shards, tmp / "shards", "k", seed=seed, temporary=True,
+                         lazy=lazy)
         assert "no basket line is left" in str(exc)
         assert not list((tmp / "shards").iterdir())  # no spill left behind
         return
-    got = build_shards(proj, n_shards, tmp / "shards", "k", seed=seed, temporary=True)
+    got = build_shards(proj, n_shards, tmp / "shards", "k", seed=seed, temporary=True,
+                       lazy=lazy)
     try:
+        # a lazy set knows the horizon before any shard is built
+        days = full.day
+        assert (got.first_day, got.last_day) == (int(days.min()), int(days.max()))
         parts = list(got)
         assert 1 <= len(parts) <= n_shards  # a shard no customer hashes to is not stored
         assert all(p.n_customers for p in parts)
@@ -87,8 +92,7 @@ def test_shards_are_subsets_of_the_whole_build(tmp_path_factory, case, n_shards,
         assert got.info["dropped"] == full.info["dropped"]
         assert got.info["rows_read"] == full.info["rows_read"]
         assert got.info["duplicates_found"] == full.info["duplicates_found"]
-        days = full.day
-        assert (got.first_day, got.last_day) == (int(days.min()), int(days.max()))
+        assert sum(got.info["shard_lines"]) == full.n_lines
     finally:
         got.close()
     assert not (tmp / "shards").exists() or not list((tmp / "shards").iterdir())
@@ -109,16 +113,58 @@ def _same_scan(got, full) -> None:
 
 
 @settings(max_examples=8)
-@given(n_shards=st.integers(1, 9), seed=st.integers(0, 2**64 - 1))
-def test_scan_over_shards_is_the_in_memory_scan(population, n_shards, seed):
+@given(n_shards=st.integers(1, 9), seed=st.integers(0, 2**64 - 1), lazy=st.booleans())
+def test_scan_over_shards_is_the_in_memory_scan(population, n_shards, seed, lazy):
     project, hist, out = population
     full = scan(project, hist)
     got_set = shard_histories(project, n_shards=n_shards, seed=seed, use_cache=False,
-                              cache_dir=out / "cache")
+                              cache_dir=out / "cache", lazy=lazy)
     try:
         _same_scan(scan_shards(project, got_set), full)
+        if lazy:  # each shard went from its build to the scan: nothing was written
+            assert [p.name for p in got_set.folder.iterdir() if p.name != "concepts"] == []
+            assert got_set.n_lines == hist.n_lines
+            with pytest.raises(RuntimeError, match="taken once"):
+                got_set.load(0)
     finally:
         got_set.close()
+
+
+def test_a_lazy_cached_set_is_stored_as_it_is_scanned(population, tmp_path, monkeypatch):
+    """A lazily built set in the cache stores each shard as the scan takes it and writes
+    its manifest after the last one; the next run reads it back."""
+    project, hist, _ = population
+    full = scan(project, hist)
+    first = shard_histories(project, n_shards=3, cache_dir=tmp_path, lazy=True)
+    assert first.info["cache"] == "stored"
+    assert not list(tmp_path.glob("*.shards.json"))  # not complete yet
+    _same_scan(scan_shards(project, first), full)
+    assert len(list(tmp_path.glob("*.shards.json"))) == 1
+    assert not [p for p in tmp_path.iterdir() if "spill" in p.name]
+    first.close()
+    monkeypatch.setattr(sh, "stream_lines", lambda *a, **k: pytest.fail("read again"))
+    again = shard_histories(project, cache_dir=tmp_path, n_shards=3, lazy=True)
+    assert again.info["cache"] == "hit" and again.info["lines"] == hist.n_lines
+    _same_scan(scan_shards(project, again), full)
+
+
+def test_an_interrupted_lazy_scan_leaves_nothing(population, tmp_path):
+    project, _, _ = population
+    got = shard_histories(project, n_shards=3, cache_dir=tmp_path, lazy=True)
+    assert [p for p in tmp_path.iterdir() if "spill" in p.name]
+    got.take(0)  # stored in the cache, but the set is not complete
+    assert len([p for p in tmp_path.iterdir() if p.is_dir() and "shard" in p.name]) == 1
+    got.close()
+    assert list(tmp_path.iterdir()) == []
+    # a set nobody closes takes its spill with it when it goes
+    got = shard_histories(project, n_shards=3, use_cache=False, cache_dir=tmp_path, lazy=True)
+    spill = [p for p in got.folder.iterdir() if "spill" in p.name]
+    assert spill
+    del got
+    import gc
+
+    gc.collect()
+    assert not spill[0].exists()
 
 
 @pytest.mark.parametrize("as_of", [None, "2024-06-01"])
