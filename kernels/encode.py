@@ -8,6 +8,11 @@ Two interchangeable tables, both incremental across batches:
 - **hash**: open addressing with linear probing on a power-of-two table of
   ``(key, code)`` pairs, Fibonacci hashing, load factor <= 1/2.
 
+Both take a row equal to the one before it from the row before (no table
+access): logs list a basket's lines, and a customer's, together, so most rows
+of those columns are runs (90 % of basket rows, 99 % of customer rows in the
+simulated logs).
+
 Input contract: ``values`` is a 1-D ``int64`` array without nulls (the engine
 drops null ids before encoding). ``keys`` (int64) stores the id of each code
 and must have room for ``n_codes + len(values)`` entries; the caller grows it.
@@ -30,6 +35,9 @@ def _encode_direct(values, base, table, keys, n_codes, out):
     n = n_codes
     for i in range(values.shape[0]):
         v = values[i]
+        if i > 0 and v == values[i - 1]:  # a run (a basket's lines): no table access
+            out[i] = out[i - 1]
+            continue
         slot = v - base
         c = table[slot]
         if c < 0:
@@ -61,6 +69,9 @@ def _encode_hash(values, hkeys, hcodes, shift, keys, n_codes, out):
     n = n_codes
     for i in range(values.shape[0]):
         v = values[i]
+        if i > 0 and v == values[i - 1]:  # a run: no probe of the (out-of-cache) table
+            out[i] = out[i - 1]
+            continue
         s = _hash_slot(v, mask, shift)
         while True:
             c = hcodes[s]

@@ -123,6 +123,24 @@ def test_encode_direct_checks_arguments(values, keys, err):
         encode_direct(values, 0, np.full(4, -1, np.int32), keys, 0)
 
 
+# ------------------------------------------------------ runs (a basket's lines)
+def _runs(ids):
+    """Batches of ids in runs of repeats, as logs list a basket's lines together."""
+    run = st.tuples(ids, st.integers(1, 4))
+    return st.lists(st.lists(run, max_size=4).map(lambda rs: [v for v, k in rs for _ in range(k)]),
+                    max_size=4)
+
+
+@given(_runs(small_ids))
+def test_encode_direct_runs_match_first_seen(batches):
+    assert _direct_run(batches) == naive.encode_first_seen(batches)
+
+
+@given(_runs(wide_ids))
+def test_encode_hash_runs_match_first_seen(batches):
+    assert _hash_run(batches) == naive.encode_first_seen(batches)
+
+
 # -------------------------------------------------------------------- encode_hash
 
 
@@ -140,6 +158,7 @@ HASH_CASES = {
     "same_slot_multiples": [[i << 58 for i in range(8)], [3 << 58]],  # high bits only
     "all_same": [[9] * 5, [9]],
     "batches_of_one": [[1], [2**50], [1], [-(2**50)]],
+    "runs": [[5, 5, 5, -1, -1, 5], [5, 5, 2**60, 2**60], [2**60]],
 }
 
 
