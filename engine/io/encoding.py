@@ -26,6 +26,7 @@ from basketguard.kernels.encode import (
 _DIRECT_MIN = 1 << 22
 _DIRECT_FACTOR = 8
 _MAX_CODES = np.iinfo(np.int32).max
+_I64_MIN, _I64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 
 
 class _IntTable:
@@ -52,13 +53,14 @@ class _IntTable:
         self._reserve(values.shape[0])
         if self.mode == "direct":
             lo, hi = int(values.min()), int(values.max())
-            if self.table.shape[0]:
-                lo, hi = min(lo, self.base), max(hi, self.base + self.table.shape[0] - 1)
+            cur = self.table.shape[0]
+            if cur:
+                lo, hi = min(lo, self.base), max(hi, self.base + cur - 1)
             span = hi - lo + 1
-            if span <= max(_DIRECT_MIN, _DIRECT_FACTOR * (self.n + values.shape[0])):
-                if lo != self.base or span != self.table.shape[0]:
-                    self.table = build_direct(self.keys, self.n, lo, span)
-                    self.base = lo
+            allowed = max(_DIRECT_MIN, _DIRECT_FACTOR * (self.n + values.shape[0]))
+            if span <= allowed:
+                if span > cur:  # not covered by the table (its room included)
+                    self._grow(lo, hi, span, allowed)
                 codes, self.n = encode_direct(values, self.base, self.table, self.keys, self.n)
                 return codes
             self.mode = "hash"
@@ -69,6 +71,23 @@ class _IntTable:
             self.hkeys, self.hcodes = build_hash(self.keys, self.n, self._capacity(values.shape[0]))
         codes, self.n = encode_hash(values, self.hkeys, self.hcodes, self.keys, self.n)
         return codes
+
+    def _grow(self, lo: int, hi: int, span: int, allowed: int) -> None:
+        """A direct table covering ``[lo, hi]``, with room to grow the way the ids went.
+
+        Ids that rise batch by batch (surrogate keys) would otherwise rebuild the
+        table for every batch: at least doubling it keeps the rebuilds to a
+        logarithmic number. The room goes above the new range when the ids grew
+        upward (or on the first batch), below it when they grew downward.
+        """
+        cur = self.table.shape[0]
+        size = min(allowed, max(span, 2 * cur))
+        room = size - span
+        base = lo - room if cur and lo < self.base and hi == self.base + cur - 1 else lo
+        base = max(base, _I64_MIN)
+        size = min(size, _I64_MAX - base + 1)  # the table never reaches past the int64 ids
+        self.table = build_direct(self.keys, self.n, base, size)
+        self.base = base
 
     def _capacity(self, extra: int) -> int:
         need = 2 * (self.n + extra) + 1

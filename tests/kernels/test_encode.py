@@ -272,6 +272,26 @@ def test_id_encoder_ints_direct(batches):
     _check_encoder(batches, _int_col)
 
 
+@pytest.mark.parametrize("step", [1, -1])
+def test_id_encoder_rebuilds_its_direct_table_rarely(monkeypatch, step):
+    """Ids that rise (or fall) batch by batch, as surrogate keys do, grow the direct
+    table by doubling: a logarithmic number of rebuilds, not one per batch."""
+    import basketguard.engine.io.encoding as encoding
+
+    calls = []
+    real = encoding.build_direct
+
+    def counting(*a):
+        calls.append(a[-1])
+        return real(*a)
+
+    monkeypatch.setattr(encoding, "build_direct", counting)
+    batches = [[step * (1000 * i + j) for j in range(1000)] for i in range(256)]
+    enc = _check_encoder(batches, _int_col)
+    assert enc._table.mode == "direct"
+    assert len(calls) <= 10
+
+
 @given(batches_of(wide_ids))
 def test_id_encoder_ints_any_span(batches):
     _check_encoder(batches, _int_col)
@@ -292,6 +312,10 @@ ENCODER_INT_CASES = {
     "batches_of_one": [[3], [1], [3], [2]],
     "many_batches": [[(7 * i) % 11 - 5] for i in range(40)],
     "grow_range_both_sides": [[10], [5, 11], [0], [20, 10]],
+    "rising_batches": [list(range(100 * i, 100 * i + 100)) for i in range(30)],
+    "falling_batches": [list(range(-100 * i, -100 * i + 7)) for i in range(30)],
+    "near_int64_max_rising": [[I64_MAX - 40 + i] for i in range(41)],
+    "near_int64_min_falling": [[I64_MIN + 40 - i] for i in range(41)],
 }
 ENCODER_HASH_CASES = {
     "int64_min_and_max": [[I64_MIN, I64_MAX], [0, I64_MIN]],
