@@ -31,6 +31,7 @@ import tempfile
 import time
 import weakref
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -341,25 +342,40 @@ class _Spill:
         names: list[str] = []
         n_lines = 0
         t_lo, t_hi = None, None
+
+        def write(chunk: Chunk, order: np.ndarray, bounds: np.ndarray) -> None:
+            for name in names:
+                grouped = getattr(chunk, name)[order]
+                for i in range(n_shards):
+                    if bounds[i + 1] > bounds[i]:
+                        _write_block(files[i, name], grouped[bounds[i]:bounds[i + 1]],
+                                     name in _COMPRESSED)
+
+        # One writer thread splits, compresses and writes a batch while the next one
+        # is decoded and encoded (NumPy's gather, LZ4 and the writes release the GIL).
+        # One batch in flight at most: memory stays bounded, the blocks keep their
+        # order, and a failed write is raised at the next batch.
         try:
-            for chunk in chunks:
-                if not names:
-                    names = [n for n in _SPILL_DTYPES
-                             if n in ("cust", "item", "t") or getattr(chunk, n).shape[0]]
-                    for i in range(n_shards):
-                        for name in names:
-                            files[i, name] = open(self.dir / f"{i}.{name}", "wb")  # noqa: SIM115
-                n_lines += len(chunk)
-                lo, hi = int(chunk.t.min()), int(chunk.t.max())
-                t_lo = lo if t_lo is None else min(t_lo, lo)
-                t_hi = hi if t_hi is None else max(t_hi, hi)
-                order, bounds = group_by_shard(shard_of(chunk.cust, n_shards, seed), n_shards)
-                for name in names:
-                    grouped = getattr(chunk, name)[order]
-                    for i in range(n_shards):
-                        if bounds[i + 1] > bounds[i]:
-                            _write_block(files[i, name], grouped[bounds[i]:bounds[i + 1]],
-                                         name in _COMPRESSED)
+            with ThreadPoolExecutor(max_workers=1) as writer:
+                in_flight = None
+                for chunk in chunks:
+                    if not names:
+                        names = [n for n in _SPILL_DTYPES
+                                 if n in ("cust", "item", "t") or getattr(chunk, n).shape[0]]
+                        for i in range(n_shards):
+                            for name in names:
+                                files[i, name] = open(self.dir / f"{i}.{name}", "wb")  # noqa: SIM115
+                    n_lines += len(chunk)
+                    lo, hi = int(chunk.t.min()), int(chunk.t.max())
+                    t_lo = lo if t_lo is None else min(t_lo, lo)
+                    t_hi = hi if t_hi is None else max(t_hi, hi)
+                    order, bounds = group_by_shard(shard_of(chunk.cust, n_shards, seed),
+                                                   n_shards)
+                    if in_flight is not None:
+                        in_flight.result()
+                    in_flight = writer.submit(write, chunk, order, bounds)
+                if in_flight is not None:
+                    in_flight.result()
         finally:
             for f in files.values():
                 f.close()
