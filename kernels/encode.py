@@ -103,6 +103,28 @@ def _rehash(keys, n_codes, hkeys, hcodes, shift):
 
 
 @njit(cache=True, nogil=True)
+def _grow_in_slot_order(old_keys, old_codes, hkeys, hcodes, shift):
+    """Move every entry of a hash table into an empty larger one, in slot order.
+
+    Fibonacci hashing takes a key's slot from the top bits of its product, so a
+    table twice the size puts each key at about twice its old slot: read in slot
+    order, the writes move forward through the new table (streaming, not one
+    random access per key as inserting in code order does).
+    """
+    mask = hkeys.shape[0] - 1
+    for j in range(old_codes.shape[0]):
+        c = old_codes[j]
+        if c < 0:
+            continue
+        v = old_keys[j]
+        s = _hash_slot(v, mask, shift)
+        while hcodes[s] >= 0:
+            s = (s + 1) & mask
+        hcodes[s] = c
+        hkeys[s] = v
+
+
+@njit(cache=True, nogil=True)
 def _fill_direct(keys, n_codes, base, table):
     for c in range(n_codes):
         table[keys[c] - base] = c
@@ -190,10 +212,24 @@ def build_hash(keys: np.ndarray, n_codes: int, capacity: int) -> tuple[np.ndarra
     """A hash table of ``capacity`` slots holding codes ``0..n_codes-1`` of ``keys``."""
     if capacity & (capacity - 1) or capacity <= n_codes:
         raise ValueError("capacity must be a power of two above n_codes")
-    hkeys = np.zeros(capacity, np.int64)
+    hkeys = np.empty(capacity, np.int64)  # read only where a code is set
     hcodes = np.full(capacity, _EMPTY, np.int32)
     _rehash(keys, np.int64(n_codes), hkeys, hcodes, hash_shift(capacity))
     return hkeys, hcodes
+
+
+def grow_hash(hkeys: np.ndarray, hcodes: np.ndarray,
+              capacity: int) -> tuple[np.ndarray, np.ndarray]:
+    """The entries of the hash table ``(hkeys, hcodes)`` in a new one of ``capacity``
+    slots (a larger power of two): the same codes as :func:`build_hash` of its keys,
+    built in slot order."""
+    n_codes = int((hcodes >= 0).sum())
+    if capacity & (capacity - 1) or capacity <= n_codes or capacity < hcodes.shape[0]:
+        raise ValueError("capacity must be a power of two above n_codes and the old size")
+    new_keys = np.empty(capacity, np.int64)  # read only where a code is set
+    new_codes = np.full(capacity, _EMPTY, np.int32)
+    _grow_in_slot_order(hkeys, hcodes, new_keys, new_codes, hash_shift(capacity))
+    return new_keys, new_codes
 
 
 def build_direct(keys: np.ndarray, n_codes: int, base: int, span: int) -> np.ndarray:

@@ -19,6 +19,7 @@ from basketguard.kernels.encode import (
     build_hash,
     encode_direct,
     encode_hash,
+    grow_hash,
     rank_remap,
 )
 
@@ -68,7 +69,8 @@ class _IntTable:
             self.hkeys, self.hcodes = build_hash(self.keys, self.n, self._capacity(values.shape[0]))
         cap = self.hkeys.shape[0]
         if 2 * (self.n + values.shape[0]) > cap:
-            self.hkeys, self.hcodes = build_hash(self.keys, self.n, self._capacity(values.shape[0]))
+            self.hkeys, self.hcodes = grow_hash(self.hkeys, self.hcodes,
+                                                self._capacity(values.shape[0]))
         codes, self.n = encode_hash(values, self.hkeys, self.hcodes, self.keys, self.n)
         return codes
 

@@ -18,6 +18,7 @@ from basketguard.kernels.encode import (
     encode_hash,
     first_seen_ints,
     first_seen_strings,
+    grow_hash,
     hash_shift,
     rank_remap,
 )
@@ -208,6 +209,32 @@ def test_build_hash_continues_encoding(first, second):
     codes, n = encode_hash(_arr(second), hkeys, hcodes, karr, len(keys))
     (want,), want_keys = naive.encode_first_seen([second], list(keys))
     assert codes.tolist() == want and karr[:n].tolist() == want_keys
+
+
+@given(st.lists(wide_ids, max_size=12), st.lists(wide_ids, max_size=12),
+       st.integers(0, 3))
+def test_grow_hash_continues_encoding(first, second, doublings):
+    """A table grown in slot order holds the entries of the smaller one and encodes on."""
+    _, keys = naive.encode_first_seen([first])
+    karr = np.empty(len(first) + len(second) + 1, np.int64)
+    karr[: len(keys)] = keys
+    cap = 1 << (2 * len(keys) + 1).bit_length()
+    hkeys, hcodes = build_hash(karr, len(keys), cap)
+    big = 1 << (2 * (len(first) + len(second)) + 1).bit_length() + doublings
+    gkeys, gcodes = grow_hash(hkeys, hcodes, big)
+    assert gcodes.shape[0] == big
+    assert {int(gkeys[s]): int(gcodes[s]) for s in np.flatnonzero(gcodes >= 0)} == {
+        k: c for c, k in enumerate(keys)}
+    codes, n = encode_hash(_arr(second), gkeys, gcodes, karr, len(keys))
+    (want,), want_keys = naive.encode_first_seen([second], list(keys))
+    assert codes.tolist() == want and karr[:n].tolist() == want_keys
+
+
+def test_grow_hash_rejects_capacity():
+    hkeys, hcodes = build_hash(np.arange(8, dtype=np.int64), 3, 8)
+    for cap in (12, 4, 2):
+        with pytest.raises(ValueError, match="capacity"):
+            grow_hash(hkeys, hcodes, cap)
 
 
 @pytest.mark.parametrize("capacity, n_codes", [(6, 2), (4, 4), (2, 3)],
