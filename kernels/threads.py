@@ -30,6 +30,7 @@ from numba import config
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
+_retired: list[ThreadPoolExecutor] = []
 
 
 def n_threads() -> int:
@@ -38,15 +39,20 @@ def n_threads() -> int:
 
 
 def _executor(n: int) -> ThreadPoolExecutor:
-    """One process-wide pool, grown when more threads are asked for."""
+    """One process-wide pool, replaced by a larger one when more threads are asked for.
+
+    A replaced pool is kept, not shut down: a caller on another thread may have
+    taken it a moment before and still be submitting to it (a shut-down pool
+    refuses new work). It only grows with the thread count, so at most a few
+    idle pools are ever kept.
+    """
     global _pool, _pool_size
     with _lock:
         if _pool is None or _pool_size < n:
-            old = _pool
+            if _pool is not None:
+                _retired.append(_pool)
             _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="basketguard-kernel")
             _pool_size = n
-            if old is not None:
-                old.shutdown(wait=False)
         return _pool
 
 

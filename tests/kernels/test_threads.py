@@ -48,3 +48,15 @@ def test_run_ranges_raises_the_kernels_error():
     x[97] = -1
     with pytest.raises(ValueError, match="negative"):
         run_ranges(_fails, 100, x, parts=4)
+
+
+def test_a_replaced_pool_still_takes_work():
+    """A caller that took the pool just before another thread asked for more threads
+    can still submit to it (it used to be shut down under the caller)."""
+    from basketguard.kernels import threads
+
+    before = threads._executor(1)
+    grown = threads._executor(threads._pool_size + 1)
+    assert grown is not before
+    assert before.submit(lambda: 7).result() == 7
+    assert threads._executor(1) is grown  # the larger pool serves smaller asks
