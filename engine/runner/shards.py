@@ -16,7 +16,8 @@ reduces each to a partial and merges them exactly, so the result is the
 in-memory one.
 
 Peak memory is the id dictionaries plus one shard's build; disk holds the spill
-(about 32 bytes a line at most) and then the shards (about 16 bytes a line).
+(at most 32 bytes a line, about 11 with its LZ4 blocks on simulated lines) and,
+with the cache, the shards (about 16 bytes a line).
 With a cache folder the shard set is kept under the source's fingerprint, so a
 second run reads the shards back without parsing the source.
 """
@@ -59,8 +60,10 @@ from basketguard.kernels.shards import group_by_shard, shard_of
 #: line; docs/benchmarks.md, "Scale").
 PEAK_BYTES_PER_LINE = 80
 #: Peak bytes per line of one shard while it is built and scored: its spill
-#: (memory-mapped) beside its build (measured at 313M lines: 17.6 GiB peak RSS
-#: with 2 shards, 9.3 GiB with 4, so 110 B per shard line over a 1 GiB base).
+#: beside its build (measured at 313M lines with a memory-mapped spill: 17.6 GiB
+#: peak RSS with 2 shards, 9.3 GiB with 4, so 110 B per shard line over a 1 GiB
+#: base; built from compressed blocks, 1B lines in 9 shards peak at 11.1 GiB,
+#: about 85 B a shard line, so this is conservative now).
 SHARD_BYTES_PER_LINE = 112
 #: Bytes per customer and per basket of the id dictionaries and encoders.
 BYTES_PER_ID = 24
