@@ -412,8 +412,13 @@ class _Spill:
             while True:
                 cols = {name: _read_block(f, _SPILL_DTYPES[name], name in _COMPRESSED)
                         for name, f in handles.items()}
-                if cols["cust"] is None:
+                sizes = {-1 if a is None else a.shape[0] for a in cols.values()}
+                if sizes == {-1}:
                     return pieces
+                if len(sizes) != 1:
+                    raise DataError(
+                        f"the spill of shard {i + 1} in {self.dir} is damaged (its column "
+                        "files disagree); it was changed while this run read it. Run again.")
                 pieces.append(Chunk(**cols))
         finally:
             for f in handles.values():
@@ -483,8 +488,11 @@ def _read_block(f, dtype, compressed: bool) -> np.ndarray | None:
     n, size = int(head[0]), int(head[1])
     if not compressed:
         return np.fromfile(f, dtype, count=n)
+    payload = f.read(size)
+    if len(payload) != size:  # a truncated file: the caller sees columns disagree
+        return np.empty(0, dtype)
     # the system allocator, as NumPy's: the build reuses the memory these blocks free
-    out = pa.Codec(_CODEC).decompress(f.read(size),
+    out = pa.Codec(_CODEC).decompress(payload,
                                       decompressed_size=n * np.dtype(dtype).itemsize,
                                       memory_pool=pa.system_memory_pool())
     return np.frombuffer(out, dtype)

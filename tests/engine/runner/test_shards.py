@@ -148,6 +148,21 @@ def test_a_lazy_cached_set_is_stored_as_it_is_scanned(population, tmp_path, monk
     _same_scan(scan_shards(project, again), full)
 
 
+def test_a_damaged_spill_is_an_error_naming_it(population, tmp_path):
+    """A spill file cut short while a lazy set waits to build it is a clear error."""
+    project, _, _ = population
+    got = shard_histories(project, n_shards=2, use_cache=False, cache_dir=tmp_path, lazy=True)
+    try:
+        spill = next(p for p in got.folder.iterdir() if "spill" in p.name)
+        victim = spill / "0.item"
+        victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+        with pytest.raises(DataError, match=r"spill of shard 1 .* damaged.*Run again"):
+            got.take(0)
+    finally:
+        got.close()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_interrupted_lazy_scan_leaves_nothing(population, tmp_path):
     project, _, _ = population
     got = shard_histories(project, n_shards=3, cache_dir=tmp_path, lazy=True)
