@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -115,11 +116,34 @@ def _verify(path: Path, buf: pa.Buffer, want: dict[str, Any]) -> None:
                        "written)")
 
 
+#: Files this process has verified, by path and recorded digest -> the file's (size,
+#: inode, mtime, ctime) then. A file read again unchanged (a shard set passed over
+#: several times) is not hashed again; any write to it (or ``utime``) moves its
+#: ctime, so it is verified afresh. Only files last changed more than
+#: ``_SETTLED_NS`` before the check are remembered: a file system's clock may be
+#: coarse, and a write within the same tick as the one before would keep the ctime.
+_VERIFIED: dict[tuple[str, str], tuple[int, int, int, int]] = {}
+_SETTLED_NS = 2_000_000_000
+
+
+def _stamp(path: Path) -> tuple[int, int, int, int]:
+    st = os.stat(path)
+    return st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns
+
+
 def _read_table(entry: Path, meta: dict[str, Any], name: str) -> pa.Table:
-    """Table ``name`` of an entry, after checking its size and digest against ``meta``."""
+    """Table ``name`` of an entry, after checking its size and digest against ``meta``
+    (the digest once per process while the file is unchanged)."""
     path = entry / name
+    want = meta["files"][name]
+    memo = (str(path), str(want.get(DIGEST)))
+    stamp = _stamp(path)
     buf = _mapped(path)
-    _verify(path, buf, meta["files"][name])
+    if _VERIFIED.get(memo) != stamp or _stamp(path) != stamp or buf.size != want["bytes"]:
+        _VERIFIED.pop(memo, None)
+        _verify(path, buf, want)
+        if time.time_ns() - stamp[3] > _SETTLED_NS:
+            _VERIFIED[memo] = stamp
     return pa.ipc.open_file(buf).read_all()
 
 

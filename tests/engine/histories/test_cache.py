@@ -424,3 +424,38 @@ def test_concurrent_store_of_the_same_key_keeps_the_first(tmp_path, cache_dir):
     assert cache.save(hist, cache_dir, "k") == first
     assert marker.read_text() == before
     assert _entries(cache_dir) == ["k"]
+
+
+def test_an_unchanged_file_is_hashed_once_per_process(tmp_path, cache_dir, monkeypatch):
+    """A settled entry read again unchanged is not hashed again; a write to one of its
+    files (same size, mtime put back) is caught on the next read."""
+    load_histories(_write(tmp_path), cache_dir=cache_dir)
+    (key,) = _entries(cache_dir)
+    monkeypatch.setattr(cache, "_VERIFIED", {})
+    monkeypatch.setattr(cache, "_SETTLED_NS", 0)  # the entry was just written
+    hashed = []
+    real = cache._digest
+    monkeypatch.setattr(cache, "_digest", lambda data: hashed.append(1) or real(data))
+    assert cache.lookup(cache_dir, key)[0] is not None
+    first = len(hashed)
+    assert first > 1  # meta.json and every table
+    assert cache.lookup(cache_dir, key)[0] is not None
+    assert len(hashed) == first + 1  # only meta.json's own checksum again
+
+    path = cache_dir / key / "lines.arrow"
+    st = os.stat(path)
+    _flip(path, st.st_size // 2, 3)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    hist, note = cache.lookup(cache_dir, key)
+    assert hist is None and str(path) in note
+
+
+def test_a_file_changed_just_now_is_not_remembered(tmp_path, cache_dir, monkeypatch):
+    """Within the settling time a file is verified on every read (a coarse file-system
+    clock could keep the ctime of a write in the same tick)."""
+    load_histories(_write(tmp_path), cache_dir=cache_dir)
+    (key,) = _entries(cache_dir)
+    monkeypatch.setattr(cache, "_VERIFIED", {})
+    monkeypatch.setattr(cache, "_SETTLED_NS", 3600 * 10**9)
+    assert cache.lookup(cache_dir, key)[0] is not None
+    assert cache._VERIFIED == {}
