@@ -340,7 +340,7 @@ def partition_shift(n_cust: int, n_lines: int, target_lines: int = 1 << 15,
     return int(per - 1).bit_length()
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _f_lt(x, y):
     """Total order on floats: NaN after every number, NaN equal to NaN."""
     if np.isnan(x):
@@ -350,12 +350,12 @@ def _f_lt(x, y):
     return x < y
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _f_eq(x, y):
     return x == y or (np.isnan(x) and np.isnan(y))
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _less(a, b, t, basket, item, qty, price, store):
     """Line-key order: (t, basket, item, qty, price, store)."""
     if t[a] != t[b]:
@@ -373,7 +373,7 @@ def _less(a, b, t, basket, item, qty, price, store):
     return False
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _key_less(kt, kb, ki, kq, kp, ks, b, t, basket, item, qty, price, store):
     """Whether the held key (kt, kb, ki, kq, kp, ks) orders before line b."""
     if kt != t[b]:
@@ -391,14 +391,6 @@ def _key_less(kt, kb, ki, kq, kp, ks, b, t, basket, item, qty, price, store):
     return False
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _segment_sorted(lo, hi, t, basket, item, qty, price, store):
-    for i in range(lo + 1, hi):
-        if _less(i, i - 1, t, basket, item, qty, price, store):
-            return False
-    return True
-
-
 @njit(cache=True, nogil=True)
 def _permute(lo, order, a):
     tmp = a[lo:lo + order.shape[0]].copy()
@@ -407,31 +399,8 @@ def _permute(lo, order, a):
 
 
 @njit(cache=True, nogil=True)
-def _sort_segment(lo, hi, t, basket, item, qty, price, store):
-    """Sort one customer's lines in place by the line key.
-
-    Short or time-ordered segments (the usual case: only lines of one basket
-    tie on time) are insertion-sorted; others are merge-sorted on t first.
-    """
-    m = hi - lo
-    t_sorted = True
-    for i in range(lo + 1, hi):
-        if t[i] < t[i - 1]:
-            t_sorted = False
-            break
-    if not t_sorted and m > 32:
-        order = np.argsort(t[lo:hi], kind="mergesort")
-        _permute(lo, order, t)
-        _permute(lo, order, item)
-        if basket.shape[0] > 0:
-            _permute(lo, order, basket)
-        if qty.shape[0] > 0:
-            _permute(lo, order, qty)
-        if price.shape[0] > 0:
-            _permute(lo, order, price)
-        if store.shape[0] > 0:
-            _permute(lo, order, store)
-    # Insertion sort on the full key: linear on sorted runs, cheap on short ties.
+def _insertion_sort(lo, hi, t, basket, item, qty, price, store):
+    """Insertion sort of lines lo:hi on the full line key: linear on sorted runs."""
     has_b = basket.shape[0] > 0
     has_q = qty.shape[0] > 0
     has_p = price.shape[0] > 0
@@ -473,16 +442,193 @@ def _sort_segment(lo, hi, t, basket, item, qty, price, store):
 
 
 @njit(cache=True, nogil=True)
+def _rest_less(a, b, qty, price, store):
+    """Order of two lines equal on (time, basket, item): (quantity, price, store)."""
+    if qty.shape[0] > 0 and not _f_eq(qty[a], qty[b]):
+        return _f_lt(qty[a], qty[b])
+    if price.shape[0] > 0 and not _f_eq(price[a], price[b]):
+        return _f_lt(price[a], price[b])
+    if store.shape[0] > 0 and store[a] != store[b]:
+        return store[a] < store[b]
+    return False
+
+
+@njit(cache=True, nogil=True)
+def _rest_equal(a, b, qty, price, store):
+    """Whether two lines equal on (time, basket, item) are equal on the rest."""
+    if qty.shape[0] > 0 and not _f_eq(qty[a], qty[b]):
+        return False
+    if price.shape[0] > 0 and not _f_eq(price[a], price[b]):
+        return False
+    if store.shape[0] > 0 and store[a] != store[b]:
+        return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _sort_run(a, b, item, qty, price, store, keys, tq, tp, ts):
+    """Sort lines a:b (at least two), which share one time and basket, by the rest of
+    the line key; return (whether a line moved, adjacent duplicates after the sort).
+
+    The usual run is one basket's lines in till order: its items are sorted as
+    packed int64 keys (item, position), which carry the permutation, and lines
+    tying on item (rare) are then ordered by (quantity, price, store) on those
+    keys; one gather applies it. No check comes first: a basket's items are
+    rarely in order, and the comparisons of a check cost about as much as the
+    sort. The order is stable, so lines equal on the whole key keep their order,
+    as in :func:`_insertion_sort`.
+    """
+    r = b - a
+    for k in range(r):
+        keys[k] = (np.int64(item[a + k]) << 32) | k
+    if r <= 48:
+        for k in range(1, r):
+            v = keys[k]
+            p = k
+            while p > 0 and keys[p - 1] > v:
+                keys[p] = keys[p - 1]
+                p -= 1
+            keys[p] = v
+    else:  # the merge sort (and permute) the segments out of time order compile too
+        _permute(0, np.argsort(keys[:r], kind="mergesort"), keys)
+    low = np.int64(0xFFFFFFFF)
+    rest = qty.shape[0] > 0 or price.shape[0] > 0 or store.shape[0] > 0
+    nd = 0
+    for k in range(1, r):
+        if (keys[k] >> 32) != (keys[k - 1] >> 32):
+            continue
+        # lines tying on item: insertion on (quantity, price, store), then the count
+        if rest:
+            v = keys[k]
+            p = k
+            while (p > 0 and (keys[p - 1] >> 32) == (v >> 32)
+                   and _rest_less(a + (v & low), a + (keys[p - 1] & low), qty, price, store)):
+                keys[p] = keys[p - 1]
+                p -= 1
+            keys[p] = v
+    for k in range(1, r):
+        if (keys[k] >> 32) == (keys[k - 1] >> 32) and (
+                not rest or _rest_equal(a + (keys[k] & low), a + (keys[k - 1] & low),
+                                        qty, price, store)):
+            nd += 1
+    moved = False
+    for k in range(r):
+        if (keys[k] & low) != k:
+            moved = True
+            break
+    if not moved:
+        return False, nd
+    for k in range(r):
+        item[a + k] = np.int32(keys[k] >> 32)
+    if qty.shape[0] > 0:
+        for k in range(r):
+            tq[k] = qty[a + (keys[k] & low)]
+        for k in range(r):
+            qty[a + k] = tq[k]
+    if price.shape[0] > 0:
+        for k in range(r):
+            tp[k] = price[a + (keys[k] & low)]
+        for k in range(r):
+            price[a + k] = tp[k]
+    if store.shape[0] > 0:
+        for k in range(r):
+            ts[k] = store[a + (keys[k] & low)]
+        for k in range(r):
+            store[a + k] = ts[k]
+    return True, nd
+
+
+@njit(cache=True, nogil=True)
+def _sort_segment(lo, hi, t, basket, item, qty, price, store, keys, tq, tp, ts,
+                  n_baskets, n_dups, c):
+    """Sort one customer's lines in place by the line key, and count its distinct
+    times and adjacent duplicates (as :func:`_scan_segment`) in the same pass.
+
+    Short segments out of time order are insertion-sorted on the whole key;
+    longer ones are merge-sorted on t first. Then each run of equal times (the
+    usual case: one basket's lines) is sorted by the rest of the key
+    (:func:`_sort_run`) while it is in cache. ``keys``, ``tq``, ``tp``, ``ts``
+    are scratch of at least the segment's length (the last three only for the
+    columns present). Returns whether any line moved.
+    """
+    m = hi - lo
+    moved = False
+    ties = False
+    for i in range(lo + 1, hi):
+        if t[i] <= t[i - 1]:
+            if t[i] < t[i - 1]:
+                moved = True
+                break
+            ties = True
+    if not moved and not ties:  # times strictly rising: nothing to sort or count
+        n_baskets[c] = m
+        n_dups[c] = 0
+        return False
+    if moved:
+        if m <= 32:
+            _insertion_sort(lo, hi, t, basket, item, qty, price, store)
+        else:
+            order = np.argsort(t[lo:hi], kind="mergesort")
+            _permute(lo, order, t)
+            _permute(lo, order, item)
+            if basket.shape[0] > 0:
+                _permute(lo, order, basket)
+            if qty.shape[0] > 0:
+                _permute(lo, order, qty)
+            if price.shape[0] > 0:
+                _permute(lo, order, price)
+            if store.shape[0] > 0:
+                _permute(lo, order, store)
+    nb = 0
+    nd = 0
+    a = lo
+    while a < hi:
+        b = a + 1
+        while b < hi and t[b] == t[a]:
+            b += 1
+        nb += 1
+        if b - a > 1:
+            one_basket = True
+            if basket.shape[0] > 0:
+                for k in range(a + 1, b):
+                    if basket[k] != basket[a]:
+                        one_basket = False
+                        break
+            if one_basket:
+                run_moved, run_dups = _sort_run(a, b, item, qty, price, store,
+                                                keys, tq, tp, ts)
+                moved = moved or run_moved
+                nd += run_dups
+            else:  # a time shared by several baskets: the whole key
+                for k in range(a + 1, b):
+                    if _less(k, k - 1, t, basket, item, qty, price, store):
+                        _insertion_sort(a, b, t, basket, item, qty, price, store)
+                        moved = True
+                        break
+                for k in range(a + 1, b):
+                    if _same_line(k, k - 1, t, basket, item, qty, price, store):
+                        nd += 1
+        a = b
+    n_baskets[c] = nb
+    n_dups[c] = nd
+    return moved
+
+
+@njit(cache=True, nogil=True)
 def _sort_all(start, stop, offsets, t, basket, item, qty, price, store, resorted, n_baskets, n_dups):
-    """Per customer: sort its lines if needed, then (while they are in cache)
-    count its distinct times and adjacent duplicates, as :func:`_scan_customers`."""
+    """Per customer: sort its lines if needed and, while they are in cache, count
+    its distinct times and adjacent duplicates, as :func:`_scan_customers`."""
+    longest = 0
     for c in range(start, stop):
-        lo = offsets[c]
-        hi = offsets[c + 1]
-        if hi - lo > 1 and not _segment_sorted(lo, hi, t, basket, item, qty, price, store):
-            _sort_segment(lo, hi, t, basket, item, qty, price, store)
+        longest = max(longest, offsets[c + 1] - offsets[c])
+    keys = np.empty(longest, np.int64)
+    tq = np.empty(longest if qty.shape[0] > 0 else 0, qty.dtype)
+    tp = np.empty(longest if price.shape[0] > 0 else 0, price.dtype)
+    ts = np.empty(longest if store.shape[0] > 0 else 0, store.dtype)
+    for c in range(start, stop):
+        if _sort_segment(offsets[c], offsets[c + 1], t, basket, item, qty, price, store,
+                         keys, tq, tp, ts, n_baskets, n_dups, c):
             resorted[c] = 1
-        _scan_segment(lo, hi, t, basket, item, qty, price, store, n_baskets, n_dups, c)
 
 
 def sort_segments(offsets, t, basket, item, qty, price, store) -> int:
@@ -518,7 +664,7 @@ def sort_and_scan(offsets, t, basket, item, qty, price, store):
     return int(resorted.sum()), n_times, n_dups
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _same_line(a, b, t, basket, item, qty, price, store):
     if t[a] != t[b] or item[a] != item[b]:
         return False
@@ -533,7 +679,7 @@ def _same_line(a, b, t, basket, item, qty, price, store):
     return True
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _scan_segment(lo, hi, t, basket, item, qty, price, store, n_baskets, n_dups, c):
     """Distinct times (derived baskets) and adjacent duplicates of lines lo:hi."""
     nb = 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from basketguard.kernels import histories as hk
@@ -361,6 +361,44 @@ def test_sort_segments_matches_reference(case, shift):
     want = naive.sorted_groups(_final(case), _n_cust(case))
     assert _csr_lines(offsets, cols, case["present"]) == want
     assert resorted == sum(g != w for g, w in zip(before, want, strict=True))
+
+
+@st.composite
+def long_runs(draw):
+    """Few customers with many lines on few times: long runs of one basket (past the
+    packed sort's insertion limit of 48), runs across baskets, ties on item, and
+    segments longer than 32 lines out of time order."""
+    n_item = draw(st.integers(1, 300))
+    present = {k: draw(st.booleans()) for k in OPTIONAL}
+    times = draw(st.lists(TIMES, min_size=1, max_size=3))
+    line = {"customer": st.integers(0, 1), "item": st.integers(0, n_item - 1),
+            "t": st.sampled_from(times)}
+    if present["basket"]:
+        line["basket"] = st.integers(0, draw(st.integers(0, 2)))
+    for role in ("quantity", "price"):
+        if present[role]:
+            line[role] = st.sampled_from([1.0, 2.0]).map(naive.f32)
+    if present["store"]:
+        line["store"] = st.integers(0, 1)
+    lines = draw(st.lists(st.fixed_dictionaries(line), min_size=40, max_size=160))
+    sizes = {"customer": 2, "item": n_item, "basket": 3, "store": 2}
+    remaps = {k: list(range(n)) for k, n in sizes.items()
+              if k in ("customer", "item") or present[k]}
+    return {"remaps": remaps, "chunks": [lines], "present": present}
+
+
+@settings(max_examples=40)
+@given(long_runs())
+def test_sort_and_scan_long_runs_match_reference(case):
+    offsets, cols = _scatter(case)
+    before = _csr_lines(offsets, cols, case["present"])
+    keys = ("t", "basket", "item", "qty", "price", "store")
+    resorted, n_times, n_dups = hk.sort_and_scan(offsets, *(cols[k] for k in keys))
+    want = naive.sorted_groups(_final(case), _n_cust(case))
+    assert _csr_lines(offsets, cols, case["present"]) == want
+    assert resorted == sum(g != w for g, w in zip(before, want, strict=True))
+    expected = _expected(case, drop_duplicates=False)
+    assert n_times.tolist() == expected["n_times"] and n_dups.tolist() == expected["n_dups"]
 
 
 @given(kernel_inputs())
