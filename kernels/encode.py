@@ -1,6 +1,14 @@
 """Dense int32 codes for int64 ids, assigned in order of first appearance.
 
-Two interchangeable tables, both incremental across batches:
+Two interchangeable tables, both incremental across batches, and a mode before
+either of them:
+
+- **ascending**: while every id is at least the one before it (across batches
+  too), codes are counted, not looked up: a new id is the next code and the
+  keys stay sorted. Surrogate keys read in the order they were issued (basket
+  ids of a time-ordered log, customer ids of a customer-sorted extract) never
+  touch a table. The first id below its predecessor ends the mode: the caller
+  builds a table from the keys and goes on with it.
 
 - **direct**: ``table[value - base]`` holds the code (or -1), for ids that fall
   in a compact range (the common case: surrogate keys). One random access to
@@ -27,6 +35,35 @@ from numba import config, njit
 from basketguard.kernels.checks import check_1d
 
 _EMPTY = -1
+
+
+@njit(cache=True, nogil=True)
+def _encode_ascending(values, keys, n_codes, out):
+    """Codes of ascending ids: the new number of codes, or -1 at the first id below
+    its predecessor (then ``out`` and ``keys`` past ``n_codes`` are garbage)."""
+    m = values.shape[0]
+    n = n_codes
+    i = 0
+    if n == 0 and m > 0:
+        keys[0] = values[0]
+        out[0] = 0
+        n = 1
+        i = 1
+    if n == 0:
+        return 0
+    last = keys[n - 1]
+    for i in range(i, m):
+        v = values[i]
+        if v == last:  # a run, or the batch going on with the last id
+            out[i] = n - 1
+        elif v > last:
+            keys[n] = v
+            out[i] = n
+            n += 1
+            last = v
+        else:
+            return -1
+    return n
 
 
 @njit(cache=True, nogil=True)
@@ -169,6 +206,33 @@ def encode_direct(values: np.ndarray, base: int, table: np.ndarray, keys: np.nda
     out = np.empty(values.shape[0], np.int32)
     n = _encode_direct(values, np.int64(base), table, keys, np.int64(n_codes), out)
     return out, int(n)
+
+
+def encode_ascending(values: np.ndarray, keys: np.ndarray,
+                     n_codes: int) -> tuple[np.ndarray, int] | None:
+    """Encode ids that go on ascending from ``keys[n_codes - 1]``.
+
+    Parameters
+    ----------
+    values : numpy.ndarray of int64
+        Ids.
+    keys : numpy.ndarray of int64
+        ``keys[code]`` = id, ascending for the first ``n_codes`` entries;
+        appended to in place.
+    n_codes : int
+        Codes assigned so far.
+
+    Returns
+    -------
+    (codes, n_codes) or None
+        None when some id is below the one before it (the last key for the
+        first id): nothing was assigned, and the first ``n_codes`` keys are
+        unchanged.
+    """
+    _check(values, keys, n_codes)
+    out = np.empty(values.shape[0], np.int32)
+    n = _encode_ascending(values, keys, np.int64(n_codes), out)
+    return None if n < 0 else (out, int(n))
 
 
 def hash_shift(capacity: int) -> int:

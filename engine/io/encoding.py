@@ -17,6 +17,7 @@ from basketguard.engine.io.columns import IdColumn
 from basketguard.kernels.encode import (
     build_direct,
     build_hash,
+    encode_ascending,
     encode_direct,
     encode_hash,
     grow_hash,
@@ -31,12 +32,13 @@ _I64_MIN, _I64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 
 
 class _IntTable:
-    """int64 ids -> codes, switching from a direct table to a hash when sparse."""
+    """int64 ids -> codes: counted while they ascend, then a direct table, switching
+    to a hash when sparse."""
 
     def __init__(self) -> None:
         self.keys = np.empty(1024, np.int64)
         self.n = 0
-        self.mode = "direct"
+        self.mode = "ascending"
         self.base = 0
         self.table = np.empty(0, np.int32)
         self.hkeys = self.hcodes = None
@@ -52,11 +54,19 @@ class _IntTable:
         if values.shape[0] == 0:
             return np.empty(0, np.int32)
         self._reserve(values.shape[0])
+        if self.mode == "ascending":
+            done = encode_ascending(values, self.keys, self.n)
+            if done is not None:
+                codes, self.n = done
+                return codes
+            self.mode = "direct"  # the keys so far are sorted: a table holds them
         if self.mode == "direct":
             lo, hi = int(values.min()), int(values.max())
             cur = self.table.shape[0]
             if cur:
                 lo, hi = min(lo, self.base), max(hi, self.base + cur - 1)
+            elif self.n:  # out of the ascending mode: its keys go in the table too
+                lo, hi = min(lo, int(self.keys[0])), max(hi, int(self.keys[self.n - 1]))
             span = hi - lo + 1
             allowed = max(_DIRECT_MIN, _DIRECT_FACTOR * (self.n + values.shape[0]))
             if span <= allowed:
@@ -193,7 +203,9 @@ class IdEncoder:
             return pa.array([], pa.int64()), np.empty(0, np.int32)
         if self.kind == "int":
             keys = self._table.dictionary()
-            if self._table.mode == "direct" and self._table.table.shape[0]:
+            if self._table.mode == "ascending":  # keys in ascending order already
+                order = np.arange(keys.shape[0], dtype=np.int64)
+            elif self._table.mode == "direct" and self._table.table.shape[0]:
                 # The direct table is indexed by id: its codes, read in index
                 # order, already are the codes in ascending id order (no sort).
                 table = self._table.table

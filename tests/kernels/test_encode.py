@@ -14,6 +14,7 @@ from basketguard.engine.io.encoding import IdEncoder
 from basketguard.kernels.encode import (
     build_direct,
     build_hash,
+    encode_ascending,
     encode_direct,
     encode_hash,
     first_seen_ints,
@@ -313,10 +314,57 @@ def test_id_encoder_rebuilds_its_direct_table_rarely(monkeypatch, step):
         return real(*a)
 
     monkeypatch.setattr(encoding, "build_direct", counting)
-    batches = [[step * (1000 * i + j) for j in range(1000)] for i in range(256)]
+    # each batch in falling order, so that the ascending mode ends on the first batch
+    batches = [[step * (1000 * i + j) for j in range(1000)][::-step] for i in range(256)]
     enc = _check_encoder(batches, _int_col)
     assert enc._table.mode == "direct"
     assert len(calls) <= 10
+
+
+@st.composite
+def ascending_batches(draw):
+    """Ids that ascend across batches (runs, a batch going on with the last id of the
+    one before, empty batches), then maybe a batch that breaks the order."""
+    ids = sorted(draw(st.lists(st.one_of(small_ids, wide_ids), max_size=30)))
+    cuts = sorted(draw(st.lists(st.integers(0, len(ids)), max_size=5)))
+    bounds = [0, *cuts, len(ids)]
+    batches = [ids[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    if draw(st.booleans()):
+        batches.append(draw(st.lists(st.one_of(small_ids, wide_ids), max_size=6)))
+    return batches
+
+
+@given(ascending_batches())
+def test_id_encoder_ascending_ids_match_reference(batches):
+    enc = _check_encoder(batches, _int_col)
+    flat = [v for b in batches for v in b]
+    if all(x <= y for x, y in zip(flat, flat[1:], strict=False)):
+        assert enc._table.mode == "ascending"  # white box: no table was built
+
+
+@given(ascending_batches())
+def test_encode_ascending_matches_first_seen(batches):
+    flat = [v for b in batches for v in b]
+    keys = np.empty(len(flat) + 1, np.int64)
+    n, got, ok = 0, [], True
+    for b in batches:
+        done = encode_ascending(_arr(b), keys, n)
+        if done is None:
+            ok = False
+            before = keys[:n].tolist()
+            break
+        codes, n = done
+        assert codes.dtype == np.int32
+        got.append(codes.tolist())
+    seen = [v for b in batches[:len(got)] for v in b]
+    want, want_keys = naive.encode_first_seen(batches[:len(got)])
+    assert got == want and keys[:n].tolist() == want_keys
+    if not ok:  # refused exactly when an id falls below the one before it
+        seq = seen[-1:] + batches[len(got)]
+        assert any(y < x for x, y in zip(seq, seq[1:], strict=False))
+        assert keys[:n].tolist() == before == want_keys
+    else:
+        assert all(x <= y for x, y in zip(flat, flat[1:], strict=False))
 
 
 @given(batches_of(wide_ids))
@@ -349,7 +397,8 @@ ENCODER_HASH_CASES = {
     "span_over_2_40": [[1, 2**40 + 7], [1, 2**41]],
     "switch_mid_stream": [[1, 2, 3], [2, 2**41], [3, 4, 2**41, -(2**42)]],
     "hash_then_grow": [[0, 2**50]] + [[2**40 + i, i] for i in range(30)],
-    "switch_after_empty": [[], [5], [], [5 + 2**23]],
+    "switch_after_empty": [[], [5], [], [5 + 2**23, 5]],
+    "ascending_then_sparse": [[1, 1, 2], [2, 2**40], [7]],
 }
 
 
