@@ -43,16 +43,16 @@ def _encode_ascending(values, keys, n_codes, out):
     its predecessor (then ``out`` and ``keys`` past ``n_codes`` are garbage)."""
     m = values.shape[0]
     n = n_codes
-    i = 0
+    start = 0
     if n == 0 and m > 0:
         keys[0] = values[0]
         out[0] = 0
         n = 1
-        i = 1
+        start = 1
     if n == 0:
         return 0
     last = keys[n - 1]
-    for i in range(i, m):
+    for i in range(start, m):
         v = values[i]
         if v == last:  # a run, or the batch going on with the last id
             out[i] = n - 1
@@ -127,16 +127,21 @@ def _encode_hash(values, hkeys, hcodes, shift, keys, n_codes, out):
 
 
 @njit(cache=True, nogil=True)
+def _place(v, c, hkeys, hcodes, mask, shift):
+    """Put key ``v`` (not in the table) with code ``c`` in its first free slot."""
+    s = _hash_slot(v, mask, shift)
+    while hcodes[s] >= 0:
+        s = (s + 1) & mask
+    hcodes[s] = c
+    hkeys[s] = v
+
+
+@njit(cache=True, nogil=True)
 def _rehash(keys, n_codes, hkeys, hcodes, shift):
     """Insert codes 0..n_codes-1 (keys known distinct) into an empty hash table."""
     mask = hkeys.shape[0] - 1
     for c in range(n_codes):
-        v = keys[c]
-        s = _hash_slot(v, mask, shift)
-        while hcodes[s] >= 0:
-            s = (s + 1) & mask
-        hcodes[s] = c
-        hkeys[s] = v
+        _place(keys[c], c, hkeys, hcodes, mask, shift)
 
 
 @njit(cache=True, nogil=True)
@@ -151,14 +156,8 @@ def _grow_in_slot_order(old_keys, old_codes, hkeys, hcodes, shift):
     mask = hkeys.shape[0] - 1
     for j in range(old_codes.shape[0]):
         c = old_codes[j]
-        if c < 0:
-            continue
-        v = old_keys[j]
-        s = _hash_slot(v, mask, shift)
-        while hcodes[s] >= 0:
-            s = (s + 1) & mask
-        hcodes[s] = c
-        hkeys[s] = v
+        if c >= 0:
+            _place(old_keys[j], c, hkeys, hcodes, mask, shift)
 
 
 @njit(cache=True, nogil=True)

@@ -749,10 +749,8 @@ def scan_shards(project: Project, shards, signatures: tuple[Signature, ...] | No
     as_day = None if as_of is None else date_to_day(as_of)
     parts: list[ScanResult] = []
     library = view = None
-    # take: a shard of a lazily built set is scored straight from its build
-    take = getattr(shards, "take", shards.load)
     for i in range(len(shards)):
-        hist = take(i)
+        hist = shards.take(i)  # a shard of a lazily built set: straight from its build
         if library is None:
             if progress:
                 progress("matching signatures against the catalog")

@@ -307,7 +307,7 @@ _SPILL_DTYPES = {"cust": np.int32, "item": np.int32, "t": np.int64, "qty": np.fl
 #: basket 12 %, quantity 27 %) at 0.8-4.8 GB/s. Items (63 %) and prices (52 %)
 #: compress little and slowly (0.35-0.4 GB/s), so they are written raw.
 _COMPRESSED = frozenset({"cust", "t", "qty", "basket", "store"})
-_CODEC = "lz4_raw"
+_CODEC = pa.Codec("lz4_raw")
 
 
 class _Spill:
@@ -471,7 +471,7 @@ class _Spill:
 
 
 def _write_block(f, values: np.ndarray, compressed: bool) -> None:
-    payload = pa.Codec(_CODEC).compress(values) if compressed else values
+    payload = _CODEC.compress(values) if compressed else values
     np.array([values.shape[0], payload.size if compressed else values.nbytes],
              np.int64).tofile(f)
     if compressed:
@@ -492,9 +492,8 @@ def _read_block(f, dtype, compressed: bool) -> np.ndarray | None:
     if len(payload) != size:  # a truncated file: the caller sees columns disagree
         return np.empty(0, dtype)
     # the system allocator, as NumPy's: the build reuses the memory these blocks free
-    out = pa.Codec(_CODEC).decompress(payload,
-                                      decompressed_size=n * np.dtype(dtype).itemsize,
-                                      memory_pool=pa.system_memory_pool())
+    out = _CODEC.decompress(payload, decompressed_size=n * np.dtype(dtype).itemsize,
+                            memory_pool=pa.system_memory_pool())
     return np.frombuffer(out, dtype)
 
 
