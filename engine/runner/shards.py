@@ -52,6 +52,7 @@ from basketguard.engine.histories.build import (
 from basketguard.engine.histories.ingest import Chunk, nothing_left, stream_lines
 from basketguard.engine.io.output import write_text_atomic
 from basketguard.engine.io.sources import Source, open_source
+from basketguard.engine.runner.memory import keep_freed_memory
 from basketguard.kernels.histories import SECONDS_PER_DAY
 from basketguard.kernels.shards import group_by_shard, shard_of
 
@@ -545,6 +546,7 @@ def build_shards(project: Project, n_shards: int, folder: Path, key: str, *,
     policy = project.validation.strict() if strict else project.validation
     t0 = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
+    keep_freed_memory()  # every shard reuses the pages of the one before
     spill = _Spill(project, n_shards, folder, key, policy, seed, source, progress)
     state = spill.state
     info = {
