@@ -356,6 +356,30 @@ def _f_eq(x, y):
 
 
 @njit(cache=True, nogil=True)
+def _rest_less(a, b, qty, price, store):
+    """Order of two lines equal on (time, basket, item): (quantity, price, store)."""
+    if qty.shape[0] > 0 and not _f_eq(qty[a], qty[b]):
+        return _f_lt(qty[a], qty[b])
+    if price.shape[0] > 0 and not _f_eq(price[a], price[b]):
+        return _f_lt(price[a], price[b])
+    if store.shape[0] > 0 and store[a] != store[b]:
+        return store[a] < store[b]
+    return False
+
+
+@njit(cache=True, nogil=True)
+def _rest_equal(a, b, qty, price, store):
+    """Whether two lines equal on (time, basket, item) are equal on the rest."""
+    if qty.shape[0] > 0 and not _f_eq(qty[a], qty[b]):
+        return False
+    if price.shape[0] > 0 and not _f_eq(price[a], price[b]):
+        return False
+    if store.shape[0] > 0 and store[a] != store[b]:
+        return False
+    return True
+
+
+@njit(cache=True, nogil=True)
 def _less(a, b, t, basket, item, qty, price, store):
     """Line-key order: (t, basket, item, qty, price, store)."""
     if t[a] != t[b]:
@@ -364,13 +388,7 @@ def _less(a, b, t, basket, item, qty, price, store):
         return basket[a] < basket[b]
     if item[a] != item[b]:
         return item[a] < item[b]
-    if qty.shape[0] > 0 and not _f_eq(qty[a], qty[b]):
-        return _f_lt(qty[a], qty[b])
-    if price.shape[0] > 0 and not _f_eq(price[a], price[b]):
-        return _f_lt(price[a], price[b])
-    if store.shape[0] > 0 and store[a] != store[b]:
-        return store[a] < store[b]
-    return False
+    return _rest_less(a, b, qty, price, store)
 
 
 @njit(cache=True, nogil=True)
@@ -439,30 +457,6 @@ def _insertion_sort(lo, hi, t, basket, item, qty, price, store):
             price[p] = kp
         if has_s:
             store[p] = ks
-
-
-@njit(cache=True, nogil=True)
-def _rest_less(a, b, qty, price, store):
-    """Order of two lines equal on (time, basket, item): (quantity, price, store)."""
-    if qty.shape[0] > 0 and not _f_eq(qty[a], qty[b]):
-        return _f_lt(qty[a], qty[b])
-    if price.shape[0] > 0 and not _f_eq(price[a], price[b]):
-        return _f_lt(price[a], price[b])
-    if store.shape[0] > 0 and store[a] != store[b]:
-        return store[a] < store[b]
-    return False
-
-
-@njit(cache=True, nogil=True)
-def _rest_equal(a, b, qty, price, store):
-    """Whether two lines equal on (time, basket, item) are equal on the rest."""
-    if qty.shape[0] > 0 and not _f_eq(qty[a], qty[b]):
-        return False
-    if price.shape[0] > 0 and not _f_eq(price[a], price[b]):
-        return False
-    if store.shape[0] > 0 and store[a] != store[b]:
-        return False
-    return True
 
 
 @njit(cache=True, nogil=True)
@@ -670,13 +664,7 @@ def _same_line(a, b, t, basket, item, qty, price, store):
         return False
     if basket.shape[0] > 0 and basket[a] != basket[b]:
         return False
-    if qty.shape[0] > 0 and not _f_eq(qty[a], qty[b]):
-        return False
-    if price.shape[0] > 0 and not _f_eq(price[a], price[b]):
-        return False
-    if store.shape[0] > 0 and store[a] != store[b]:
-        return False
-    return True
+    return _rest_equal(a, b, qty, price, store)
 
 
 @njit(cache=True, nogil=True)
