@@ -10,8 +10,9 @@ profile of a sharded scan). With ``mmap`` off for the process's allocations
 and trimming off, freed arrays stay in the heap and the
 next shard reuses them already mapped (docs/benchmarks.md, "Scale": the
 313M-line scan in 3 shards took 47.4 and 51.8 s with 22.0 and 20.8 s of system
-time, against 54.8 and 59.4 s with 26.9 and 29.9 s without; the 1B-line scan
-242 -> 181 s, system time 145 -> 66 s). An in-memory build frees little
+time, against 54.8 and 59.4 s with 26.9 and 29.9 s without; the 1B-line scan,
+with the same settings given through glibc's environment variables, 242 -> 181
+s, system time 145 -> 66 s). An in-memory build frees little
 before it ends, and there the settings measured slower (104M lines: 17.7-18.1
 s against 15.2-15.5 s), so only sharded builds ask for them.
 
