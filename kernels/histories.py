@@ -484,7 +484,8 @@ def _sort_run(a, b, item, qty, price, store, keys, tq, tp, ts):
                 p -= 1
             keys[p] = v
     else:  # the merge sort (and permute) the segments out of time order compile too
-        _permute(0, np.argsort(keys[:r], kind="mergesort"), keys)
+        # np.int64(0), not 0: a literal argument would compile _permute once more
+        _permute(np.int64(0), np.argsort(keys[:r], kind="mergesort"), keys)
     low = np.int64(0xFFFFFFFF)
     rest = qty.shape[0] > 0 or price.shape[0] > 0 or store.shape[0] > 0
     nd = 0

@@ -335,10 +335,11 @@ def _draw_customers(start, stop, seed, first, params, tables, out):
         o_income[i] = income
         o_postcode[i] = postcode
 
-        weekly = visit_median * math.exp(visit_sigma * normal(key, S_BEHAVIOUR, 0))
+        # counters as int64, not literals: numba compiles a callee once per literal value
+        weekly = visit_median * math.exp(visit_sigma * normal(key, S_BEHAVIOUR, np.int64(0)))
         weekly = min(max(weekly, 0.01), 7.0)
         o_visit[i] = weekly / 7.0
-        bm = basket_median * math.exp(basket_sigma * normal(key, S_BEHAVIOUR, 1))
+        bm = basket_median * math.exp(basket_sigma * normal(key, S_BEHAVIOUR, np.int64(1)))
         o_basket[i] = min(max(bm, 1.0), 60.0)
         start = 0
         if uniform(draw(key, S_BEHAVIOUR, 4)) < join_rate:

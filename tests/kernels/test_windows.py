@@ -748,20 +748,19 @@ def test_field_dtypes_are_the_annotations():
 
 
 @pytest.mark.jit
-def test_block_kernel_has_one_signature(monkeypatch):
-    """The block loop's index is int64 (a range over int64 bounds on threads), so
-    _scan_block is compiled once for it, never a second time for a uint64 index.
+def test_block_kernel_takes_int64_bounds():
+    """``_scan`` (a Python loop over blocks, on threads) passes the customer bounds, the
+    entry base and the block index as int64, so ``_scan_block`` is compiled once for
+    them, never again for a uint64 or a literal argument.
 
-    ``_scan`` is recompiled without its cache (a cached ``_scan`` never asks for
-    ``_scan_block``); ``_scan_block`` itself may load from its cache.
+    Other tests of this process may have compiled it for read-only inputs too; what
+    matters is the type of the scalar arguments in every signature.
     """
-    fresh = numba.njit(nogil=True)(kw._scan.py_func)
-    monkeypatch.setattr(kw, "_scan", fresh)
+    assert not isinstance(kw._scan, numba.core.dispatcher.Dispatcher)  # no njit wrapper
     lib = _lib(ONE_SIG, S(window=5, features=[F(1.0, (1,), ratio=1.5)], thr=1.0))
     hist = histories([[(1, 0, 2.0), (2, 1, 1.0)], [(3, 4, 1.0)]])
-    check_against_naive(lib, hist, blocks=(2,))
-    assert len(fresh.signatures) == 1
-    # other tests of this process may have compiled it for read-only inputs too; what
-    # matters is that no signature takes the block index as uint64
-    index_types = {sig[-1] for sig in kw._scan_block.signatures}
-    assert index_types == {numba.types.int64}, kw._scan_block.signatures
+    check_against_naive(lib, hist, blocks=(1, 2))
+    assert kw._scan_block.signatures
+    for sig in kw._scan_block.signatures:
+        scalars = (sig[0], sig[1], sig[7], sig[8], sig[9], sig[12])
+        assert scalars == (numba.types.int64,) * 6, sig
