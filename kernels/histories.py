@@ -459,7 +459,7 @@ def _insertion_sort(lo, hi, t, basket, item, qty, price, store):
             store[p] = ks
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _sort_run(a, b, item, qty, price, store, keys, tq, tp, ts):
     """Sort lines a:b (at least two), which share one time and basket, by the rest of
     the line key; return (whether a line moved, adjacent duplicates after the sort).
@@ -533,7 +533,11 @@ def _sort_run(a, b, item, qty, price, store, keys, tq, tp, ts):
     return True, nd
 
 
-@njit(cache=True, nogil=True)
+# _sort_segment and _sort_run are inlined into their one caller each: Numba links a
+# callee's code into the caller and optimizes it again, so one copy costs less cold
+# JIT (sort_and_scan 5.6 -> 5.3 s) and runs faster (10M lines 0.122 -> 0.110 s).
+# Not the small comparisons: inlined at every call site they cost 2.5 s more.
+@njit(cache=True, nogil=True, inline="always")
 def _sort_segment(lo, hi, t, basket, item, qty, price, store, keys, tq, tp, ts,
                   n_baskets, n_dups, c):
     """Sort one customer's lines in place by the line key, and count its distinct
