@@ -450,6 +450,33 @@ def test_id_encoder_rejects_kind_change():
         enc.encode(_str_col(["a"]), "file.parquet")
 
 
+def test_int_table_hands_the_kernels_read_only_ids(monkeypatch):
+    """Computed (writable) ids reach the kernels as a read-only view, like Arrow's
+    buffers, so each kernel compiles for one array type; the caller's array is left
+    as it was, and the codes are those of the ids."""
+    import basketguard.engine.io.encoding as encoding
+
+    seen = []
+    real = {name: getattr(encoding, name) for name in ("encode_ascending", "encode_direct")}
+
+    def spy(name):
+        def call(values, *args):
+            seen.append((name, values.flags.writeable))
+            return real[name](values, *args)
+        return call
+
+    for name in real:
+        monkeypatch.setattr(encoding, name, spy(name))
+    table = encoding._IntTable()
+    rising = np.array([3, 5, 9], np.int64)
+    assert table.encode(rising).tolist() == [0, 1, 2]
+    falling = np.array([9, 4, 3], np.int64)  # leaves the ascending mode
+    assert table.encode(falling).tolist() == [2, 3, 0]
+    assert rising.flags.writeable and falling.flags.writeable
+    assert [n for n, _ in seen] == ["encode_ascending", "encode_ascending", "encode_direct"]
+    assert not any(writeable for _, writeable in seen)
+
+
 @pytest.mark.jit
 def test_id_encoder_many_batches_against_reference(rng):
     # Dense ids first (direct table, grown several times), then sparse ones (hash).
