@@ -54,8 +54,8 @@ class _IntTable:
         if values.shape[0] == 0:
             return np.empty(0, np.int32)
         if values.flags.writeable:
-            # read-only like Arrow's buffers, so each kernel below compiles for one
-            # array type, not once more for computed ids (0.1-0.4 s of cold JIT each)
+            # read-only like Arrow's buffers, so the kernels below compile for one
+            # array type, not once more for computed ids (_encode_ascending: ~0.1 s)
             values = values.view()
             values.flags.writeable = False
         self._reserve(values.shape[0])
