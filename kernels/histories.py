@@ -417,6 +417,62 @@ def _permute(lo, order, a):
 
 
 @njit(cache=True, nogil=True)
+def _time_order(lo, hi, t, keys):
+    """The stable order of ``t[lo:hi]`` (``hi - lo >= 2``), as positions in a view of
+    ``keys`` (scratch of at least ``hi - lo``).
+
+    The times are packed with their positions into distinct int64 keys,
+    ``(t - min) << bits | position``, and sorted in place: the stable argsort without
+    a merge sort of its own to compile. A segment whose time span leaves too few bits
+    (times centuries apart in a long history) packs the rank of each time among the
+    segment's times instead, which is below ``hi - lo``.
+
+    Its own kernel, not inlined: compiling ``sort_and_scan`` cold beside the quicksort
+    took 4.2-4.5 s so, 4.5-4.8 s inlined, 4.9-5.3 s with the merge sort it replaces
+    (4 runs each, interleaved); sorting 10M lines in unsorted 100-line segments took
+    0.19 s either way.
+    """
+    m = hi - lo
+    bits = np.int64(1)
+    while (np.int64(1) << bits) < m:
+        bits += 1
+    tmin = t[lo]
+    tmax = t[lo]
+    for i in range(lo + 1, hi):
+        tmin = min(tmin, t[i])
+        tmax = max(tmax, t[i])
+    if bits < 63 and tmax - tmin < (np.int64(1) << (np.int64(63) - bits)):
+        for k in range(m):
+            keys[k] = ((t[lo + k] - tmin) << bits) | k
+    else:
+        if 2 * bits > 63:
+            raise ValueError("a customer with more than 2**31 lines spanning centuries")
+        for k in range(m):
+            keys[k] = t[lo + k]
+        keys[:m].sort()
+        packed = np.empty(m, np.int64)
+        for k in range(m):
+            x = t[lo + k]
+            a = np.int64(0)  # the first position of x among the sorted times
+            b = np.int64(m)
+            while a < b:
+                h = (a + b) >> 1
+                if keys[h] < x:
+                    a = h + 1
+                else:
+                    b = h
+            packed[k] = (a << bits) | k
+        for k in range(m):  # a loop: a slice assignment compiles Numba's shape errors
+            keys[k] = packed[k]
+    order = keys[:m]
+    order.sort()
+    mask = (np.int64(1) << bits) - 1
+    for k in range(m):
+        order[k] &= mask
+    return order
+
+
+@njit(cache=True, nogil=True)
 def _insertion_sort(lo, hi, t, basket, item, qty, price, store):
     """Insertion sort of lines lo:hi on the full line key: linear on sorted runs."""
     has_b = basket.shape[0] > 0
@@ -483,9 +539,10 @@ def _sort_run(a, b, item, qty, price, store, keys, tq, tp, ts):
                 keys[p] = keys[p - 1]
                 p -= 1
             keys[p] = v
-    else:  # the merge sort (and permute) the segments out of time order compile too
-        # np.int64(0), not 0: a literal argument would compile _permute once more
-        _permute(np.int64(0), np.argsort(keys[:r], kind="mergesort"), keys)
+    else:
+        # the keys are distinct (their low bits are positions), so a plain sort is the
+        # stable order; the same quicksort as the segments' time sort compiles once
+        keys[:r].sort()
     low = np.int64(0xFFFFFFFF)
     rest = qty.shape[0] > 0 or price.shape[0] > 0 or store.shape[0] > 0
     nd = 0
@@ -544,7 +601,7 @@ def _sort_segment(lo, hi, t, basket, item, qty, price, store, keys, tq, tp, ts,
     times and adjacent duplicates (as :func:`_scan_segment`) in the same pass.
 
     Short segments out of time order are insertion-sorted on the whole key;
-    longer ones are merge-sorted on t first. Then each run of equal times (the
+    longer ones are sorted on t first (stable, :func:`_time_order`). Then each run of equal times (the
     usual case: one basket's lines) is sorted by the rest of the key
     (:func:`_sort_run`) while it is in cache. ``keys``, ``tq``, ``tp``, ``ts``
     are scratch of at least the segment's length (the last three only for the
@@ -567,7 +624,7 @@ def _sort_segment(lo, hi, t, basket, item, qty, price, store, keys, tq, tp, ts,
         if m <= 32:
             _insertion_sort(lo, hi, t, basket, item, qty, price, store)
         else:
-            order = np.argsort(t[lo:hi], kind="mergesort")
+            order = _time_order(lo, hi, t, keys)
             _permute(lo, order, t)
             _permute(lo, order, item)
             if basket.shape[0] > 0:

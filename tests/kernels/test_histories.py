@@ -606,3 +606,32 @@ def test_pipeline_larger_random_against_reference(rng):
     for drop, shift in ((False, 0), (True, 3)):
         _check_pipeline(case, drop, shift)
         _check_pipeline(case, drop, shift, engine=True)
+
+
+@settings(max_examples=5, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([33, 300, 20_000]))
+def test_time_sort_of_long_wide_segments_matches_lexsort(seed, m):
+    """A segment of ``m`` lines out of time order with times over the kernels' whole
+    range: the packed time keys leave too few bits at 20,000 lines (15 bits of
+    position, a span of 2^48.4 s), so the ranks of the times are packed instead; both
+    give the stable order by the whole line key, as np.lexsort does."""
+    rng = np.random.default_rng(seed)
+    pool = np.array([hk.MIN_SECONDS, hk.MIN_SECONDS + 1, -1, 0, 1, hk.MAX_SECONDS - 1,
+                     hk.MAX_SECONDS], np.int64)
+    t = np.where(rng.random(m) < 0.5, rng.choice(pool, m),
+                 rng.integers(hk.MIN_SECONDS, hk.MAX_SECONDS, m, endpoint=True))
+    item = rng.integers(0, 5, m).astype(np.int32)
+    basket = rng.integers(0, 3, m).astype(np.int32)
+    qty = rng.choice(np.array([1.0, 2.0], np.float32), m)
+    empty_f, empty_i = np.zeros(0, np.float32), np.zeros(0, np.int32)
+    want = np.lexsort((qty, item, basket, t))
+    expect = (t[want], basket[want], item[want], qty[want])
+    offsets = np.array([0, m], np.int64)
+    resorted, n_times, n_dups = hk.sort_and_scan(offsets, t, basket, item, qty, empty_f,
+                                                 empty_i)
+    assert resorted == 1
+    for got, exp in zip((t, basket, item, qty), expect, strict=True):
+        np.testing.assert_array_equal(got, exp)
+    assert n_times[0] == np.unique(t).shape[0]
+    rows = np.stack([t, basket, item, qty.astype(np.int64)])
+    assert n_dups[0] == m - np.unique(rows, axis=1).shape[1]
