@@ -41,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from basketguard.kernels.sorting import sort_keys
 from basketguard.kernels.threads import run_ranges
 
 SECONDS_PER_DAY = 86400
@@ -417,20 +418,21 @@ def _permute(lo, order, a):
 
 
 @njit(cache=True, nogil=True)
-def _time_order(lo, hi, t, keys):
+def _time_order(lo, hi, t, keys, scratch):
     """The stable order of ``t[lo:hi]`` (``hi - lo >= 2``), as positions in a view of
-    ``keys`` (scratch of at least ``hi - lo``).
+    ``keys`` (``keys`` and ``scratch``: int64 scratch of at least ``hi - lo``).
 
     The times are packed with their positions into distinct int64 keys,
-    ``(t - min) << bits | position``, and sorted in place: the stable argsort without
-    a merge sort of its own to compile. A segment whose time span leaves too few bits
-    (times centuries apart in a long history) packs the rank of each time among the
-    segment's times instead, which is below ``hi - lo``.
+    ``(t - min) << bits | position``, and sorted in place
+    (:func:`basketguard.kernels.sorting.sort_keys`). A segment whose time span
+    leaves too few bits (times centuries apart in a long history) packs the rank of
+    each time among the segment's times instead, which is below ``hi - lo``.
 
-    Its own kernel, not inlined: compiling ``sort_and_scan`` cold beside the quicksort
-    took 4.2-4.5 s so, 4.5-4.8 s inlined, 4.9-5.3 s with the merge sort it replaces
-    (4 runs each, interleaved); sorting 10M lines in unsorted 100-line segments took
-    0.19 s either way.
+    Its own kernel, not inlined: inlined into ``_sort_all``, the cold compile of
+    ``sort_and_scan`` took 4.5-4.8 s against 4.2-4.5 s (4 runs each, interleaved,
+    when it still sorted with ``ndarray.sort()``). Against the ``np.argsort`` merge
+    sort it replaced, 10M lines in unsorted 100-line segments sort and count in
+    0.18 s instead of 0.20 s.
     """
     m = hi - lo
     bits = np.int64(1)
@@ -449,8 +451,7 @@ def _time_order(lo, hi, t, keys):
             raise ValueError("a customer with more than 2**31 lines spanning centuries")
         for k in range(m):
             keys[k] = t[lo + k]
-        keys[:m].sort()
-        packed = np.empty(m, np.int64)
+        sort_keys(keys[:m], scratch)
         for k in range(m):
             x = t[lo + k]
             a = np.int64(0)  # the first position of x among the sorted times
@@ -461,11 +462,11 @@ def _time_order(lo, hi, t, keys):
                     a = h + 1
                 else:
                     b = h
-            packed[k] = (a << bits) | k
-        for k in range(m):  # a loop: a slice assignment compiles Numba's shape errors
-            keys[k] = packed[k]
+            scratch[k] = (a << bits) | k
+        for k in range(m):
+            keys[k] = scratch[k]
     order = keys[:m]
-    order.sort()
+    sort_keys(order, scratch)
     mask = (np.int64(1) << bits) - 1
     for k in range(m):
         order[k] &= mask
@@ -516,7 +517,7 @@ def _insertion_sort(lo, hi, t, basket, item, qty, price, store):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _sort_run(a, b, item, qty, price, store, keys, tq, tp, ts):
+def _sort_run(a, b, item, qty, price, store, keys, scratch, tq, tp, ts):
     """Sort lines a:b (at least two), which share one time and basket, by the rest of
     the line key; return (whether a line moved, adjacent duplicates after the sort).
 
@@ -539,10 +540,8 @@ def _sort_run(a, b, item, qty, price, store, keys, tq, tp, ts):
                 keys[p] = keys[p - 1]
                 p -= 1
             keys[p] = v
-    else:
-        # the keys are distinct (their low bits are positions), so a plain sort is the
-        # stable order; the same quicksort as the segments' time sort compiles once
-        keys[:r].sort()
+    else:  # the keys are distinct (their low bits are positions)
+        sort_keys(keys[:r], scratch)
     low = np.int64(0xFFFFFFFF)
     rest = qty.shape[0] > 0 or price.shape[0] > 0 or store.shape[0] > 0
     nd = 0
@@ -595,17 +594,17 @@ def _sort_run(a, b, item, qty, price, store, keys, tq, tp, ts):
 # JIT (sort_and_scan 5.6 -> 5.3 s) and runs faster (10M lines 0.122 -> 0.110 s).
 # Not the small comparisons: inlined at every call site they cost 2.5 s more.
 @njit(cache=True, nogil=True, inline="always")
-def _sort_segment(lo, hi, t, basket, item, qty, price, store, keys, tq, tp, ts,
+def _sort_segment(lo, hi, t, basket, item, qty, price, store, keys, scratch, tq, tp, ts,
                   n_baskets, n_dups, c):
     """Sort one customer's lines in place by the line key, and count its distinct
     times and adjacent duplicates (as :func:`_scan_segment`) in the same pass.
 
     Short segments out of time order are insertion-sorted on the whole key;
-    longer ones are sorted on t first (stable, :func:`_time_order`). Then each run of equal times (the
-    usual case: one basket's lines) is sorted by the rest of the key
-    (:func:`_sort_run`) while it is in cache. ``keys``, ``tq``, ``tp``, ``ts``
-    are scratch of at least the segment's length (the last three only for the
-    columns present). Returns whether any line moved.
+    longer ones are sorted on t first (stable, :func:`_time_order`). Then each run
+    of equal times (the usual case: one basket's lines) is sorted by the rest of the
+    key (:func:`_sort_run`) while it is in cache. ``keys``, ``scratch``, ``tq``,
+    ``tp``, ``ts`` are scratch of at least the segment's length (the last three only
+    for the columns present). Returns whether any line moved.
     """
     m = hi - lo
     moved = False
@@ -624,7 +623,7 @@ def _sort_segment(lo, hi, t, basket, item, qty, price, store, keys, tq, tp, ts,
         if m <= 32:
             _insertion_sort(lo, hi, t, basket, item, qty, price, store)
         else:
-            order = _time_order(lo, hi, t, keys)
+            order = _time_order(lo, hi, t, keys, scratch)
             _permute(lo, order, t)
             _permute(lo, order, item)
             if basket.shape[0] > 0:
@@ -652,7 +651,7 @@ def _sort_segment(lo, hi, t, basket, item, qty, price, store, keys, tq, tp, ts,
                         break
             if one_basket:
                 run_moved, run_dups = _sort_run(a, b, item, qty, price, store,
-                                                keys, tq, tp, ts)
+                                                keys, scratch, tq, tp, ts)
                 moved = moved or run_moved
                 nd += run_dups
             else:  # a time shared by several baskets: the whole key
@@ -678,12 +677,13 @@ def _sort_all(start, stop, offsets, t, basket, item, qty, price, store, resorted
     for c in range(start, stop):
         longest = max(longest, offsets[c + 1] - offsets[c])
     keys = np.empty(longest, np.int64)
+    scratch = np.empty(longest, np.int64)
     tq = np.empty(longest if qty.shape[0] > 0 else 0, qty.dtype)
     tp = np.empty(longest if price.shape[0] > 0 else 0, price.dtype)
     ts = np.empty(longest if store.shape[0] > 0 else 0, store.dtype)
     for c in range(start, stop):
         if _sort_segment(offsets[c], offsets[c + 1], t, basket, item, qty, price, store,
-                         keys, tq, tp, ts, n_baskets, n_dups, c):
+                         keys, scratch, tq, tp, ts, n_baskets, n_dups, c):
             resorted[c] = 1
 
 

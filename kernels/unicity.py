@@ -33,6 +33,7 @@ from numba import njit
 from basketguard.kernels.checks import as_1d, check_codes
 from basketguard.kernels.invindex import PointIndex, time_bucket
 from basketguard.kernels.rng import check_seed, derive_key, draw
+from basketguard.kernels.sorting import sort_keys
 from basketguard.kernels.threads import run_ranges
 
 MAX_P = 64
@@ -107,6 +108,10 @@ def _member_key_runs(offsets, hi, day, members, unit, bucket_min, n_buckets):
 def _sorted_member_keys(start, stop, offsets, hi, day, unit, bmin, nb, members, tmp_off, tmp,
                         distinct):
     """Each member's keys sorted in place in ``tmp``; count of distinct keys."""
+    longest = 0
+    for m in range(start, stop):
+        longest = max(longest, tmp_off[m + 1] - tmp_off[m])
+    scratch = np.empty(longest, np.int64)
     for m in range(start, stop):
         c = members[m]
         a = tmp_off[m]
@@ -117,7 +122,7 @@ def _sorted_member_keys(start, stop, offsets, hi, day, unit, bmin, nb, members, 
         if seg.shape[0] <= _SMALL_SORT:
             _insertion_sort(seg)
         else:
-            seg.sort()
+            sort_keys(seg, scratch)
         n = 0
         for j in range(seg.shape[0]):
             if j == 0 or seg[j] != seg[j - 1]:

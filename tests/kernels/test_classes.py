@@ -206,3 +206,20 @@ def test_one_pass_key_matches_column_by_column(rng):
     # non-contiguous columns are accepted
     wide = [np.repeat(c, 2)[::2] for c in cols]
     assert np.array_equal(composite_key(wide, cards)[0], ref)
+
+
+@given(st.integers(1, 20), st.integers(0, 2**32 - 1))
+def test_one_pass_key_of_any_number_of_columns(k, seed):
+    """More columns than one call of the kernel takes (8) continue the same key."""
+    rng = np.random.default_rng(seed)
+    cards = [int(c) for c in rng.integers(1, 8, k)]
+    cols = [rng.integers(0, c, 50).astype(np.int32) for c in cards]
+    key, bound = composite_key(cols, cards)
+    ref = np.zeros(50, np.int64)
+    for col, card in zip(cols, cards, strict=True):
+        ref = ref * card + col
+    assert bound == int(np.prod(cards, dtype=object)) and np.array_equal(key, ref)
+    bad = [c.copy() for c in cols]
+    bad[-1][3] = cards[-1]
+    with pytest.raises(ValueError, match=f"column {k - 1}: 1 code"):
+        composite_key(bad, cards)
