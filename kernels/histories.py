@@ -381,40 +381,27 @@ def _rest_equal(a, b, qty, price, store):
 
 
 @njit(cache=True, nogil=True)
-def _less(a, b, t, basket, item, qty, price, store):
-    """Line-key order: (t, basket, item, qty, price, store)."""
-    if t[a] != t[b]:
-        return t[a] < t[b]
-    if basket.shape[0] > 0 and basket[a] != basket[b]:
-        return basket[a] < basket[b]
-    if item[a] != item[b]:
-        return item[a] < item[b]
-    return _rest_less(a, b, qty, price, store)
-
-
-@njit(cache=True, nogil=True)
-def _key_less(kt, kb, ki, kq, kp, ks, b, t, basket, item, qty, price, store):
-    """Whether the held key (kt, kb, ki, kq, kp, ks) orders before line b."""
-    if kt != t[b]:
-        return kt < t[b]
-    if basket.shape[0] > 0 and kb != basket[b]:
-        return kb < basket[b]
-    if ki != item[b]:
-        return ki < item[b]
-    if qty.shape[0] > 0 and not _f_eq(kq, qty[b]):
-        return _f_lt(kq, qty[b])
-    if price.shape[0] > 0 and not _f_eq(kp, price[b]):
-        return _f_lt(kp, price[b])
-    if store.shape[0] > 0 and ks != store[b]:
-        return ks < store[b]
-    return False
-
-
-@njit(cache=True, nogil=True)
-def _permute(lo, order, a):
-    tmp = a[lo:lo + order.shape[0]].copy()
+def _permute(lo, order, a, tmp):
+    """``a[lo + k] = a[lo + order[k]]`` for every ``k`` at once (``tmp``: scratch of
+    ``a``'s dtype, at least ``len(order)``)."""
     for k in range(order.shape[0]):
-        a[lo + k] = tmp[order[k]]
+        tmp[k] = a[lo + order[k]]
+    for k in range(order.shape[0]):
+        a[lo + k] = tmp[k]
+
+
+@njit(cache=True, nogil=True)
+def _permute_columns(lo, order, basket, item, qty, price, store, ti, tb, tq, tp, ts):
+    """:func:`_permute` of every column but the time (those present)."""
+    _permute(lo, order, item, ti)
+    if basket.shape[0] > 0:
+        _permute(lo, order, basket, tb)
+    if qty.shape[0] > 0:
+        _permute(lo, order, qty, tq)
+    if price.shape[0] > 0:
+        _permute(lo, order, price, tp)
+    if store.shape[0] > 0:
+        _permute(lo, order, store, ts)
 
 
 @njit(cache=True, nogil=True)
@@ -473,49 +460,6 @@ def _time_order(lo, hi, t, keys, scratch):
     return order
 
 
-@njit(cache=True, nogil=True)
-def _insertion_sort(lo, hi, t, basket, item, qty, price, store):
-    """Insertion sort of lines lo:hi on the full line key: linear on sorted runs."""
-    has_b = basket.shape[0] > 0
-    has_q = qty.shape[0] > 0
-    has_p = price.shape[0] > 0
-    has_s = store.shape[0] > 0
-    for k in range(lo + 1, hi):
-        if not _less(k, k - 1, t, basket, item, qty, price, store):
-            continue
-        # Hold line k, shift the larger lines right, drop it in place.
-        kt = t[k]
-        ki = item[k]
-        kb = basket[k] if has_b else 0
-        kq = qty[k] if has_q else 0.0
-        kp = price[k] if has_p else 0.0
-        ks = store[k] if has_s else 0
-        p = k
-        while p > lo and _key_less(kt, kb, ki, kq, kp, ks, p - 1, t, basket, item, qty,
-                                   price, store):
-            t[p] = t[p - 1]
-            item[p] = item[p - 1]
-            if has_b:
-                basket[p] = basket[p - 1]
-            if has_q:
-                qty[p] = qty[p - 1]
-            if has_p:
-                price[p] = price[p - 1]
-            if has_s:
-                store[p] = store[p - 1]
-            p -= 1
-        t[p] = kt
-        item[p] = ki
-        if has_b:
-            basket[p] = kb
-        if has_q:
-            qty[p] = kq
-        if has_p:
-            price[p] = kp
-        if has_s:
-            store[p] = ks
-
-
 @njit(cache=True, nogil=True, inline="always")
 def _sort_run(a, b, item, qty, price, store, keys, scratch, tq, tp, ts):
     """Sort lines a:b (at least two), which share one time and basket, by the rest of
@@ -526,8 +470,7 @@ def _sort_run(a, b, item, qty, price, store, keys, scratch, tq, tp, ts):
     tying on item (rare) are then ordered by (quantity, price, store) on those
     keys; one gather applies it. No check comes first: a basket's items are
     rarely in order, and the comparisons of a check cost about as much as the
-    sort. The order is stable, so lines equal on the whole key keep their order,
-    as in :func:`_insertion_sort`.
+    sort. The order is stable, so lines equal on the whole key keep their order.
     """
     r = b - a
     for k in range(r):
@@ -594,17 +537,19 @@ def _sort_run(a, b, item, qty, price, store, keys, scratch, tq, tp, ts):
 # JIT (sort_and_scan 5.6 -> 5.3 s) and runs faster (10M lines 0.122 -> 0.110 s).
 # Not the small comparisons: inlined at every call site they cost 2.5 s more.
 @njit(cache=True, nogil=True, inline="always")
-def _sort_segment(lo, hi, t, basket, item, qty, price, store, keys, scratch, tq, tp, ts,
-                  n_baskets, n_dups, c):
+def _sort_segment(lo, hi, t, basket, item, qty, price, store, keys, scratch, ti, tb, tq, tp,
+                  ts, n_baskets, n_dups, c):
     """Sort one customer's lines in place by the line key, and count its distinct
     times and adjacent duplicates (as :func:`_scan_segment`) in the same pass.
 
-    Short segments out of time order are insertion-sorted on the whole key;
-    longer ones are sorted on t first (stable, :func:`_time_order`). Then each run
-    of equal times (the usual case: one basket's lines) is sorted by the rest of the
-    key (:func:`_sort_run`) while it is in cache. ``keys``, ``scratch``, ``tq``,
-    ``tp``, ``ts`` are scratch of at least the segment's length (the last three only
-    for the columns present). Returns whether any line moved.
+    A segment out of time order is sorted on t first (stable, :func:`_time_order`).
+    Then each run of equal times (the usual case: one basket's lines) is, when it
+    holds several baskets, sorted on the basket (stable, packed keys as in
+    :func:`_time_order`), and each run of one (time, basket) is sorted by the rest
+    of the key (:func:`_sort_run`) while it is in cache. ``keys``, ``scratch`` (int64),
+    ``ti`` (int32), ``tq``, ``tp``, ``ts`` are scratch of at least the segment's
+    length (the last three only for the columns present). Returns whether any line
+    moved.
     """
     m = hi - lo
     moved = False
@@ -619,21 +564,11 @@ def _sort_segment(lo, hi, t, basket, item, qty, price, store, keys, scratch, tq,
         n_baskets[c] = m
         n_dups[c] = 0
         return False
+    has_b = basket.shape[0] > 0
     if moved:
-        if m <= 32:
-            _insertion_sort(lo, hi, t, basket, item, qty, price, store)
-        else:
-            order = _time_order(lo, hi, t, keys, scratch)
-            _permute(lo, order, t)
-            _permute(lo, order, item)
-            if basket.shape[0] > 0:
-                _permute(lo, order, basket)
-            if qty.shape[0] > 0:
-                _permute(lo, order, qty)
-            if price.shape[0] > 0:
-                _permute(lo, order, price)
-            if store.shape[0] > 0:
-                _permute(lo, order, store)
+        order = _time_order(lo, hi, t, keys, scratch)
+        _permute(lo, order, t, scratch)
+        _permute_columns(lo, order, basket, item, qty, price, store, ti, tb, tq, tp, ts)
     nb = 0
     nd = 0
     a = lo
@@ -643,26 +578,42 @@ def _sort_segment(lo, hi, t, basket, item, qty, price, store, keys, scratch, tq,
             b += 1
         nb += 1
         if b - a > 1:
-            one_basket = True
-            if basket.shape[0] > 0:
+            if has_b:
+                bmin = basket[a]
+                several = False
                 for k in range(a + 1, b):
-                    if basket[k] != basket[a]:
-                        one_basket = False
-                        break
-            if one_basket:
-                run_moved, run_dups = _sort_run(a, b, item, qty, price, store,
-                                                keys, scratch, tq, tp, ts)
-                moved = moved or run_moved
-                nd += run_dups
-            else:  # a time shared by several baskets: the whole key
-                for k in range(a + 1, b):
-                    if _less(k, k - 1, t, basket, item, qty, price, store):
-                        _insertion_sort(a, b, t, basket, item, qty, price, store)
+                    if basket[k] != bmin:
+                        several = True
+                    bmin = min(bmin, basket[k])
+                if several:  # a time shared by several baskets: order them, stably
+                    r = b - a
+                    bits = np.int64(1)
+                    while (np.int64(1) << bits) < r:
+                        bits += 1
+                    for k in range(r):
+                        keys[k] = ((np.int64(basket[a + k]) - np.int64(bmin)) << bits) | k
+                    order = keys[:r]
+                    sort_keys(order, scratch)
+                    mask = (np.int64(1) << bits) - 1
+                    out_of_order = False
+                    for k in range(r):
+                        order[k] &= mask
+                        out_of_order |= order[k] != k
+                    if out_of_order:
                         moved = True
-                        break
-                for k in range(a + 1, b):
-                    if _same_line(k, k - 1, t, basket, item, qty, price, store):
-                        nd += 1
+                        _permute_columns(a, order, basket, item, qty, price, store, ti, tb,
+                                         tq, tp, ts)
+            x = a
+            while x < b:  # each run of one (time, basket)
+                y = x + 1
+                while y < b and (not has_b or basket[y] == basket[x]):
+                    y += 1
+                if y - x > 1:
+                    run_moved, run_dups = _sort_run(x, y, item, qty, price, store,
+                                                    keys, scratch, tq, tp, ts)
+                    moved = moved or run_moved
+                    nd += run_dups
+                x = y
         a = b
     n_baskets[c] = nb
     n_dups[c] = nd
@@ -678,12 +629,14 @@ def _sort_all(start, stop, offsets, t, basket, item, qty, price, store, resorted
         longest = max(longest, offsets[c + 1] - offsets[c])
     keys = np.empty(longest, np.int64)
     scratch = np.empty(longest, np.int64)
+    ti = np.empty(longest, item.dtype)
+    tb = np.empty(longest if basket.shape[0] > 0 else 0, basket.dtype)
     tq = np.empty(longest if qty.shape[0] > 0 else 0, qty.dtype)
     tp = np.empty(longest if price.shape[0] > 0 else 0, price.dtype)
     ts = np.empty(longest if store.shape[0] > 0 else 0, store.dtype)
     for c in range(start, stop):
         if _sort_segment(offsets[c], offsets[c + 1], t, basket, item, qty, price, store,
-                         keys, scratch, tq, tp, ts, n_baskets, n_dups, c):
+                         keys, scratch, ti, tb, tq, tp, ts, n_baskets, n_dups, c):
             resorted[c] = 1
 
 
