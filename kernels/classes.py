@@ -111,20 +111,14 @@ def _first_step(col, card, out):
     return bad
 
 
-#: Columns per call of :func:`_fused_key`: the tuple always has this many (padded),
-#: so the kernel compiles once, not once per number of attributes (1, 2, 3 and 7 in
-#: the demo: 4 compiles, 0.48 s cold).
-_FUSED_ARITY = 8
-
-
 @njit(cache=True, nogil=True)
-def _fused_key(columns, k, first, cards, out):
-    """out = mixed-radix key of the first ``k`` columns in one pass, continued from
-    ``out`` unless ``first`` (the product of all cards must stay below 2**62);
-    returns the number of codes outside [0, card)."""
+def _fused_key(columns, cards, out):
+    """out = mixed-radix key of all columns in one pass (the product of ``cards``
+    must stay below 2**62); returns the number of codes outside [0, card)."""
     bad = 0
+    k = len(columns)
     for i in range(out.shape[0]):
-        key = np.int64(0) if first else out[i]
+        key = np.int64(0)
         for j in range(k):
             c = columns[j][i]
             card = cards[j]
@@ -286,13 +280,7 @@ def composite_key(columns: Sequence[np.ndarray], cards: Sequence[int],
     if total <= KEY_LIMIT:
         # No densifying needed: every column in one pass (no key round trips).
         cols = tuple(_contiguous(c) for c in columns)
-        bad = 0
-        for lo in range(0, len(cols), _FUSED_ARITY):
-            part = cols[lo:lo + _FUSED_ARITY]
-            padded = part + (part[0],) * (_FUSED_ARITY - len(part))
-            bad += _fused_key(padded, np.int64(len(part)), lo == 0,
-                              np.array([int(c) for c in cards[lo:lo + _FUSED_ARITY]], np.int64),
-                              key)
+        bad = _fused_key(cols, np.array([int(c) for c in cards], np.int64), key)
         if bad:
             for j, (col, card) in enumerate(zip(cols, cards, strict=True)):
                 n_bad = int(np.count_nonzero((col < 0) | (col >= int(card))))

@@ -210,7 +210,7 @@ def test_one_pass_key_matches_column_by_column(rng):
 
 @given(st.integers(1, 20), st.integers(0, 2**32 - 1))
 def test_one_pass_key_of_any_number_of_columns(k, seed):
-    """More columns than one call of the kernel takes (8) continue the same key."""
+    """The one-pass key of 1 to 20 columns is the column-by-column mixed-radix key."""
     rng = np.random.default_rng(seed)
     cards = [int(c) for c in rng.integers(1, 8, k)]
     cols = [rng.integers(0, c, 50).astype(np.int32) for c in cards]
