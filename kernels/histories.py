@@ -404,6 +404,27 @@ def _permute_columns(lo, order, basket, item, qty, price, store, ti, tb, tq, tp,
         _permute(lo, order, store, ts)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _position_bits(m):
+    """Bits that hold a position below ``m`` (at least 1)."""
+    bits = np.int64(1)
+    while (np.int64(1) << bits) < m:
+        bits += 1
+    return bits
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _packed_order(keys, m, bits, scratch):
+    """Sort ``keys[:m]`` (``value << bits | position``, all distinct) and strip them to
+    their positions: the stable order of the values, as a view of ``keys``."""
+    order = keys[:m]
+    sort_keys(order, scratch)
+    mask = (np.int64(1) << bits) - 1
+    for k in range(m):
+        order[k] &= mask
+    return order
+
+
 @njit(cache=True, nogil=True)
 def _time_order(lo, hi, t, keys, scratch):
     """The stable order of ``t[lo:hi]`` (``hi - lo >= 2``), as positions in a view of
@@ -423,9 +444,7 @@ def _time_order(lo, hi, t, keys, scratch):
     0.20 s.
     """
     m = hi - lo
-    bits = np.int64(1)
-    while (np.int64(1) << bits) < m:
-        bits += 1
+    bits = _position_bits(m)
     tmin = t[lo]
     tmax = t[lo]
     for i in range(lo + 1, hi):
@@ -453,12 +472,7 @@ def _time_order(lo, hi, t, keys, scratch):
             scratch[k] = (a << bits) | k
         for k in range(m):
             keys[k] = scratch[k]
-    order = keys[:m]
-    sort_keys(order, scratch)
-    mask = (np.int64(1) << bits) - 1
-    for k in range(m):
-        order[k] &= mask
-    return order
+    return _packed_order(keys, m, bits, scratch)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -588,17 +602,12 @@ def _sort_segment(lo, hi, t, basket, item, qty, price, store, keys, scratch, ti,
                     bmin = min(bmin, basket[k])
                 if several:  # a time shared by several baskets: order them, stably
                     r = b - a
-                    bits = np.int64(1)
-                    while (np.int64(1) << bits) < r:
-                        bits += 1
+                    bits = _position_bits(r)
                     for k in range(r):
                         keys[k] = ((np.int64(basket[a + k]) - np.int64(bmin)) << bits) | k
-                    order = keys[:r]
-                    sort_keys(order, scratch)
-                    mask = (np.int64(1) << bits) - 1
+                    order = _packed_order(keys, r, bits, scratch)
                     out_of_order = False
                     for k in range(r):
-                        order[k] &= mask
                         out_of_order |= order[k] != k
                     if out_of_order:
                         moved = True

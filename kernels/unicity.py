@@ -38,7 +38,6 @@ from basketguard.kernels.threads import run_ranges
 
 MAX_P = 64
 _MAX_RANK_BITS = 1 << 31  # key bitmap for code lookups (256 MiB at most); else binary search
-_SMALL_SORT = 32  # a member's keys are insertion-sorted up to this many lines
 _BLOCK = 256  # members per block of the draws (scratch arrays are per block)
 _PARTS = 16  # pieces of the member range on the threads (members' work is uneven)
 
@@ -119,27 +118,12 @@ def _sorted_member_keys(start, stop, offsets, hi, day, unit, bmin, nb, members, 
             i = offsets[c] + j
             tmp[a + j] = np.int64(hi[i]) * nb + (time_bucket(day[i], unit) - bmin)
         seg = tmp[a:tmp_off[m + 1]]
-        if seg.shape[0] <= _SMALL_SORT:
-            _insertion_sort(seg)
-        else:
-            sort_keys(seg, scratch)
+        sort_keys(seg, scratch)  # insertion-sorts short segments itself
         n = 0
         for j in range(seg.shape[0]):
             if j == 0 or seg[j] != seg[j - 1]:
                 n += 1
         distinct[m] = n
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _insertion_sort(a):
-    """Sort a short int64 array in place (cheaper than a library sort call below ~32)."""
-    for i in range(1, a.shape[0]):
-        x = a[i]
-        j = i - 1
-        while j >= 0 and a[j] > x:
-            a[j + 1] = a[j]
-            j -= 1
-        a[j + 1] = x
 
 
 @njit(cache=True, nogil=True)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from basketguard.kernels import invindex as ix
 from basketguard.kernels import unicity as uk
+from basketguard.kernels.sorting import RUN
 from tests.conftest import JIT_DISABLED
 from tests.reference import unicity as nu
 
@@ -199,10 +200,10 @@ def test_counts_merge_exactly_across_member_shards(pop, cut, unit):
 @pytest.mark.parametrize("unit", [ix.UNIT_NONE, ix.UNIT_DAY])
 @pytest.mark.parametrize("draws", [1, 3])
 def test_long_histories_and_many_members_match_reference(rng, unit, draws):
-    # members with more lines than the insertion-sort cut, more members than a draw block,
-    # and both ways of gathering holder counts (draws * p above and below n)
+    # members with more lines than one insertion-sorted run of sort_keys, more members than
+    # a draw block, and both ways of gathering holder counts (draws * p above and below n)
     n_cust = uk._BLOCK + 60
-    lens = rng.integers(0, 3 * uk._SMALL_SORT, n_cust)
+    lens = rng.integers(0, 6 * RUN, n_cust)
     offsets = np.zeros(n_cust + 1, np.int64)
     np.cumsum(lens, out=offsets[1:])
     n = int(offsets[-1])
