@@ -9,7 +9,7 @@ Why not ``ndarray.sort()`` inside the kernels: Numba's quicksort compiles in
 0.8-0.9 s on the 2-vCPU machine of ``docs/benchmarks.md`` (its partition,
 insertion sort and recursion are each a function of their own), this one in
 0.3-0.4 s; and it ran as fast or faster on every size measured (best of 3,
-random int64 keys; ``ndarray.sort()`` / this sort):
+random int64 keys; ``ndarray.sort()`` / this sort; ``bench/bench_sort.py``):
 
 =================  =====================  ==============
 segments           ``ndarray.sort()``     ``sort_keys``
