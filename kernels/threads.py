@@ -94,6 +94,28 @@ def run_ranges(kernel, n: int, *args, parts: int | None = None) -> list:
     pool = _executor(threads)
     # a kernel not compiled yet compiles once: Numba's dispatcher looks again under
     # its compiler lock, so the other threads find it compiled
-    futures = [pool.submit(kernel, lo, hi, *args) for lo, hi in calls]
-    wait(futures)  # nothing writes into the outputs after this returns or raises
+    try:
+        futures = [pool.submit(kernel, lo, hi, *args) for lo, hi in calls]
+        wait(futures)  # nothing writes into the outputs after this returns
+    except BaseException:
+        _discard(pool)
+        raise
     return [f.result() for f in futures]
+
+
+def _discard(pool: ThreadPoolExecutor) -> None:
+    """Shut a pool down after an interrupt (Ctrl-C) in :func:`run_ranges`.
+
+    A KeyboardInterrupt can land in ``submit`` while it starts a worker thread, after
+    the thread runs but before ``concurrent.futures`` registers it for the wake-up at
+    interpreter exit; the exit then waits on that idle thread forever (``basketguard
+    synth`` hung after "interrupted" in about one run in three). ``shutdown`` wakes
+    every worker of the pool through its queue, registered or not; kernels already
+    running finish, queued ones are cancelled, and the next call starts a new pool.
+    """
+    global _pool, _pool_size
+    with _lock:
+        if _pool is pool:
+            _pool = None
+            _pool_size = 0
+    pool.shutdown(wait=False, cancel_futures=True)
