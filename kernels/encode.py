@@ -33,6 +33,7 @@ import numpy as np
 from numba import config, njit
 
 from basketguard.kernels.checks import check_1d
+from basketguard.kernels.jit import helper
 
 _EMPTY = -1
 
@@ -382,7 +383,7 @@ def _slot(h, mask):
     return np.int64(h >> np.uint64(32)) & mask
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _regrow(hash_of, m, capacity):
     """A fresh code table of ``capacity`` slots holding codes 0..m-1 by their hashes."""
     table = np.full(capacity, _EMPTY, np.int32)
@@ -395,7 +396,7 @@ def _regrow(hash_of, m, capacity):
     return table
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _grown(a):
     """``a`` copied into an array twice as long."""
     b = np.empty(2 * a.shape[0], a.dtype)

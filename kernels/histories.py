@@ -41,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from basketguard.kernels.jit import helper
 from basketguard.kernels.sorting import sort_keys
 from basketguard.kernels.threads import run_ranges
 
@@ -341,7 +342,7 @@ def partition_shift(n_cust: int, n_lines: int, target_lines: int = 1 << 15,
     return int(per - 1).bit_length()
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _f_lt(x, y):
     """Total order on floats: NaN after every number, NaN equal to NaN."""
     if np.isnan(x):
@@ -351,12 +352,12 @@ def _f_lt(x, y):
     return x < y
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _f_eq(x, y):
     return x == y or (np.isnan(x) and np.isnan(y))
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _rest_less(a, b, qty, price, store):
     """Order of two lines equal on (time, basket, item): (quantity, price, store)."""
     if qty.shape[0] > 0 and not _f_eq(qty[a], qty[b]):
@@ -368,7 +369,7 @@ def _rest_less(a, b, qty, price, store):
     return False
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _rest_equal(a, b, qty, price, store):
     """Whether two lines equal on (time, basket, item) are equal on the rest."""
     if qty.shape[0] > 0 and not _f_eq(qty[a], qty[b]):
@@ -380,7 +381,7 @@ def _rest_equal(a, b, qty, price, store):
     return True
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _permute(lo, order, a, tmp):
     """``a[lo + k] = a[lo + order[k]]`` for every ``k`` at once (``tmp``: scratch of
     ``a``'s dtype, at least ``len(order)``)."""
@@ -390,7 +391,7 @@ def _permute(lo, order, a, tmp):
         a[lo + k] = tmp[k]
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _permute_columns(lo, order, basket, item, qty, price, store, ti, tb, tq, tp, ts):
     """:func:`_permute` of every column but the time (those present)."""
     _permute(lo, order, item, ti)
@@ -425,7 +426,7 @@ def _packed_order(keys, m, bits, scratch):
     return order
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _time_order(lo, hi, t, keys, scratch):
     """The stable order of ``t[lo:hi]`` (``hi - lo >= 2``), as positions in a view of
     ``keys`` (``keys`` and ``scratch``: int64 scratch of at least ``hi - lo``).
@@ -436,7 +437,7 @@ def _time_order(lo, hi, t, keys, scratch):
     leaves too few bits (times centuries apart in a long history) packs the rank of
     each time among the segment's times instead, which is below ``hi - lo``.
 
-    Its own kernel, not inlined: inlined into ``_sort_all``, the cold compile of
+    A helper, not inlined at Numba's level: inlined into ``_sort_all``, the cold compile of
     ``sort_and_scan`` took 4.5-4.8 s against 4.2-4.5 s (4 runs each, interleaved,
     when it still sorted with ``ndarray.sort()``). Against the ``np.argsort`` merge
     sort and insertion sort it replaced, 10M lines in unsorted 100-line segments sort
@@ -475,7 +476,7 @@ def _time_order(lo, hi, t, keys, scratch):
     return _packed_order(keys, m, bits, scratch)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@helper
 def _sort_run(a, b, item, qty, price, store, keys, scratch, tq, tp, ts):
     """Sort lines a:b (at least two), which share one time and basket, by the rest of
     the line key; return (whether a line moved, adjacent duplicates after the sort).
@@ -547,10 +548,13 @@ def _sort_run(a, b, item, qty, price, store, keys, scratch, tq, tp, ts):
     return True, nd
 
 
-# _sort_segment and _sort_run are inlined into their one caller each: Numba links a
-# callee's code into the caller and optimizes it again, so one copy costs less cold
-# JIT (sort_and_scan 5.6 -> 5.3 s) and runs faster (10M lines 0.122 -> 0.110 s).
-# Not the small comparisons: inlined at every call site they cost 2.5 s more.
+# _sort_segment is inlined into its one caller: as a dispatcher of its own, Numba
+# linked its code into the caller and optimized it again (sort_and_scan 4.5-4.8 s
+# to compile against 4.3-4.4 s). _sort_run was inlined too (5.6 -> 5.3 s when the
+# inner functions were dispatchers); with them all as helpers (basketguard.kernels.jit)
+# it compiles for less as a helper: 3.7-3.9 s against 4.3-4.4 s, 10M lines sorted in
+# the same time (bench/bench_sort.py). Not the small comparisons: inlined at every
+# call site they cost 2.5 s more.
 @njit(cache=True, nogil=True, inline="always")
 def _sort_segment(lo, hi, t, basket, item, qty, price, store, keys, scratch, ti, tb, tq, tp,
                   ts, n_baskets, n_dups, c):

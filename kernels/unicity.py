@@ -32,6 +32,7 @@ from numba import njit
 
 from basketguard.kernels.checks import as_1d, check_codes
 from basketguard.kernels.invindex import PointIndex, time_bucket
+from basketguard.kernels.jit import helper
 from basketguard.kernels.rng import check_seed, derive_key, draw
 from basketguard.kernels.sorting import sort_keys
 from basketguard.kernels.threads import run_ranges
@@ -353,7 +354,7 @@ def _known_points(start, stop, members, mp_off, mp_code, p, draws, seed, out):
                 out[m, d, j] = mp_code[a + perm[j]]
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _smallest(q, qlen, big_p, me, point_off, holders, dense_row, bitmaps, cur, floor, best0):
     """Smallest p at which ``me`` alone holds ``q[:p]``, 0 if none up to ``big_p``.
 

@@ -39,6 +39,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from basketguard.kernels.jit import helper
 from basketguard.kernels.rng import derive_key, draw, uniform
 from basketguard.kernels.sim.customers import MAX_BASKET, NO_EVENT, CustomerArrays
 from basketguard.kernels.sim.sampling import (
@@ -327,7 +328,7 @@ def simulate_lines(
     return out
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _stage_active(rel, start, end, period):
     """Is day ``rel`` (relative to onset) inside the stage window?"""
     if rel < start:
@@ -352,7 +353,7 @@ def _group_pick(group_off, group_items, group_cum, g, u):
     return group_items[lo + cdf_pick(group_cum[lo:group_off[g + 1]], u)]
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _base_quantity(by_weight, u):
     if by_weight:
         return (20.0 + math.floor(u * 180.0)) / 100.0
@@ -365,7 +366,7 @@ def _base_quantity(by_weight, u):
     return 4.0 + math.floor((u - 0.98) * 200.0)
 
 
-@njit(cache=True, nogil=True)
+@helper
 def _customer_lines(i, fill, pos, seed, first, params, tables, customers, out):
     """Lines of customer ``i``; writes them into ``out`` from ``pos`` when ``fill``.
 
